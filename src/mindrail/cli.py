@@ -1,0 +1,250 @@
+"""mindrail's command line: thin Typer commands over the packages."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, TextIO
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from mindrail import __version__
+
+app = typer.Typer(help="mindrail: a safety layer for mental-health conversations with chat models.",
+                  no_args_is_help=True, add_completion=False)
+eval_app = typer.Typer(help="Measure components on labelled data.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+err = Console(stderr=True)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
+                    console=err, transient=False, disable=not err.is_terminal and not os.environ.get("MINDRAIL_PROGRESS"))
+
+
+def _engine() -> Any:
+    from mindrail.risk.encoder import EncoderNotBuilt
+    from mindrail.risk.engine import RiskEngine
+
+    try:
+        return RiskEngine.load()
+    except EncoderNotBuilt as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def version() -> None:
+    """Print the package and model versions."""
+    typer.echo(f"mindrail {__version__}")
+
+
+@app.command()
+def screen(
+    target: Annotated[str, typer.Argument(help="A message, or a JSONL file of messages or conversations ('-' = stdin).")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write JSONL here instead of stdout.")] = None,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip bad lines and report counts.")] = False,
+    batch_size: Annotated[int, typer.Option(min=1, max=1024)] = 64,
+) -> None:
+    """Screen text for risk. Output is JSONL assessments, streamed in constant memory.
+
+    A file line is either a message ({"text": ...} or {"role": "user", "content": ...}) or a whole conversation
+    in OpenAI format ({"messages": [...]}); a conversation gets one assessment per user turn, in context.
+    """
+    from mindrail.risk.io import InputError
+
+    engine = _engine()
+    sink: TextIO = out.open("w", encoding="utf-8") if out else sys.stdout
+    try:
+        path = Path(target)
+        if target != "-" and not path.is_file():
+            a = engine.assess(target)
+            sink.write(json.dumps(a.to_dict(), ensure_ascii=False) + "\n")
+            return
+        try:
+            ok, skipped = _screen_file(engine, path, target == "-", sink, skip_bad, batch_size)
+        except InputError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        if skip_bad or skipped:
+            err.print(f"screened {ok} line(s), skipped {skipped} bad line(s)")
+    finally:
+        if out:
+            sink.close()
+
+
+def _screen_file(engine: Any, path: Path, stdin: bool, sink: TextIO, skip_bad: bool, batch_size: int
+                 ) -> tuple[int, int]:
+    from mindrail.risk.io import InputError, SkipCounter, conversation_turns, iter_jsonl, message_text
+
+    label = "<stdin>" if stdin else str(path)
+    counter = SkipCounter()
+    fh = sys.stdin.buffer if stdin else path.open("rb")
+    total = None if stdin else path.stat().st_size
+    pending: list[tuple[int, Any, str]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        for (line, rid, _), a in zip(pending, engine.iter_assess([p[2] for p in pending], batch_size), strict=True):
+            sink.write(json.dumps({"line": line, "id": rid, "assessment": a.to_dict()}, ensure_ascii=False) + "\n")
+        pending.clear()
+
+    def records() -> Iterator[Any]:
+        for rec in iter_jsonl(fh, label, skip_bad=skip_bad, counter=counter):
+            yield rec
+
+    with _progress() as bar:
+        task = bar.add_task("screening", total=total)
+        try:
+            for rec in records():
+                rid = rec.value.get("id")
+                try:
+                    if "messages" in rec.value:
+                        turns = conversation_turns(rec.value, label, rec.line)
+                        flush()
+                        state = engine.new_conversation()
+                        out = []
+                        for k, (role, content) in enumerate(turns):
+                            if role == "user":
+                                out.append({"index": k, **state.add_user(content).to_dict()})
+                            elif role == "assistant":
+                                state.add_assistant(content)
+                        sink.write(json.dumps({"line": rec.line, "id": rid, "turns": out}, ensure_ascii=False) + "\n")
+                    else:
+                        pending.append((rec.line, rid, message_text(rec.value, label, rec.line)))
+                        if len(pending) >= batch_size:
+                            flush()
+                except InputError:
+                    if not skip_bad:
+                        raise
+                    counter.skipped += 1
+                    counter.ok -= 1
+                if total:
+                    bar.update(task, completed=fh.tell())
+            flush()
+        finally:
+            if not stdin:
+                fh.close()
+    return counter.ok, counter.skipped
+
+
+@eval_app.command("detector")
+def eval_detector(
+    data: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="CSV (with header) or JSONL file.")],
+    text_col: Annotated[str, typer.Option(help="Column holding the text.")],
+    label_col: Annotated[str, typer.Option(help="Column holding the label.")],
+    positive: Annotated[str, typer.Option(help="Label value that counts as positive.")],
+    category: Annotated[str, typer.Option(help="Risk category to evaluate.")] = "suicide_self_harm",
+    min_level: Annotated[str, typer.Option(help="Positive prediction when the level is at least this.")] = "low",
+    out: Annotated[Path | None, typer.Option(help="Output folder for eval.json and eval.md.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Use at most this many rows.")] = None,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad")] = False,
+) -> None:
+    """Metrics, latency and a counterfactual identity-swap check on any labelled CSV/JSONL."""
+    from mindrail.risk.evaluate import EvalConfig, evaluate, markdown_summary, write_report
+    from mindrail.risk.io import InputError
+    from mindrail.risk.types import Category, Level
+
+    try:
+        cat = Category(category)
+        lvl = Level.parse(min_level)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    cfg = EvalConfig(data, text_col, label_col, positive, cat, lvl, skip_bad=skip_bad, limit=limit)
+    engine = _engine()
+    with _progress() as bar:
+        task = bar.add_task("evaluating", total=None)
+        try:
+            report = evaluate(engine, cfg, progress=lambda d, t: bar.update(task, completed=d, total=t))
+        except InputError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+    out_dir = out or Path(f"eval-{data.stem}")
+    j, md = write_report(report, out_dir)
+    Console().print(markdown_summary(report))
+    err.print(f"wrote {j} and {md}")
+
+
+@app.command()
+def train(
+    seed: Annotated[int, typer.Option(help="Random seed (splits and models).")] = 13,
+    out: Annotated[Path | None, typer.Option(help="Where to write heads.json.")] = None,
+    shared: Annotated[Path | None, typer.Option(help="Folder of public data (default ../shared/data).")] = None,
+    sources: Annotated[str | None, typer.Option(help="Comma-separated subset of sources.")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Re-embed everything.")] = False,
+) -> None:
+    """Reproduce the shipped detector heads from source data (seeded)."""
+    from mindrail.risk.train import run_training
+
+    with _progress() as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done)
+
+        path, report = run_training(out, seed=seed, shared=shared,
+                                    sources=tuple(sources.split(",")) if sources else None,
+                                    cache_dir=None if no_cache else Path(".cache/train"), progress=progress)
+    table = Table(title=f"heads {report['heads_version']} (dev split)")
+    for col in ("head", "dev n", "pos", "AUROC", "precision", "recall", "threshold"):
+        table.add_column(col)
+    for name, r in report["heads"].items():
+        d = r["dev"]
+        table.add_row(name, str(d["n"]), str(d["positives"]), f"{d['auroc'] or 0:.3f}", f"{d['precision']:.3f}",
+                      f"{d['recall']:.3f}", f"{r['threshold']:.3f}")
+    Console().print(table)
+    err.print(f"wrote {path}")
+
+
+@app.command()
+def demo(
+    conversation: Annotated[Path | None, typer.Option(help="A JSONL conversation to screen instead of the sample.")] = None,
+) -> None:
+    """Screen the bundled sample conversation and show each turn's assessment."""
+    from importlib import resources
+
+    from mindrail.risk.types import Level
+
+    if conversation is None:
+        raw = resources.files("mindrail").joinpath("data").joinpath("sample_conversation.json").read_text("utf-8")
+    else:
+        raw = conversation.read_text(encoding="utf-8")
+    convo = json.loads(raw)
+    engine = _engine()
+    state = engine.new_conversation()
+    console = Console()
+    console.print(f"[bold]mindrail demo[/bold]: screening a sample conversation with {engine.version}\n")
+    colours = {Level.NONE: "green", Level.LOW: "yellow", Level.MODERATE: "dark_orange", Level.HIGH: "red",
+               Level.IMMINENT: "bold red"}
+    table = Table(show_lines=True)
+    for col in ("turn", "message", "top level", "categories (level, score)", "subject", "reasons"):
+        table.add_column(col, overflow="fold")
+    for k, m in enumerate(convo["messages"]):
+        if m["role"] == "assistant":
+            state.add_assistant(m["content"])
+            table.add_row(str(k), f"[dim]assistant: {m['content']}[/dim]", "", "", "", "")
+            continue
+        a = state.add_user(m["content"])
+        cats = "\n".join(f"{c.value}: {r.level.label} ({r.score:.2f})" for c, r in a.categories.items()
+                         if r.level > Level.NONE or r.score >= 0.2) or "-"
+        reasons = sorted({x for r in a.categories.values() if r.level > Level.NONE for x in r.reasons})
+        colour = colours[a.top_level]
+        table.add_row(str(k), m["content"], f"[{colour}]{a.top_level.label}[/{colour}]", cats, a.subject.value,
+                      "\n".join(reasons[:6]) or "-")
+    console.print(table)
+    console.print("\nLevels follow the C-SSRS screener triage; see docs/risk-model.md. "
+                  "mindrail is decision support, not a diagnosis.")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,177 @@
+"""Conversation-level risk: accumulation, slow decay, retraction, and means-seeking after distress.
+
+Each user turn is screened once (turn N never re-embeds turns 1..N-1); the state keeps a small carried
+record per category. Rules, each documented in docs/risk-model.md:
+
+* Carry: the conversation's level for a category is the higher of this turn's level and the carried level.
+  The carried level holds for ``hold_turns`` user turns, then steps down one level; the carried score decays
+  geometrically. Suicide risk that reached moderate or above never decays below low in the same conversation.
+* Accumulation: ideation in ``persist_count`` of the last ``persist_window`` user turns is at least moderate.
+  The conversation score is the higher of this turn's score and the decayed carried score.
+* Retraction ("just kidding", "I'd never actually do it") lowers the carried suicide level by one step and the
+  score by ``retraction_factor``, but never below low: people often retract after disclosing.
+* Means-seeking (heights, medication amounts, poisons, weapons, rail) after distress or ideation in any of the
+  last ``distress_memory`` user turns is high, even when the question itself reads as neutral.
+* A short "yes" to an assistant's direct question about suicide or self-harm is ideation (at least low).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from mindrail.risk.detector import MessageResult
+from mindrail.risk.types import CATEGORIES, Assessment, Category, CategoryResult, Level, Span, Subject
+
+if TYPE_CHECKING:
+    from mindrail.risk.engine import RiskEngine
+
+SSH = Category.SUICIDE_SELF_HARM
+DIS = Category.DISTRESS
+
+_AFFIRMATIVE = re.compile(
+    r"^\s*(?:yes|yeah|yea|yep|yup|y|ya|i have|i do|i am|i'm|sometimes|often|a lot|kind of|kinda|sort of|maybe|"
+    r"a little|every day|all the time|honestly yes|i guess|i think so|more than i'd like)\b(?!\s+not)",
+    re.IGNORECASE,
+)
+_NEGATIVE_ANSWER = re.compile(r"^\s*(?:no|nope|nah|never|not really|not at all|i'm not|i am not)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationConfig:
+    hold_turns: int = 6
+    score_decay: float = 0.9
+    persist_window: int = 6
+    persist_count: int = 3
+    distress_memory: int = 12
+    retraction_factor: float = 0.6
+
+
+@dataclass(slots=True)
+class _Carry:
+    level: Level = Level.NONE
+    score: float = 0.0
+    since: int = 0  # user turn at which this level was last reinforced
+    peak: Level = Level.NONE
+
+
+@dataclass(slots=True)
+class Turn:
+    role: str
+    index: int
+    message: MessageResult | None = None
+    assessment: Assessment | None = None
+    screening_question: bool = False
+
+
+@dataclass
+class ConversationState:
+    engine: RiskEngine
+    config: ConversationConfig = field(default_factory=ConversationConfig)
+    turns: list[Turn] = field(default_factory=list)
+    _carry: dict[Category, _Carry] = field(default_factory=lambda: {c: _Carry() for c in CATEGORIES})
+    _user_turns: int = 0
+    _ideation_turns: list[int] = field(default_factory=list)
+    _distress_turns: list[int] = field(default_factory=list)
+    _subject: Subject = Subject.UNCLEAR
+
+    def add_user(self, text: str) -> Assessment:
+        message = self.engine.detector.screen([text])[0]
+        return self.add_screened_user(message)
+
+    def add_screened_user(self, message: MessageResult) -> Assessment:
+        """Fold an already screened message into the state (lets callers batch the screening)."""
+        self._user_turns += 1
+        t = self._user_turns
+        cfg = self.config
+        prev_assistant = next((x for x in reversed(self.turns) if x.role == "assistant"), None)
+        extra: dict[Category, tuple[Level, str]] = {}
+
+        ssh_now = message.level(SSH)
+        if (
+            prev_assistant is not None
+            and prev_assistant.screening_question
+            and prev_assistant.index == len(self.turns) - 1
+            and _AFFIRMATIVE.match(message.norm.text)
+            and not _NEGATIVE_ANSWER.match(message.norm.text)
+        ):
+            extra[SSH] = (Level.LOW, "affirmed_screening_question")
+            ssh_now = max(ssh_now, Level.LOW)
+
+        recent_distress = [k for k in self._distress_turns + self._ideation_turns if t - k <= cfg.distress_memory]
+        if message.means_kinds and recent_distress:
+            extra[SSH] = (Level.HIGH, f"means_seeking_after_distress:turn{max(recent_distress)}")
+
+        if ssh_now >= Level.LOW:
+            self._ideation_turns.append(t)
+        if message.level(DIS) >= Level.LOW:
+            self._distress_turns.append(t)
+        persistent = sum(1 for k in self._ideation_turns if t - k < cfg.persist_window) >= cfg.persist_count
+        retraction = "retraction" in message.patterns.contexts
+
+        categories: dict[Category, CategoryResult] = {}
+        for cat in CATEGORIES:
+            now = message.categories[cat]
+            carry = self._carry[cat]
+            level_now, reasons = now.level, list(now.reasons)
+            if cat in extra and extra[cat][0] > level_now:
+                level_now = extra[cat][0]
+                reasons.append(extra[cat][1])
+            elif cat in extra:
+                reasons.append(extra[cat][1])
+            if cat == SSH and persistent and level_now < Level.MODERATE and level_now >= Level.LOW:
+                level_now = Level.MODERATE
+                reasons.append("persistent_ideation")
+
+            carried_level = self._decayed_level(cat, carry, t)
+            carried_score = carry.score * cfg.score_decay
+            if cat == SSH and retraction and carried_level >= Level.LOW and level_now <= Level.LOW:
+                carried_level = Level(max(Level.LOW, carried_level - 1))
+                carried_score *= cfg.retraction_factor
+                carry.level, carry.since = carried_level, t
+                reasons.append("retraction:lowered_not_reset")
+            level = max(level_now, carried_level)
+            score = max(now.score, carried_score)
+            if level > level_now:
+                reasons.append(f"carried_from_turn{carry.since}")
+            if level_now > Level.NONE and level_now >= carried_level:
+                carry.level, carry.since = level_now, t
+            carry.score = score
+            carry.peak = max(carry.peak, level)
+            evidence: tuple[Span, ...] = now.evidence
+            categories[cat] = CategoryResult(min(score, 1.0), level, evidence, tuple(dict.fromkeys(reasons)))
+
+        if message.subject != Subject.UNCLEAR or self._subject == Subject.UNCLEAR:
+            if any(r.level > Level.NONE for r in message.categories.values()) or self._subject == Subject.UNCLEAR:
+                self._subject = message.subject
+        assessment = Assessment(
+            categories=categories,
+            subject=self._subject,
+            flags=frozenset(message.flags),
+            model_version=self.engine.version,
+            turn=len(self.turns),
+            message=dict(message.categories),
+        )
+        self.turns.append(Turn("user", len(self.turns), message, assessment))
+        return assessment
+
+    def add_assistant(self, text: str) -> None:
+        """Assistant turns are not scored for the person's risk; only whether they asked a screening question."""
+        from mindrail.risk.normalise import normalise
+
+        asked = self.engine.patterns.is_screening_question(normalise(text).text)
+        self.turns.append(Turn("assistant", len(self.turns), screening_question=asked))
+
+    @property
+    def last(self) -> Assessment | None:
+        return next((x.assessment for x in reversed(self.turns) if x.assessment is not None), None)
+
+    def _decayed_level(self, cat: Category, carry: _Carry, t: int) -> Level:
+        if carry.level == Level.NONE:
+            return Level.NONE
+        steps = max(0, (t - carry.since) // self.config.hold_turns)
+        level = Level(max(Level.NONE, carry.level - steps))
+        if cat == SSH and carry.peak >= Level.MODERATE:
+            level = max(level, Level.LOW)
+        return level

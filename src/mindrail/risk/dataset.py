@@ -1,0 +1,291 @@
+"""The training and development corpus: public labelled data in ``shared/data`` plus the project's own
+hand-written examples in ``data/authored``.
+
+Each source labels only some categories. An example therefore carries ``known``: the categories its source
+actually labels. A head for category C trains and is evaluated only on examples where C is known, so a
+depression post that never mentions suicide is not silently treated as "no suicide risk" evidence, and a
+post from a source without suicide labels that does mention suicide is left out of the suicide head.
+
+Splits are by a seeded hash of ``group`` (a user, a question, a paraphrase family), so near-duplicates never
+straddle train and dev: 60% train, 20% calib (calibration and thresholds), 20% dev (reported metrics).
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import hashlib
+import json
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mindrail.risk.types import CATEGORIES, Category, Level
+
+SPLITS = ("train", "calib", "dev")
+SSH = Category.SUICIDE_SELF_HARM
+DIS = Category.DISTRESS
+
+# Sources without suicide labels: a text that mentions suicide is unlabelled for the suicide head, not negative.
+_SUICIDE_MENTION = re.compile(
+    r"suicid|kill (?:my|him|her)self|end (?:my life|it all)|want(?:ed)? to die|wanna die|overdos|self[- ]harm"
+    r"|\bcutting\b|better off dead|take my (?:own )?life|hang myself|not (?:want to )?wake up|kms\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    id: str
+    text: str
+    source: str
+    group: str
+    labels: dict[Category, Level]
+    known: frozenset[Category]
+    weight: float = 1.0
+    subject: str = "self"
+    tags: tuple[str, ...] = ()
+    split: str = field(default="train")
+
+    def label(self, category: Category) -> Level | None:
+        """The level for ``category``, or None where the source does not label it."""
+        if category not in self.known:
+            return None
+        return self.labels.get(category, Level.NONE)
+
+
+def split_of(group: str, seed: int = 13) -> str:
+    h = int(hashlib.sha256(f"{seed}:{group}".encode()).hexdigest()[:8], 16) % 100
+    return "train" if h < 60 else ("calib" if h < 80 else "dev")
+
+
+def _csv_rows(path: Path, encoding: str = "utf-8") -> Iterator[dict[str, str]]:
+    csv.field_size_limit(sys.maxsize)
+    with path.open(encoding=encoding, newline="") as fh:
+        yield from csv.DictReader(fh)
+
+
+def _mk(
+    id_: str,
+    text: str,
+    source: str,
+    group: str,
+    labels: dict[Category, Level],
+    known: set[Category] | frozenset[Category],
+    seed: int,
+    weight: float = 1.0,
+    **extra: object,
+) -> Example:
+    known = set(known)
+    if SSH in known and SSH not in labels and source not in {"authored", "cssrs500"} and _SUICIDE_MENTION.search(text):
+        known.discard(SSH)
+    return Example(
+        id=id_,
+        text=text,
+        source=source,
+        group=f"{source}:{group}",
+        labels={c: lv for c, lv in labels.items() if lv > Level.NONE},
+        known=frozenset(known),
+        weight=weight,
+        split=split_of(f"{source}:{group}", seed),
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+ALL = frozenset(CATEGORIES)
+
+
+def load_authored(root: Path, seed: int) -> Iterator[Example]:
+    path = root / "authored" / "messages.jsonl"
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                labels = {Category(k): Level.parse(v) for k, v in row.get("labels", {}).items()}
+            except (ValueError, KeyError) as exc:
+                raise ValueError(f"{path}:{lineno}: {exc}") from None
+            yield _mk(
+                row["id"],
+                row["text"],
+                "authored",
+                row.get("group") or row["id"],
+                labels,
+                ALL,
+                seed,
+                weight=2.0,
+                subject=row.get("subject", "self"),
+                tags=tuple(row.get("tags", ())),
+            )
+
+
+_CSSRS = {
+    "Supportive": ({}, 0.0),
+    "Indicator": ({DIS: Level.LOW}, 0.0),
+    "Ideation": ({SSH: Level.LOW, DIS: Level.MODERATE}, 1.0),
+    "Behavior": ({SSH: Level.HIGH, DIS: Level.MODERATE}, 1.0),
+    "Attempt": ({SSH: Level.HIGH, DIS: Level.MODERATE}, 1.0),
+}
+
+
+def _cssrs_posts(raw: str) -> list[str]:
+    try:
+        posts = ast.literal_eval(raw)
+        if isinstance(posts, list):
+            return [str(p) for p in posts]
+    except (ValueError, SyntaxError):
+        pass
+    # 28 rows were cut at a spreadsheet cell limit and are not valid list literals; keep their text.
+    return [raw.strip("[]'\" ")]
+
+
+def load_cssrs(shared: Path, seed: int) -> Iterator[Example]:
+    for row in _csv_rows(shared / "cssrs_reddit_500" / "500_Reddit_users_posts_labels.csv"):
+        labels, _ = _CSSRS[row["Label"]]
+        text = "\n\n".join(_cssrs_posts(row["Post"]))
+        yield _mk(f"cssrs-{row['User']}", text, "cssrs500", row["User"], dict(labels), {SSH, DIS}, seed)
+
+
+def load_sdcnl(shared: Path, seed: int) -> Iterator[Example]:
+    for i, row in enumerate(_csv_rows(shared / "sdcnl" / "training-set.csv")):
+        text = f"{row['title']}\n{row['selftext']}".strip()
+        if row["is_suicide"] == "1":
+            yield _mk(f"sdcnl-{i}", text, "sdcnl", row["author"] or str(i),
+                      {SSH: Level.LOW, DIS: Level.MODERATE}, {SSH, DIS}, seed, weight=0.5)
+        else:
+            # r/depression: suicide status unknown (many posts hold passive ideation), distress yes.
+            yield _mk(f"sdcnl-{i}", text, "sdcnl", row["author"] or str(i), {DIS: Level.MODERATE}, {DIS}, seed,
+                      weight=0.5)
+
+
+_ABUSE_SUBS = {"domesticviolence", "survivorsofabuse"}
+
+
+def load_dreaddit(shared: Path, seed: int) -> Iterator[Example]:
+    for row in _csv_rows(shared / "dreaddit" / "dreaddit-train.csv", encoding="cp1252"):
+        stressed = row["label"] == "1"
+        labels: dict[Category, Level] = {DIS: Level.LOW} if stressed else {}
+        known = {DIS, SSH, Category.PSYCHOSIS, Category.MANIA}
+        if row["subreddit"] in _ABUSE_SUBS:
+            if stressed:
+                labels[Category.ABUSE] = Level.MODERATE
+                known.add(Category.ABUSE)
+        else:
+            known.add(Category.ABUSE)
+        yield _mk(f"dreaddit-{row['id']}", row["text"], "dreaddit", row["post_id"], labels, known, seed, weight=0.5)
+
+
+def _imhi_post(raw: str) -> str:
+    return raw.removeprefix("Post:").strip()
+
+
+def load_imhi(shared: Path, seed: int) -> Iterator[Example]:
+    base = shared / "imhi_train"
+    for name in ("reddit_train.csv", "reddit_valid.csv"):
+        for i, row in enumerate(_csv_rows(base / "DR" / name)):
+            yes = row["response"].strip().lower().startswith("yes")
+            text = _imhi_post(row["post"])
+            yield _mk(f"imhi-dr-{name[:-4]}-{i}", text, "imhi_dr", text[:64], {DIS: Level.MODERATE} if yes else {},
+                      {DIS, SSH}, seed, weight=0.5)
+    for name in ("train.csv", "val.csv"):
+        for i, row in enumerate(_csv_rows(base / "SAD" / name)):
+            text = _imhi_post(row["post"])
+            yield _mk(f"imhi-sad-{name[:-4]}-{i}", text, "imhi_sad", text[:64], {DIS: Level.LOW},
+                      {DIS, SSH, Category.PSYCHOSIS, Category.MANIA, Category.HARM_TO_OTHERS}, seed, weight=0.3)
+
+
+_COUNSEL_TOPICS: dict[str, dict[Category, Level]] = {
+    "depression": {DIS: Level.MODERATE},
+    "anxiety": {DIS: Level.LOW},
+    "stress": {DIS: Level.LOW},
+    "grief-and-loss": {DIS: Level.LOW},
+    "trauma": {DIS: Level.LOW},
+    "self-esteem": {DIS: Level.LOW},
+    "eating-disorders": {Category.EATING_DISORDER: Level.MODERATE, DIS: Level.LOW},
+    "domestic-violence": {Category.ABUSE: Level.MODERATE, DIS: Level.LOW},
+    "self-harm": {SSH: Level.MODERATE, DIS: Level.MODERATE},
+}
+
+
+def load_counsel_chat(shared: Path, seed: int) -> Iterator[Example]:
+    seen: set[str] = set()
+    for row in _csv_rows(shared / "counsel_chat" / "20200325_counsel_chat.csv"):
+        qid = row["questionID"]
+        if qid in seen:
+            continue
+        seen.add(qid)
+        text = f"{row['questionTitle']}\n{row['questionText'] or ''}".strip()
+        topic = row["topic"]
+        labels = dict(_COUNSEL_TOPICS.get(topic, {}))
+        known = {SSH, Category.PSYCHOSIS, Category.MANIA}
+        if topic in _COUNSEL_TOPICS:
+            known |= set(labels)
+        if topic not in {"anger-management", "family-conflict", "parenting", "relationships", "intimacy", "marriage",
+                         "relationship-dissolution", "domestic-violence", "children-adolescents"}:
+            known.add(Category.ABUSE)
+        if topic != "anger-management":
+            known.add(Category.HARM_TO_OTHERS)
+        yield _mk(f"counsel-{qid}", text, "counsel_chat", qid, labels, known, seed)
+
+
+_ANNOMI_RISKY = ("self-harm", "violence", "anxiety", "weight", "diet", "drug", "alcohol", "gambling", "managing life")
+
+
+def load_annomi(shared: Path, seed: int, limit: int = 4000) -> Iterator[Example]:
+    n = 0
+    for row in _csv_rows(shared / "annomi" / "AnnoMI-simple.csv"):
+        topic = row["topic"].lower()
+        if any(t in topic for t in _ANNOMI_RISKY):
+            continue
+        text = row["utterance_text"].strip()
+        if len(text.split()) < 4:
+            continue
+        yield _mk(f"annomi-{row['transcript_id']}-{row['utterance_id']}", text, "annomi", row["transcript_id"],
+                  {}, ALL - {DIS}, seed, weight=0.5)
+        n += 1
+        if n >= limit:
+            return
+
+
+LOADERS = {
+    "cssrs500": load_cssrs,
+    "sdcnl": load_sdcnl,
+    "dreaddit": load_dreaddit,
+    "imhi": load_imhi,
+    "counsel_chat": load_counsel_chat,
+    "annomi": load_annomi,
+}
+
+
+def default_shared_dir() -> Path:
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        cand = parent.parent / "shared" / "data"
+        if cand.is_dir():
+            return cand
+    return Path("../shared/data")
+
+
+def default_project_data_dir() -> Path:
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "data" / "authored").is_dir():
+            return parent / "data"
+    return Path("data")
+
+
+def load_corpus(shared: Path | None = None, project_data: Path | None = None, seed: int = 13,
+                sources: tuple[str, ...] | None = None) -> list[Example]:
+    """All examples, deterministic order. ``sources`` restricts to a subset (``authored`` included by name)."""
+    shared = shared or default_shared_dir()
+    project_data = project_data or default_project_data_dir()
+    out: list[Example] = []
+    if sources is None or "authored" in sources:
+        out.extend(load_authored(project_data, seed))
+    for name, loader in LOADERS.items():
+        if sources is None or name in sources:
+            out.extend(loader(shared, seed))
+    return out

@@ -1,0 +1,208 @@
+"""Message-level hybrid detector: normalise → pattern layer → embedding windows → calibrated heads → levels.
+
+The two layers are combined, not averaged: the pattern layer places explicit statements on the C-SSRS ladder
+and reads context; the heads catch indirect phrasing and give every category a calibrated score. A category's
+level is the higher of the two, after context rules (fiction, research, negation, retraction) are applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from mindrail.risk.encoder import Encoder
+from mindrail.risk.features import N_FEATURES, pattern_features
+from mindrail.risk.heads import HeadSet
+from mindrail.risk.language import is_supported
+from mindrail.risk.normalise import Normalised, normalise
+from mindrail.risk.patterns import PatternDetector, PatternHit, PatternResult
+from mindrail.risk.types import CATEGORIES, Category, CategoryResult, Flag, Level, Span, Subject
+
+SSH = Category.SUICIDE_SELF_HARM
+# Contexts in which a hit about someone other than the speaker is talk about suicide, not risk.
+_DISTANCING = frozenset({"fiction", "research", "psychoeducation", "quote", "hypothetical"})
+_LOW_CONFIDENCE_MARGIN = 0.10
+
+
+@dataclass(slots=True)
+class MessageResult:
+    """Everything the conversation layer needs about one message, with spans in original offsets."""
+
+    norm: Normalised
+    patterns: PatternResult
+    categories: dict[Category, CategoryResult]
+    subject: Subject
+    flags: set[Flag] = field(default_factory=set)
+    means_kinds: tuple[str, ...] = ()
+    means_spans: tuple[Span, ...] = ()
+
+    def level(self, category: Category) -> Level:
+        r = self.categories.get(category)
+        return r.level if r else Level.NONE
+
+
+class Detector(Protocol):
+    """Anything that screens a batch of messages independently of conversation context."""
+
+    version: str
+
+    def screen(self, texts: Sequence[str]) -> list[MessageResult]: ...
+
+
+class HybridDetector:
+    def __init__(self, encoder: Encoder, heads: HeadSet, patterns: PatternDetector, *, max_windows: int = 4096):
+        self.encoder = encoder
+        self.heads = heads
+        self.patterns = patterns
+        self.max_windows = max_windows
+        self.version = f"mindrail-risk/{heads.version}+{encoder.version}+patterns-v{patterns.version}"
+        self._head_index = {(h.category, h.min_level): j for j, h in enumerate(heads.heads)}
+
+    # ------------------------------------------------------------------ batch API
+    def screen(self, texts: Sequence[str]) -> list[MessageResult]:
+        norms = [normalise(t) for t in texts]
+        pats = [self.patterns.detect(n.text) for n in norms]
+        truncated = [False] * len(texts)
+        enc_texts = [n.text for n in norms]
+        wins = self.encoder.embed_windows(enc_texts)
+        owner = wins.owner
+        keep = self._cap_windows(owner, truncated)
+        vectors, owner = wins.vectors[keep], owner[keep]
+        spans = [wins.char_spans[i] for i in np.flatnonzero(keep)]
+        feats = np.stack([pattern_features(p) for p in pats]) if pats else np.zeros((0, N_FEATURES), np.float32)
+        x = np.concatenate([vectors, feats[owner]], axis=1).astype(np.float32)
+        scores = self.heads.predict(x) if len(x) else np.zeros((0, len(self.heads.heads)))
+        results = []
+        for i, (text, norm, pat) in enumerate(zip(texts, norms, pats, strict=True)):
+            rows = np.flatnonzero(owner == i)
+            results.append(self._combine(text, norm, pat, scores[rows], [spans[r] for r in rows], truncated[i]))
+        return results
+
+    def _cap_windows(self, owner: npt.NDArray[np.intp], truncated: list[bool]) -> npt.NDArray[np.bool_]:
+        """Very long texts keep their first and last windows; the pattern layer still reads all of it."""
+        keep = np.ones(len(owner), dtype=bool)
+        if len(owner) <= self.max_windows:
+            return keep
+        for i in np.unique(owner):
+            rows = np.flatnonzero(owner == i)
+            if len(rows) > self.max_windows:
+                half = self.max_windows // 2
+                keep[rows[half:-half]] = False
+                truncated[int(i)] = True
+        return keep
+
+    # ------------------------------------------------------------------ combination
+    def _combine(
+        self,
+        original: str,
+        norm: Normalised,
+        pat: PatternResult,
+        scores: npt.NDArray[np.float64],
+        spans: list[tuple[int, int]],
+        truncated: bool,
+    ) -> MessageResult:
+        flags: set[Flag] = set()
+        if truncated:
+            flags.add(Flag.TRUNCATED)
+        if not original.strip():
+            empty = {c: CategoryResult(0.0, Level.NONE) for c in CATEGORIES}
+            return MessageResult(norm, pat, empty, Subject.UNCLEAR, flags)
+        if not is_supported(original):
+            flags.add(Flag.LANGUAGE_UNSUPPORTED)
+            flags.add(Flag.LOW_CONFIDENCE)
+
+        def to_span(s: int, e: int) -> Span:
+            a, b = norm.span_to_original(s, e)
+            return Span(a, b)
+
+        distancing = bool(pat.contexts & _DISTANCING)
+        by_cat: dict[Category, list[tuple[PatternHit, Level, str | None]]] = {c: [] for c in CATEGORIES}
+        for hit in pat.hits:
+            level, note = hit.level, None
+            if distancing and hit.subject != Subject.SELF:
+                level, note = Level.NONE, "context:" + ",".join(sorted(pat.contexts & _DISTANCING))
+            by_cat[hit.category].append((hit, level, note))
+
+        means_lethal = [m for m in pat.means if m.framing == "lethal"]
+        means_spans = tuple(to_span(m.start, m.end) for m in pat.means)
+        means_kinds = tuple(sorted({m.kind for m in pat.means}))
+        results: dict[Category, CategoryResult] = {}
+        ideation = Level.NONE
+        for cat in CATEGORIES:
+            j = self._head_index.get((cat, Level.LOW))
+            score = float(scores[:, j].max()) if j is not None and len(scores) else 0.0
+            level = Level.NONE
+            evidence: list[Span] = []
+            reasons: list[str] = []
+            for hit, lv, note in by_cat[cat]:
+                if lv > Level.NONE:
+                    level = max(level, lv)
+                    evidence.append(to_span(hit.start, hit.end))
+                    reasons.append(f"{hit.reason}" + (f":cssrs={hit.cssrs}" if hit.cssrs else ""))
+                elif note:
+                    reasons.append(f"{hit.reason}:discounted:{note}")
+            if j is not None and score >= self.heads.heads[j].threshold:
+                if level == Level.NONE:
+                    best = int(np.argmax(scores[:, j]))
+                    evidence.append(to_span(*spans[best]))
+                level = max(level, self.heads.heads[j].min_level)
+                reasons.append("learned")
+            hj = self._head_index.get((cat, Level.HIGH))
+            if hj is not None and len(scores) and float(scores[:, hj].max()) >= self.heads.heads[hj].threshold:
+                level = max(level, Level.MODERATE)
+                reasons.append("learned:severity")
+            if cat == SSH:
+                ideation = level
+            if cat == SSH and pat.means:
+                reasons.extend(f"means_seeking:{k}" for k in means_kinds)
+                if means_lethal:
+                    level = max(level, Level.LOW)
+                    evidence.extend(to_span(m.start, m.end) for m in means_lethal)
+                if means_lethal and "asking_for_friend" in pat.contexts:
+                    level = max(level, Level.MODERATE)
+                    reasons.append("means_seeking:third_party_cover")
+            if cat == SSH and "retraction" in pat.contexts and level > Level.LOW and level < Level.IMMINENT:
+                level = Level.LOW
+                reasons.append("retraction")
+            if level == Level.NONE and j is not None and score >= self.heads.heads[j].threshold - _LOW_CONFIDENCE_MARGIN:
+                flags.add(Flag.LOW_CONFIDENCE)
+            results[cat] = CategoryResult(score, level, tuple(_merge(evidence)), tuple(dict.fromkeys(reasons)))
+
+        # Means-seeking in the same message as distress or ideation is high risk (conversation.py does the
+        # same across turns).
+        ssh = results[SSH]
+        if pat.means and (results[Category.DISTRESS].level >= Level.LOW or ideation >= Level.LOW):
+            results[SSH] = CategoryResult(
+                max(ssh.score, results[Category.DISTRESS].score),
+                max(ssh.level, Level.HIGH),
+                tuple(_merge([*ssh.evidence, *means_spans])),
+                (*ssh.reasons, "means_seeking_with_distress"),
+            )
+        return MessageResult(norm, pat, results, _subject(pat, results), flags, means_kinds, means_spans)
+
+
+def _subject(pat: PatternResult, results: dict[Category, CategoryResult]) -> Subject:
+    active = [h for h in pat.hits if results[h.category].level > Level.NONE]
+    if any(h.subject == Subject.SELF for h in active):
+        return Subject.SELF
+    if "asking_for_friend" in pat.contexts:
+        return Subject.UNCLEAR
+    if any(h.subject == Subject.OTHER for h in active):
+        return Subject.OTHER
+    if pat.third_party and not pat.first_person:
+        return Subject.OTHER
+    return Subject.SELF if pat.first_person else Subject.UNCLEAR
+
+
+def _merge(spans: list[Span]) -> list[Span]:
+    out: list[Span] = []
+    for s in sorted(spans, key=lambda s: (s.start, s.end)):
+        if out and s.start <= out[-1].end:
+            out[-1] = Span(out[-1].start, max(out[-1].end, s.end))
+        else:
+            out.append(s)
+    return out

@@ -1,0 +1,78 @@
+"""The risk engine: one object that owns the encoder session, the heads and the pattern library.
+
+    engine = RiskEngine.load()
+    state = engine.new_conversation()
+    a = state.add_user(text)
+    state.add_assistant(reply)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+from mindrail.risk.conversation import ConversationConfig, ConversationState
+from mindrail.risk.detector import HybridDetector, MessageResult
+from mindrail.risk.encoder import Encoder
+from mindrail.risk.heads import HeadSet
+from mindrail.risk.patterns import PatternDetector
+from mindrail.risk.types import Assessment
+
+
+class RiskEngine:
+    def __init__(self, detector: HybridDetector, config: ConversationConfig | None = None) -> None:
+        self.detector = detector
+        self.patterns = detector.patterns
+        self.config = config or ConversationConfig()
+        self.version = detector.version
+
+    @classmethod
+    def load(
+        cls,
+        encoder_dir: Path | None = None,
+        heads_path: Path | None = None,
+        patterns_path: Path | None = None,
+        *,
+        threads: int = 2,
+    ) -> RiskEngine:
+        encoder = Encoder(encoder_dir, threads=threads)
+        heads = HeadSet.load(heads_path)
+        if heads.encoder_version != encoder.version:
+            raise RuntimeError(
+                f"the heads were trained on encoder {heads.encoder_version} but {encoder.version} is installed; "
+                "rebuild the encoder with `make model` or retrain with `mindrail train`"
+            )
+        return cls(HybridDetector(encoder, heads, PatternDetector(patterns_path)))
+
+    def new_conversation(self) -> ConversationState:
+        return ConversationState(self, self.config)
+
+    def assess(self, text: str) -> Assessment:
+        """One message with no conversation around it."""
+        return self.new_conversation().add_user(text)
+
+    def assess_many(self, texts: Sequence[str], batch_size: int = 64) -> list[Assessment]:
+        return list(self.iter_assess(texts, batch_size))
+
+    def iter_assess(self, texts: Iterable[str], batch_size: int = 64) -> Iterator[Assessment]:
+        """Independent messages, screened in batches for throughput, yielded in order (constant memory)."""
+        batch: list[str] = []
+        for text in texts:
+            batch.append(text)
+            if len(batch) >= batch_size:
+                yield from self._assess_batch(batch)
+                batch = []
+        if batch:
+            yield from self._assess_batch(batch)
+
+    def _assess_batch(self, texts: list[str]) -> list[Assessment]:
+        return [self.new_conversation().add_screened_user(m) for m in self.detector.screen(texts)]
+
+    def screen_messages(self, texts: Sequence[str]) -> list[MessageResult]:
+        return self.detector.screen(texts)
+
+
+@lru_cache(maxsize=1)
+def default_engine() -> RiskEngine:
+    return RiskEngine.load()

@@ -1,0 +1,124 @@
+"""Learned heads: one logistic model per (category, minimum level) over [embedding, pattern features],
+with isotonic calibration fitted on held-out data and an operating threshold chosen on that same split.
+
+Inference is plain numpy (a dot product and an interpolation), so the runtime needs neither torch nor
+scikit-learn. The artifact is a small JSON file, reviewable in a diff.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from mindrail.risk.types import Category, Level
+
+FloatArray = npt.NDArray[np.float32]
+DEFAULT_HEADS = "heads.json"
+
+
+class HeadsError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    name: str
+    category: Category
+    min_level: Level
+    weights: FloatArray
+    bias: float
+    cal_x: npt.NDArray[np.float64]
+    cal_y: npt.NDArray[np.float64]
+    threshold: float
+    """Calibrated score at or above which the head asserts ``min_level``."""
+
+    def raw(self, x: FloatArray) -> npt.NDArray[np.float64]:
+        return (x @ self.weights + self.bias).astype(np.float64)
+
+    def calibrate(self, logits: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return np.interp(logits, self.cal_x, self.cal_y)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "category": self.category.value,
+            "min_level": self.min_level.label,
+            "weights": [round(float(w), 6) for w in self.weights],
+            "bias": round(self.bias, 6),
+            "calibration": {"x": [round(float(v), 5) for v in self.cal_x],
+                            "y": [round(float(v), 5) for v in self.cal_y]},
+            "threshold": round(self.threshold, 5),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Head:
+        return cls(
+            name=d["name"],
+            category=Category(d["category"]),
+            min_level=Level.parse(d["min_level"]),
+            weights=np.asarray(d["weights"], dtype=np.float32),
+            bias=float(d["bias"]),
+            cal_x=np.asarray(d["calibration"]["x"], dtype=np.float64),
+            cal_y=np.asarray(d["calibration"]["y"], dtype=np.float64),
+            threshold=float(d["threshold"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HeadSet:
+    heads: tuple[Head, ...]
+    version: str
+    encoder_version: str
+    feature_names: tuple[str, ...]
+    meta: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        if not self.heads:
+            raise HeadsError("a head set needs at least one head")
+
+    @property
+    def matrix(self) -> tuple[FloatArray, npt.NDArray[np.float64]]:
+        w = np.stack([h.weights for h in self.heads], axis=1)
+        b = np.asarray([h.bias for h in self.heads], dtype=np.float64)
+        return w, b
+
+    def predict(self, x: FloatArray) -> npt.NDArray[np.float64]:
+        """Calibrated scores, shape (n, n_heads)."""
+        w, b = self.matrix
+        logits = x @ w + b
+        out = np.empty_like(logits, dtype=np.float64)
+        for j, h in enumerate(self.heads):
+            out[:, j] = h.calibrate(logits[:, j])
+        return out
+
+    def save(self, path: Path) -> None:
+        payload = {
+            "version": self.version,
+            "encoder_version": self.encoder_version,
+            "feature_names": list(self.feature_names),
+            "meta": self.meta,
+            "heads": [h.to_dict() for h in self.heads],
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> HeadSet:
+        if path is None:
+            raw = resources.files("mindrail.risk").joinpath("artifacts").joinpath(DEFAULT_HEADS).read_text("utf-8")
+            label = f"mindrail/risk/artifacts/{DEFAULT_HEADS}"
+        else:
+            raw = Path(path).read_text(encoding="utf-8")
+            label = str(path)
+        try:
+            d = json.loads(raw)
+            heads = tuple(Head.from_dict(h) for h in d["heads"])
+            return cls(heads, d["version"], d["encoder_version"], tuple(d["feature_names"]), d.get("meta", {}))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise HeadsError(f"{label}: not a valid head set: {exc}") from None

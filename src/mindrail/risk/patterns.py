@@ -1,0 +1,333 @@
+"""Pattern layer: a curated, documented phrase library (``data/patterns.yaml``) run on normalised text.
+
+The learned layer generalises; this layer is exact and explainable. It places a statement on the C-SSRS
+ladder (method, intent, plan, behaviour), finds means-seeking, and reads the context that changes what words
+mean: negation, idioms, fiction, research, quotes, "asking for a friend" and retractions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mindrail.risk.types import Category, Level, Subject
+
+DEFAULT_PATTERNS = "patterns.yaml"
+
+CONTEXT_NAMES = (
+    "hypothetical",
+    "fiction",
+    "research",
+    "psychoeducation",
+    "quote",
+    "asking_for_friend",
+    "retraction",
+)
+
+
+class PatternFileError(ValueError):
+    """A pattern file failed validation; the message names the file, the entry and the field."""
+
+
+class _PatternSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    category: Category
+    level: Literal["low", "moderate", "high", "imminent"]
+    reason: str = Field(pattern=r"^[a-z_]+$")
+    regex: str
+    cssrs: str | None = None
+    subject: Literal["self", "other", "auto"] = "auto"
+    negatable: bool = True
+    examples: list[str] = Field(default_factory=list)
+    counter: list[str] = Field(default_factory=list)
+
+
+class _MeansSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    kind: Literal["heights", "medication", "poison", "weapons", "rail_traffic"]
+    framing: Literal["neutral", "lethal"]
+    regex: str
+    examples: list[str] = Field(default_factory=list)
+    counter: list[str] = Field(default_factory=list)
+
+
+class _MultilingualSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    category: Category
+    level: Literal["low", "moderate", "high", "imminent"]
+    reason: str
+    regex: str
+
+
+class _Contexts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    negation: str
+    uncertainty_after_negation: str
+    hypothetical: str
+    fiction: str
+    research: str
+    psychoeducation: str
+    quote: str
+    asking_for_friend: str
+    retraction: str
+    third_party_subject: str
+    first_person: str
+
+
+class _PatternFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int
+    defs: dict[str, str] = Field(default_factory=dict)
+    patterns: list[_PatternSpec]
+    means: list[_MeansSpec]
+    multilingual: list[_MultilingualSpec] = Field(default_factory=list)
+    contexts: _Contexts
+    idioms: list[str]
+
+    @field_validator("patterns", "means")
+    @classmethod
+    def _unique_ids(cls, v: list[Any]) -> list[Any]:
+        seen: set[str] = set()
+        for item in v:
+            if item.id in seen:
+                raise ValueError(f"duplicate id {item.id!r}")
+            seen.add(item.id)
+        return v
+
+
+@dataclass(frozen=True, slots=True)
+class PatternHit:
+    """One matched phrase, with offsets into the NORMALISED text."""
+
+    pattern_id: str
+    category: Category
+    level: Level
+    reason: str
+    start: int
+    end: int
+    subject: Subject
+    cssrs: str | None = None
+    negated: bool = False
+    in_idiom: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MeansHit:
+    pattern_id: str
+    kind: str
+    framing: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class PatternResult:
+    hits: tuple[PatternHit, ...]
+    """Hits that count: not negated and not inside an idiom."""
+    dropped: tuple[PatternHit, ...]
+    """Negated or idiomatic hits, kept because their presence is informative to the learned layer."""
+    means: tuple[MeansHit, ...]
+    idioms: tuple[tuple[int, int], ...]
+    contexts: frozenset[str] = field(default_factory=frozenset)
+    third_party: bool = False
+    first_person: bool = False
+
+
+def _expand(regex: str, defs: dict[str, str]) -> str:
+    # Definitions may refer to earlier definitions; expand until stable (bounded).
+    for _ in range(5):
+        new = re.sub(r"\{([A-Z_]+)\}", lambda m: defs.get(m.group(1), m.group(0)), regex)
+        if new == regex:
+            break
+        regex = new
+    return regex
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    spec: _PatternSpec
+    rx: re.Pattern[str]
+    level: Level
+    category: Category
+
+
+_CLAUSE_BREAK = re.compile(r"[.!?;:\n]|\b(?:and|but|so|because|though|although|yet|or|then|cause|cuz)\b")
+_TOKEN = re.compile(r"[a-z']+")
+_REFLEXIVE_SELF = re.compile(r"\b(?:my\s?self|me|my (?:own )?life)\b")
+_REFLEXIVE_OTHER = re.compile(
+    r"\b(?:him\s?self|her\s?self|them\s?selves|them\s?self|their\s?self|(?:his|her|their) (?:own )?life)\b"
+)
+_FIRST_PERSON_PREFIX = re.compile(r"\b(?:i|i'm|im|i've|i'd|i'll|me|my)\b")
+
+
+class PatternDetector:
+    """Compiled pattern library; ``detect(normalised_text)`` is pure and thread-safe."""
+
+    def __init__(self, source: Path | None = None) -> None:
+        path_label, data = _read(source)
+        try:
+            spec = _PatternFile.model_validate(data)
+        except ValidationError as exc:
+            raise PatternFileError(_describe(path_label, data, exc)) from None
+        self.version = spec.version
+        self.spec = spec
+        defs = {k: f"(?:{_expand(v, spec.defs)})" for k, v in spec.defs.items()}
+
+        def compile_(where: str, rx: str) -> re.Pattern[str]:
+            try:
+                return re.compile(_expand(rx, defs))
+            except re.error as exc:
+                raise PatternFileError(f"{path_label}: {where}: regex does not compile: {exc}") from None
+
+        self._patterns = [
+            _Compiled(p, compile_(f"pattern {p.id!r} field 'regex'", p.regex), Level.parse(p.level), p.category)
+            for p in spec.patterns
+        ]
+        self._means = [(m, compile_(f"means {m.id!r} field 'regex'", m.regex)) for m in spec.means]
+        self._multilingual = [
+            (m, compile_(f"multilingual {m.id!r} field 'regex'", m.regex)) for m in spec.multilingual
+        ]
+        self._idioms = [compile_(f"idioms[{i}]", rx) for i, rx in enumerate(spec.idioms)]
+        ctx = spec.contexts
+        self._negation = compile_("contexts.negation", ctx.negation)
+        self._uncertain = compile_("contexts.uncertainty_after_negation", ctx.uncertainty_after_negation)
+        self._contexts = {name: compile_(f"contexts.{name}", getattr(ctx, name)) for name in CONTEXT_NAMES}
+        self._third_party = compile_("contexts.third_party_subject", ctx.third_party_subject)
+        self._first_person = compile_("contexts.first_person", ctx.first_person)
+
+    # ------------------------------------------------------------------ public
+    def detect(self, text: str) -> PatternResult:
+        idioms = tuple((m.start(), m.end()) for rx in self._idioms for m in rx.finditer(text))
+        hits: list[PatternHit] = []
+        dropped: list[PatternHit] = []
+        for c in self._patterns:
+            for m in c.rx.finditer(text):
+                start, end = m.start(), m.end()
+                negated = c.spec.negatable and self._is_negated(text, start)
+                in_idiom = any(s <= start and end <= e or (s < end and start < e) for s, e in idioms)
+                hit = PatternHit(
+                    pattern_id=c.spec.id,
+                    category=c.category,
+                    level=c.level,
+                    reason=c.spec.reason,
+                    start=start,
+                    end=end,
+                    subject=self._subject(text, start, end, c.spec.subject),
+                    cssrs=c.spec.cssrs,
+                    negated=negated,
+                    in_idiom=in_idiom,
+                )
+                (dropped if negated or in_idiom else hits).append(hit)
+        for ml, rx in self._multilingual:
+            for m in rx.finditer(text):
+                hits.append(
+                    PatternHit(ml.id, ml.category, Level.parse(ml.level), ml.reason, m.start(), m.end(), Subject.UNCLEAR)
+                )
+        means = tuple(
+            MeansHit(spec.id, spec.kind, spec.framing, m.start(), m.end())
+            for spec, rx in self._means
+            for m in rx.finditer(text)
+            if not any(s <= m.start() < e for s, e in idioms)
+        )
+        contexts = frozenset(name for name, rx in self._contexts.items() if rx.search(text))
+        return PatternResult(
+            hits=tuple(hits),
+            dropped=tuple(dropped),
+            means=means,
+            idioms=idioms,
+            contexts=contexts,
+            third_party=bool(self._third_party.search(text)),
+            first_person=bool(self._first_person.search(text)),
+        )
+
+    def is_screening_question(self, text: str) -> bool:
+        """Did an assistant turn ask directly about suicide or self-harm? A bare "yes" then means risk."""
+        return bool(_SCREENING_Q.search(text))
+
+    # ------------------------------------------------------------------ internals
+    def _clause_prefix(self, text: str, start: int, limit: int = 120) -> str:
+        prefix = text[max(0, start - limit) : start]
+        breaks = list(_CLAUSE_BREAK.finditer(prefix))
+        return prefix[breaks[-1].end() :] if breaks else prefix
+
+    def _is_negated(self, text: str, start: int) -> bool:
+        clause = self._clause_prefix(text, start)
+        tokens = _TOKEN.findall(clause)[-3:]
+        for i, tok in enumerate(tokens):
+            if self._negation.fullmatch(tok) or tok in {"never", "not", "no"} or tok.endswith("n't"):
+                rest = " ".join(tokens[i + 1 :]) + " " + text[start : start + 20]
+                if self._uncertain.match(rest):
+                    return False
+                return True
+        return False
+
+    def _subject(self, text: str, start: int, end: int, declared: str) -> Subject:
+        if declared == "self":
+            return Subject.SELF
+        if declared == "other":
+            return Subject.OTHER
+        matched = text[start:end]
+        if _REFLEXIVE_OTHER.search(matched):
+            return Subject.OTHER
+        clause = self._clause_prefix(text, start, limit=80)
+        third = list(self._third_party.finditer(clause))
+        first = list(_FIRST_PERSON_PREFIX.finditer(clause))
+        if third and (not first or third[-1].start() > first[-1].start()):
+            # "my friend wants to kill herself" / "she said she wants to die"
+            if not _REFLEXIVE_SELF.search(matched) or third[-1].group(0).startswith("my "):
+                return Subject.OTHER
+        if _REFLEXIVE_SELF.search(matched) or first:
+            return Subject.SELF
+        return Subject.UNCLEAR
+
+
+_SCREENING_Q = re.compile(
+    r"\b(?:(?:thoughts?|thinking) (?:of|about) (?:suicide|killing yourself|ending your life|taking your (?:own )?life"
+    r"|hurting yourself|harming yourself|self[- ]harm|not being here|dying)|(?:are|have) you (?:been )?(?:feeling )?"
+    r"suicidal|(?:want|wanting|wish) to (?:die|kill yourself|end your life)|(?:do|did) you have a plan"
+    r"|(?:are|do) you (?:have|got) (?:access to|the) (?:pills|a gun|means)|(?:are|is) you(?:r)? safe(?: right now)?)\b"
+)
+
+
+def _read(source: Path | None) -> tuple[str, Any]:
+    if source is None:
+        text = resources.files("mindrail.risk").joinpath("data").joinpath(DEFAULT_PATTERNS).read_text(encoding="utf-8")
+        label = f"mindrail/risk/data/{DEFAULT_PATTERNS}"
+    else:
+        text = Path(source).read_text(encoding="utf-8")
+        label = str(source)
+    try:
+        return label, yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PatternFileError(f"{label}: not valid YAML: {exc}") from None
+
+
+def _describe(label: str, data: Any, exc: ValidationError) -> str:
+    lines = [f"{label}: {exc.error_count()} problem(s)"]
+    for err in exc.errors():
+        loc = list(err["loc"])
+        where = ".".join(str(x) for x in loc)
+        # Name the entry by its id when the error is inside a list of entries.
+        if len(loc) >= 2 and isinstance(loc[1], int) and isinstance(data, dict):
+            try:
+                entry_id = data[loc[0]][loc[1]].get("id")
+                where = f"{loc[0]}[{loc[1]}] (id {entry_id!r})" + "".join(f".{x}" for x in loc[2:])
+            except (KeyError, IndexError, AttributeError, TypeError):
+                pass
+        lines.append(f"  {where}: {err['msg']}")
+    return "\n".join(lines)
+
+
+@lru_cache(maxsize=4)
+def default_detector(source: Path | None = None) -> PatternDetector:
+    return PatternDetector(source)

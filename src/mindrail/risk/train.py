@@ -1,0 +1,214 @@
+"""``mindrail train``: reproduce the shipped heads (``artifacts/heads.json``) from source data, seeded.
+
+Steps: load the corpus (dataset.py) → normalise and run the pattern layer → embed every window with the
+int8 encoder → per head, fit a logistic model on the train split (multiple-instance for long texts: a
+positive long post contributes its most suspicious window, found by a first pass on short texts) →
+isotonic calibration and an operating threshold on the calib split → metrics on the dev split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from mindrail.risk.dataset import Example, load_corpus
+from mindrail.risk.encoder import Encoder
+from mindrail.risk.features import FEATURE_NAMES, pattern_features
+from mindrail.risk.heads import Head, HeadSet
+from mindrail.risk.metrics import binary_metrics
+from mindrail.risk.normalise import normalise
+from mindrail.risk.patterns import PatternDetector
+from mindrail.risk.types import CATEGORIES, Category, Level
+
+HEAD_SPECS: tuple[tuple[Category, Level], ...] = (
+    *((c, Level.LOW) for c in CATEGORIES),
+    (Category.SUICIDE_SELF_HARM, Level.HIGH),
+)
+# Recall-first for suicide and self-harm: the threshold keeps this recall on the calib split.
+SSH_TARGET_RECALL = 0.97
+OTHER_MIN_RECALL = 0.85
+MAX_NEG_WINDOWS = 6
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class Embedded:
+    vectors: npt.NDArray[np.float32]
+    owner: npt.NDArray[np.intp]
+    features: npt.NDArray[np.float32]  # per example
+
+
+def default_artifact_path() -> Path:
+    return Path(__file__).resolve().parent / "artifacts" / "heads.json"
+
+
+def embed_corpus(examples: Sequence[Example], encoder: Encoder, patterns: PatternDetector,
+                 cache_dir: Path | None, progress: Progress | None = None) -> Embedded:
+    key = hashlib.sha256(encoder.version.encode())
+    for ex in examples:
+        key.update(ex.id.encode())
+        key.update(hashlib.sha256(ex.text.encode()).digest())
+    key.update(str(patterns.version).encode())
+    cache = cache_dir / f"embedded-{key.hexdigest()[:16]}.npz" if cache_dir else None
+    norms = [normalise(ex.text).text for ex in examples]
+    feats = np.stack([pattern_features(patterns.detect(t)) for t in norms])
+    if cache and cache.exists():
+        z = np.load(cache)
+        return Embedded(z["vectors"], z["owner"], feats)
+    vecs: list[npt.NDArray[np.float32]] = []
+    owners: list[npt.NDArray[np.intp]] = []
+    step = 256
+    for start in range(0, len(norms), step):
+        w = encoder.embed_windows(norms[start : start + step])
+        vecs.append(w.vectors)
+        owners.append(w.owner + start)
+        if progress:
+            progress("embed", min(start + step, len(norms)), len(norms))
+    emb = Embedded(np.concatenate(vecs), np.concatenate(owners).astype(np.intp), feats)
+    if cache:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, vectors=emb.vectors, owner=emb.owner)
+    return emb
+
+
+def _fit_lr(x: npt.NDArray[np.float32], y: npt.NDArray[np.int_], w: npt.NDArray[np.float64], seed: int) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=2.0, class_weight="balanced", max_iter=3000, random_state=seed)
+    model.fit(x, y, sample_weight=w)
+    return model
+
+
+def _example_logits(model: Any, emb: Embedded, idx: npt.NDArray[np.intp],
+                    win_rows: dict[int, npt.NDArray[np.intp]]) -> npt.NDArray[np.float64]:
+    """Max over an example's windows, as at inference."""
+    coef = model.coef_[0].astype(np.float32)
+    out = np.empty(len(idx), dtype=np.float64)
+    for k, i in enumerate(idx):
+        rows = win_rows[int(i)]
+        x = np.concatenate([emb.vectors[rows], np.repeat(emb.features[i][None, :], len(rows), 0)], axis=1)
+        out[k] = float((x @ coef).max() + model.intercept_[0])
+    return out
+
+
+def train_heads(examples: Sequence[Example], emb: Embedded, encoder_version: str, seed: int = 13,
+                progress: Progress | None = None) -> tuple[HeadSet, dict[str, Any]]:
+    from sklearn.isotonic import IsotonicRegression
+
+    rng = np.random.default_rng(seed)
+    win_rows: dict[int, npt.NDArray[np.intp]] = {}
+    order = np.argsort(emb.owner, kind="stable")
+    bounds = np.searchsorted(emb.owner[order], np.arange(len(examples) + 1))
+    for i in range(len(examples)):
+        win_rows[i] = order[bounds[i] : bounds[i + 1]]
+    split = np.array([ex.split for ex in examples])
+    weight = np.array([ex.weight for ex in examples], dtype=np.float64)
+    heads: list[Head] = []
+    report: dict[str, Any] = {}
+    for n, (cat, min_level) in enumerate(HEAD_SPECS):
+        name = f"{cat.value}>={min_level.label}"
+        labels = [ex.label(cat) for ex in examples]
+        known = np.array([lv is not None for lv in labels])
+        y_all = np.array([1 if (lv is not None and lv >= min_level) else 0 for lv in labels])
+        tr = np.flatnonzero(known & (split == "train"))
+        single = [i for i in tr if len(win_rows[int(i)]) == 1]
+
+        def design(ids: Sequence[int], pick: dict[int, npt.NDArray[np.intp]]) -> tuple[Any, Any, Any]:
+            xs, ys, ws = [], [], []
+            for i in ids:
+                rows = pick[int(i)]
+                xs.append(np.concatenate([emb.vectors[rows], np.repeat(emb.features[i][None, :], len(rows), 0)], 1))
+                ys.append(np.full(len(rows), y_all[i]))
+                ws.append(np.full(len(rows), weight[i] / len(rows) ** 0.5))
+            return np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
+
+        first = _fit_lr(*design(single, win_rows), seed=seed)
+        coef = first.coef_[0].astype(np.float32)
+        pick: dict[int, npt.NDArray[np.intp]] = {}
+        for i in tr:
+            rows = win_rows[int(i)]
+            if len(rows) == 1:
+                pick[int(i)] = rows
+            elif y_all[i]:
+                x = np.concatenate([emb.vectors[rows], np.repeat(emb.features[i][None, :], len(rows), 0)], 1)
+                pick[int(i)] = rows[[int(np.argmax(x @ coef))]]
+            else:
+                pick[int(i)] = rng.choice(rows, size=min(len(rows), MAX_NEG_WINDOWS), replace=False)
+        model = _fit_lr(*design(list(tr), pick), seed=seed)
+
+        cal = np.flatnonzero(known & (split == "calib"))
+        cal_logit = _example_logits(model, emb, cal, win_rows)
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
+        iso.fit(cal_logit, y_all[cal], sample_weight=weight[cal])
+        cal_x = np.asarray(iso.X_thresholds_, dtype=np.float64)
+        cal_y = np.asarray(iso.y_thresholds_, dtype=np.float64)
+        cal_score = np.interp(cal_logit, cal_x, cal_y)
+        threshold = _choose_threshold(cal_score, y_all[cal], cat, min_level)
+        head = Head(name, cat, min_level, model.coef_[0].astype(np.float32), float(model.intercept_[0]),
+                    cal_x, cal_y, threshold)
+        heads.append(head)
+        dev = np.flatnonzero(known & (split == "dev"))
+        dev_score = head.calibrate(_example_logits(model, emb, dev, win_rows))
+        report[name] = {
+            "train": int(len(tr)), "calib": int(len(cal)), "dev": int(len(dev)),
+            "dev_positives": int(y_all[dev].sum()), "threshold": threshold,
+            "dev": binary_metrics(y_all[dev], dev_score, threshold),
+        }
+        if progress:
+            progress("heads", n + 1, len(HEAD_SPECS))
+    version = "heads-" + hashlib.sha256(
+        json.dumps([h.to_dict() for h in heads], sort_keys=True).encode()).hexdigest()[:12]
+    meta = {"seed": seed, "sources": sorted({ex.source for ex in examples}), "n_examples": len(examples)}
+    return HeadSet(tuple(heads), version, encoder_version, FEATURE_NAMES, meta), report
+
+
+def _choose_threshold(score: npt.NDArray[np.float64], y: npt.NDArray[np.int_], cat: Category,
+                      min_level: Level) -> float:
+    cands = np.unique(score)
+    pos = max(int(y.sum()), 1)
+    best_t, best_f1 = 0.5, -1.0
+    recall_target = SSH_TARGET_RECALL if (cat == Category.SUICIDE_SELF_HARM and min_level == Level.LOW) else None
+    for t in sorted(cands, reverse=True):
+        pred = score >= t
+        tp = int((pred & (y == 1)).sum())
+        recall = tp / pos
+        precision = tp / max(int(pred.sum()), 1)
+        if recall_target is not None:
+            if recall >= recall_target:
+                return float(t)
+            continue
+        f1 = 2 * precision * recall / max(precision + recall, 1e-9)
+        if recall >= OTHER_MIN_RECALL and f1 > best_f1:
+            best_t, best_f1 = float(t), f1
+    if best_f1 < 0:
+        best_t = float(min(cands)) if recall_target is not None else 0.5
+    return best_t
+
+
+def run_training(out: Path | None = None, *, seed: int = 13, shared: Path | None = None,
+                 project_data: Path | None = None, sources: tuple[str, ...] | None = None,
+                 cache_dir: Path | None = Path(".cache/train"), progress: Progress | None = None,
+                 encoder: Encoder | None = None) -> tuple[Path, dict[str, Any]]:
+    out = out or default_artifact_path()
+    encoder = encoder or Encoder(threads=2)
+    patterns = PatternDetector()
+    examples = load_corpus(shared, project_data, seed=seed, sources=sources)
+    emb = embed_corpus(examples, encoder, patterns, cache_dir, progress)
+    heads, report = train_heads(examples, emb, encoder.version, seed=seed, progress=progress)
+    heads.save(out)
+    counts: dict[str, dict[str, int]] = {}
+    for ex in examples:
+        counts.setdefault(ex.source, {}).setdefault(ex.split, 0)
+        counts[ex.source][ex.split] += 1
+    full = {"heads_version": heads.version, "encoder_version": encoder.version, "seed": seed,
+            "corpus": counts, "heads": report}
+    out.with_name("training-report.json").write_text(json.dumps(full, indent=1, sort_keys=True) + "\n", "utf-8")
+    return out, full
