@@ -10,14 +10,17 @@ from mindrail.risk.patterns import PatternDetector, PatternFileError
 from mindrail.risk.types import Category, Level, Subject
 
 DET = PatternDetector()
-SPECS = [(p.id, ex, True) for p in DET.spec.patterns for ex in p.examples] + [
-    (p.id, ex, False) for p in DET.spec.patterns for ex in p.counter
-] + [(m.id, ex, True) for m in DET.spec.means for ex in m.examples] + [
-    (m.id, ex, False) for m in DET.spec.means for ex in m.counter
-]
+SPECS = (
+    [(p.id, ex, True) for p in DET.spec.patterns for ex in p.examples]
+    + [(p.id, ex, False) for p in DET.spec.patterns for ex in p.counter]
+    + [(m.id, ex, True) for m in DET.spec.means for ex in m.examples]
+    + [(m.id, ex, False) for m in DET.spec.means for ex in m.counter]
+)
 
 
-@pytest.mark.parametrize(("pattern_id", "text", "should_match"), SPECS, ids=[f"{s[0]}-{i}" for i, s in enumerate(SPECS)])
+@pytest.mark.parametrize(
+    ("pattern_id", "text", "should_match"), SPECS, ids=[f"{s[0]}-{i}" for i, s in enumerate(SPECS)]
+)
 def test_documented_examples(pattern_id: str, text: str, should_match: bool) -> None:
     r = DET.detect(text)
     ids = {h.pattern_id for h in r.hits} | {m.pattern_id for m in r.means}
@@ -25,7 +28,9 @@ def test_documented_examples(pattern_id: str, text: str, should_match: bool) -> 
 
 
 def test_every_pattern_documents_an_example() -> None:
-    missing = [p.id for p in DET.spec.patterns if not p.examples] + [m.id for m in DET.spec.means if not m.examples]
+    missing = [p.id for p in DET.spec.patterns if not p.examples] + [
+        m.id for m in DET.spec.means if not m.examples
+    ]
     assert missing == []
 
 
@@ -49,7 +54,12 @@ def test_idioms_produce_no_hits(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["i would never kill myself", "i don't want to die", "i'm not going to kill myself", "no thoughts of hurting myself"],
+    [
+        "i would never kill myself",
+        "i don't want to die",
+        "i'm not going to kill myself",
+        "no thoughts of hurting myself",
+    ],
 )
 def test_negated_statements_are_dropped_not_lost(text: str) -> None:
     r = DET.detect(text)
@@ -71,8 +81,10 @@ def test_third_party_subject() -> None:
 
 def test_ladder_levels() -> None:
     def top(text: str) -> Level:
-        return max((h.level for h in DET.detect(text).hits if h.category == Category.SUICIDE_SELF_HARM),
-                   default=Level.NONE)
+        return max(
+            (h.level for h in DET.detect(text).hits if h.category == Category.SUICIDE_SELF_HARM),
+            default=Level.NONE,
+        )
 
     assert top("i wish i could go to sleep and never wake up") == Level.LOW
     assert top("i keep thinking about taking all my pills") == Level.MODERATE
@@ -112,5 +124,5 @@ def test_bad_regex_is_named(tmp_path: Path) -> None:
     text = text.replace("kms|kys|ctb", "kms|kys|ctb(", 1)
     bad = tmp_path / "p.yaml"
     bad.write_text(text, encoding="utf-8")
-    with pytest.raises(PatternFileError, match="ssh.slang"):
+    with pytest.raises(PatternFileError, match=r"ssh\.slang"):
         PatternDetector(bad)

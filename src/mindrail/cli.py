@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
@@ -16,16 +15,26 @@ from rich.table import Table
 
 from mindrail import __version__
 
-app = typer.Typer(help="mindrail: a safety layer for mental-health conversations with chat models.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="mindrail: a safety layer for mental-health conversations with chat models.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 eval_app = typer.Typer(help="Measure components on labelled data.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 err = Console(stderr=True)
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
-                    console=err, transient=False, disable=not err.is_terminal and not os.environ.get("MINDRAIL_PROGRESS"))
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+        disable=not err.is_terminal and not os.environ.get("MINDRAIL_PROGRESS"),
+    )
 
 
 def _engine() -> Any:
@@ -47,8 +56,12 @@ def version() -> None:
 
 @app.command()
 def screen(
-    target: Annotated[str, typer.Argument(help="A message, or a JSONL file of messages or conversations ('-' = stdin).")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write JSONL here instead of stdout.")] = None,
+    target: Annotated[
+        str, typer.Argument(help="A message, or a JSONL file of messages or conversations ('-' = stdin).")
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write JSONL here instead of stdout.")
+    ] = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip bad lines and report counts.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, max=1024)] = 64,
 ) -> None:
@@ -79,8 +92,9 @@ def screen(
             sink.close()
 
 
-def _screen_file(engine: Any, path: Path, stdin: bool, sink: TextIO, skip_bad: bool, batch_size: int
-                 ) -> tuple[int, int]:
+def _screen_file(
+    engine: Any, path: Path, stdin: bool, sink: TextIO, skip_bad: bool, batch_size: int
+) -> tuple[int, int]:
     from mindrail.risk.io import InputError, SkipCounter, conversation_turns, iter_jsonl, message_text
 
     label = "<stdin>" if stdin else str(path)
@@ -92,18 +106,18 @@ def _screen_file(engine: Any, path: Path, stdin: bool, sink: TextIO, skip_bad: b
     def flush() -> None:
         if not pending:
             return
-        for (line, rid, _), a in zip(pending, engine.iter_assess([p[2] for p in pending], batch_size), strict=True):
-            sink.write(json.dumps({"line": line, "id": rid, "assessment": a.to_dict()}, ensure_ascii=False) + "\n")
+        for (line, rid, _), a in zip(
+            pending, engine.iter_assess([p[2] for p in pending], batch_size), strict=True
+        ):
+            sink.write(
+                json.dumps({"line": line, "id": rid, "assessment": a.to_dict()}, ensure_ascii=False) + "\n"
+            )
         pending.clear()
-
-    def records() -> Iterator[Any]:
-        for rec in iter_jsonl(fh, label, skip_bad=skip_bad, counter=counter):
-            yield rec
 
     with _progress() as bar:
         task = bar.add_task("screening", total=total)
         try:
-            for rec in records():
+            for rec in iter_jsonl(fh, label, skip_bad=skip_bad, counter=counter):
                 rid = rec.value.get("id")
                 try:
                     if "messages" in rec.value:
@@ -116,7 +130,9 @@ def _screen_file(engine: Any, path: Path, stdin: bool, sink: TextIO, skip_bad: b
                                 out.append({"index": k, **state.add_user(content).to_dict()})
                             elif role == "assistant":
                                 state.add_assistant(content)
-                        sink.write(json.dumps({"line": rec.line, "id": rid, "turns": out}, ensure_ascii=False) + "\n")
+                        sink.write(
+                            json.dumps({"line": rec.line, "id": rid, "turns": out}, ensure_ascii=False) + "\n"
+                        )
                     else:
                         pending.append((rec.line, rid, message_text(rec.value, label, rec.line)))
                         if len(pending) >= batch_size:
@@ -142,7 +158,9 @@ def eval_detector(
     label_col: Annotated[str, typer.Option(help="Column holding the label.")],
     positive: Annotated[str, typer.Option(help="Label value that counts as positive.")],
     category: Annotated[str, typer.Option(help="Risk category to evaluate.")] = "suicide_self_harm",
-    min_level: Annotated[str, typer.Option(help="Positive prediction when the level is at least this.")] = "low",
+    min_level: Annotated[
+        str, typer.Option(help="Positive prediction when the level is at least this.")
+    ] = "low",
     out: Annotated[Path | None, typer.Option(help="Output folder for eval.json and eval.md.")] = None,
     limit: Annotated[int | None, typer.Option(help="Use at most this many rows.")] = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad")] = False,
@@ -177,7 +195,9 @@ def eval_detector(
 def train(
     seed: Annotated[int, typer.Option(help="Random seed (splits and models).")] = 13,
     out: Annotated[Path | None, typer.Option(help="Where to write heads.json.")] = None,
-    shared: Annotated[Path | None, typer.Option(help="Folder of public data (default ../shared/data).")] = None,
+    shared: Annotated[
+        Path | None, typer.Option(help="Folder of public data (default ../shared/data).")
+    ] = None,
     sources: Annotated[str | None, typer.Option(help="Comma-separated subset of sources.")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Re-embed everything.")] = False,
 ) -> None:
@@ -192,23 +212,37 @@ def train(
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done)
 
-        path, report = run_training(out, seed=seed, shared=shared,
-                                    sources=tuple(sources.split(",")) if sources else None,
-                                    cache_dir=None if no_cache else Path(".cache/train"), progress=progress)
+        path, report = run_training(
+            out,
+            seed=seed,
+            shared=shared,
+            sources=tuple(sources.split(",")) if sources else None,
+            cache_dir=None if no_cache else Path(".cache/train"),
+            progress=progress,
+        )
     table = Table(title=f"heads {report['heads_version']} (dev split)")
     for col in ("head", "dev n", "pos", "AUROC", "precision", "recall", "threshold"):
         table.add_column(col)
     for name, r in report["heads"].items():
         d = r["dev"]
-        table.add_row(name, str(d["n"]), str(d["positives"]), f"{d['auroc'] or 0:.3f}", f"{d['precision']:.3f}",
-                      f"{d['recall']:.3f}", f"{r['threshold']:.3f}")
+        table.add_row(
+            name,
+            str(d["n"]),
+            str(d["positives"]),
+            f"{d['auroc'] or 0:.3f}",
+            f"{d['precision']:.3f}",
+            f"{d['recall']:.3f}",
+            f"{r['threshold']:.3f}",
+        )
     Console().print(table)
     err.print(f"wrote {path}")
 
 
 @app.command()
 def demo(
-    conversation: Annotated[Path | None, typer.Option(help="A JSONL conversation to screen instead of the sample.")] = None,
+    conversation: Annotated[
+        Path | None, typer.Option(help="A JSONL conversation to screen instead of the sample.")
+    ] = None,
 ) -> None:
     """Screen the bundled sample conversation and show each turn's assessment."""
     from importlib import resources
@@ -216,7 +250,12 @@ def demo(
     from mindrail.risk.types import Level
 
     if conversation is None:
-        raw = resources.files("mindrail").joinpath("data").joinpath("sample_conversation.json").read_text("utf-8")
+        raw = (
+            resources.files("mindrail")
+            .joinpath("data")
+            .joinpath("sample_conversation.json")
+            .read_text("utf-8")
+        )
     else:
         raw = conversation.read_text(encoding="utf-8")
     convo = json.loads(raw)
@@ -224,8 +263,13 @@ def demo(
     state = engine.new_conversation()
     console = Console()
     console.print(f"[bold]mindrail demo[/bold]: screening a sample conversation with {engine.version}\n")
-    colours = {Level.NONE: "green", Level.LOW: "yellow", Level.MODERATE: "dark_orange", Level.HIGH: "red",
-               Level.IMMINENT: "bold red"}
+    colours = {
+        Level.NONE: "green",
+        Level.LOW: "yellow",
+        Level.MODERATE: "dark_orange",
+        Level.HIGH: "red",
+        Level.IMMINENT: "bold red",
+    }
     table = Table(show_lines=True)
     for col in ("turn", "message", "top level", "categories (level, score)", "subject", "reasons"):
         table.add_column(col, overflow="fold")
@@ -235,15 +279,29 @@ def demo(
             table.add_row(str(k), f"[dim]assistant: {m['content']}[/dim]", "", "", "", "")
             continue
         a = state.add_user(m["content"])
-        cats = "\n".join(f"{c.value}: {r.level.label} ({r.score:.2f})" for c, r in a.categories.items()
-                         if r.level > Level.NONE or r.score >= 0.2) or "-"
+        cats = (
+            "\n".join(
+                f"{c.value}: {r.level.label} ({r.score:.2f})"
+                for c, r in a.categories.items()
+                if r.level > Level.NONE or r.score >= 0.2
+            )
+            or "-"
+        )
         reasons = sorted({x for r in a.categories.values() if r.level > Level.NONE for x in r.reasons})
         colour = colours[a.top_level]
-        table.add_row(str(k), m["content"], f"[{colour}]{a.top_level.label}[/{colour}]", cats, a.subject.value,
-                      "\n".join(reasons[:6]) or "-")
+        table.add_row(
+            str(k),
+            m["content"],
+            f"[{colour}]{a.top_level.label}[/{colour}]",
+            cats,
+            a.subject.value,
+            "\n".join(reasons[:6]) or "-",
+        )
     console.print(table)
-    console.print("\nLevels follow the C-SSRS screener triage; see docs/risk-model.md. "
-                  "mindrail is decision support, not a diagnosis.")
+    console.print(
+        "\nLevels follow the C-SSRS screener triage; see docs/risk-model.md. "
+        "mindrail is decision support, not a diagnosis."
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

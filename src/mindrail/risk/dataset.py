@@ -18,7 +18,7 @@ import hashlib
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,7 +79,12 @@ def _mk(
     **extra: object,
 ) -> Example:
     known = set(known)
-    if SSH in known and SSH not in labels and source not in {"authored", "cssrs500"} and _SUICIDE_MENTION.search(text):
+    if (
+        SSH in known
+        and SSH not in labels
+        and source not in {"authored", "cssrs500"}
+        and _SUICIDE_MENTION.search(text)
+    ):
         known.discard(SSH)
     return Example(
         id=id_,
@@ -116,7 +121,7 @@ def load_authored(root: Path, seed: int) -> Iterator[Example]:
                 labels,
                 ALL,
                 seed,
-                weight=2.0,
+                weight=3.0,
                 subject=row.get("subject", "self"),
                 tags=tuple(row.get("tags", ())),
             )
@@ -146,19 +151,37 @@ def load_cssrs(shared: Path, seed: int) -> Iterator[Example]:
     for row in _csv_rows(shared / "cssrs_reddit_500" / "500_Reddit_users_posts_labels.csv"):
         labels, _ = _CSSRS[row["Label"]]
         text = "\n\n".join(_cssrs_posts(row["Post"]))
-        yield _mk(f"cssrs-{row['User']}", text, "cssrs500", row["User"], dict(labels), {SSH, DIS}, seed)
+        yield _mk(
+            f"cssrs-{row['User']}", text, "cssrs500", row["User"], dict(labels), {SSH, DIS}, seed, weight=0.5
+        )
 
 
 def load_sdcnl(shared: Path, seed: int) -> Iterator[Example]:
     for i, row in enumerate(_csv_rows(shared / "sdcnl" / "training-set.csv")):
         text = f"{row['title']}\n{row['selftext']}".strip()
         if row["is_suicide"] == "1":
-            yield _mk(f"sdcnl-{i}", text, "sdcnl", row["author"] or str(i),
-                      {SSH: Level.LOW, DIS: Level.MODERATE}, {SSH, DIS}, seed, weight=0.5)
+            yield _mk(
+                f"sdcnl-{i}",
+                text,
+                "sdcnl",
+                row["author"] or str(i),
+                {SSH: Level.LOW, DIS: Level.MODERATE},
+                {SSH, DIS},
+                seed,
+                weight=0.5,
+            )
         else:
             # r/depression: suicide status unknown (many posts hold passive ideation), distress yes.
-            yield _mk(f"sdcnl-{i}", text, "sdcnl", row["author"] or str(i), {DIS: Level.MODERATE}, {DIS}, seed,
-                      weight=0.5)
+            yield _mk(
+                f"sdcnl-{i}",
+                text,
+                "sdcnl",
+                row["author"] or str(i),
+                {DIS: Level.MODERATE},
+                {DIS},
+                seed,
+                weight=0.5,
+            )
 
 
 _ABUSE_SUBS = {"domesticviolence", "survivorsofabuse"}
@@ -175,7 +198,9 @@ def load_dreaddit(shared: Path, seed: int) -> Iterator[Example]:
                 known.add(Category.ABUSE)
         else:
             known.add(Category.ABUSE)
-        yield _mk(f"dreaddit-{row['id']}", row["text"], "dreaddit", row["post_id"], labels, known, seed, weight=0.5)
+        yield _mk(
+            f"dreaddit-{row['id']}", row["text"], "dreaddit", row["post_id"], labels, known, seed, weight=0.5
+        )
 
 
 def _imhi_post(raw: str) -> str:
@@ -188,13 +213,29 @@ def load_imhi(shared: Path, seed: int) -> Iterator[Example]:
         for i, row in enumerate(_csv_rows(base / "DR" / name)):
             yes = row["response"].strip().lower().startswith("yes")
             text = _imhi_post(row["post"])
-            yield _mk(f"imhi-dr-{name[:-4]}-{i}", text, "imhi_dr", text[:64], {DIS: Level.MODERATE} if yes else {},
-                      {DIS, SSH}, seed, weight=0.5)
+            yield _mk(
+                f"imhi-dr-{name[:-4]}-{i}",
+                text,
+                "imhi_dr",
+                text[:64],
+                {DIS: Level.MODERATE} if yes else {},
+                {DIS, SSH},
+                seed,
+                weight=0.5,
+            )
     for name in ("train.csv", "val.csv"):
         for i, row in enumerate(_csv_rows(base / "SAD" / name)):
             text = _imhi_post(row["post"])
-            yield _mk(f"imhi-sad-{name[:-4]}-{i}", text, "imhi_sad", text[:64], {DIS: Level.LOW},
-                      {DIS, SSH, Category.PSYCHOSIS, Category.MANIA, Category.HARM_TO_OTHERS}, seed, weight=0.3)
+            yield _mk(
+                f"imhi-sad-{name[:-4]}-{i}",
+                text,
+                "imhi_sad",
+                text[:64],
+                {DIS: Level.LOW},
+                {DIS, SSH, Category.PSYCHOSIS, Category.MANIA, Category.HARM_TO_OTHERS},
+                seed,
+                weight=0.3,
+            )
 
 
 _COUNSEL_TOPICS: dict[str, dict[Category, Level]] = {
@@ -223,15 +264,34 @@ def load_counsel_chat(shared: Path, seed: int) -> Iterator[Example]:
         known = {SSH, Category.PSYCHOSIS, Category.MANIA}
         if topic in _COUNSEL_TOPICS:
             known |= set(labels)
-        if topic not in {"anger-management", "family-conflict", "parenting", "relationships", "intimacy", "marriage",
-                         "relationship-dissolution", "domestic-violence", "children-adolescents"}:
+        if topic not in {
+            "anger-management",
+            "family-conflict",
+            "parenting",
+            "relationships",
+            "intimacy",
+            "marriage",
+            "relationship-dissolution",
+            "domestic-violence",
+            "children-adolescents",
+        }:
             known.add(Category.ABUSE)
         if topic != "anger-management":
             known.add(Category.HARM_TO_OTHERS)
         yield _mk(f"counsel-{qid}", text, "counsel_chat", qid, labels, known, seed)
 
 
-_ANNOMI_RISKY = ("self-harm", "violence", "anxiety", "weight", "diet", "drug", "alcohol", "gambling", "managing life")
+_ANNOMI_RISKY = (
+    "self-harm",
+    "violence",
+    "anxiety",
+    "weight",
+    "diet",
+    "drug",
+    "alcohol",
+    "gambling",
+    "managing life",
+)
 
 
 def load_annomi(shared: Path, seed: int, limit: int = 4000) -> Iterator[Example]:
@@ -243,8 +303,16 @@ def load_annomi(shared: Path, seed: int, limit: int = 4000) -> Iterator[Example]
         text = row["utterance_text"].strip()
         if len(text.split()) < 4:
             continue
-        yield _mk(f"annomi-{row['transcript_id']}-{row['utterance_id']}", text, "annomi", row["transcript_id"],
-                  {}, ALL - {DIS}, seed, weight=0.5)
+        yield _mk(
+            f"annomi-{row['transcript_id']}-{row['utterance_id']}",
+            text,
+            "annomi",
+            row["transcript_id"],
+            {},
+            ALL - {DIS},
+            seed,
+            weight=0.5,
+        )
         n += 1
         if n >= limit:
             return
@@ -277,8 +345,12 @@ def default_project_data_dir() -> Path:
     return Path("data")
 
 
-def load_corpus(shared: Path | None = None, project_data: Path | None = None, seed: int = 13,
-                sources: tuple[str, ...] | None = None) -> list[Example]:
+def load_corpus(
+    shared: Path | None = None,
+    project_data: Path | None = None,
+    seed: int = 13,
+    sources: tuple[str, ...] | None = None,
+) -> list[Example]:
     """All examples, deterministic order. ``sources`` restricts to a subset (``authored`` included by name)."""
     shared = shared or default_shared_dir()
     project_data = project_data or default_project_data_dir()
@@ -288,4 +360,40 @@ def load_corpus(shared: Path | None = None, project_data: Path | None = None, se
     for name, loader in LOADERS.items():
         if sources is None or name in sources:
             out.extend(loader(shared, seed))
+    return out
+
+
+def identity_augmented(examples: Sequence[Example], seed: int = 13, per_example: int = 2) -> list[Example]:
+    """Counterfactual data augmentation: copies of project-authored TRAIN examples with gender, name,
+    race/ethnicity, sexual orientation or age swapped (or stated), same labels. It teaches the heads that
+    identity is not risk; the dev split is never augmented."""
+    import random
+
+    from mindrail.risk.counterfactual import dimensions, variants
+
+    rng = random.Random(seed)
+    dims = dimensions()
+    out: list[Example] = []
+    for ex in examples:
+        if ex.source != "authored" or ex.split != "train":
+            continue
+        for k in range(per_example):
+            vs, _ = variants(ex.text, rng.choice(dims))
+            if not vs:
+                continue
+            text = rng.choice(vs)
+            out.append(
+                Example(
+                    f"{ex.id}~cf{k}",
+                    text,
+                    ex.source,
+                    ex.group,
+                    dict(ex.labels),
+                    ex.known,
+                    ex.weight,
+                    ex.subject,
+                    (*ex.tags, "identity_augmented"),
+                    ex.split,
+                )
+            )
     return out

@@ -17,6 +17,7 @@ import numpy.typing as npt
 from mindrail.risk.encoder import Encoder
 from mindrail.risk.features import N_FEATURES, pattern_features
 from mindrail.risk.heads import HeadSet
+from mindrail.risk.identity import mask_identity
 from mindrail.risk.language import is_supported
 from mindrail.risk.normalise import Normalised, normalise
 from mindrail.risk.patterns import PatternDetector, PatternHit, PatternResult
@@ -39,6 +40,10 @@ class MessageResult:
     flags: set[Flag] = field(default_factory=set)
     means_kinds: tuple[str, ...] = ()
     means_spans: tuple[Span, ...] = ()
+    ideation: Level = Level.NONE
+    """Suicide/self-harm level before any means-seeking rule: what later means-seeking is read against."""
+    distress_signal: bool = False
+    """Distress strong enough to make means-seeking high risk: a distress phrase, or a confident head score."""
 
     def level(self, category: Category) -> Level:
         r = self.categories.get(category)
@@ -54,7 +59,9 @@ class Detector(Protocol):
 
 
 class HybridDetector:
-    def __init__(self, encoder: Encoder, heads: HeadSet, patterns: PatternDetector, *, max_windows: int = 4096):
+    def __init__(
+        self, encoder: Encoder, heads: HeadSet, patterns: PatternDetector, *, max_windows: int = 4096
+    ):
         self.encoder = encoder
         self.heads = heads
         self.patterns = patterns
@@ -67,19 +74,23 @@ class HybridDetector:
         norms = [normalise(t) for t in texts]
         pats = [self.patterns.detect(n.text) for n in norms]
         truncated = [False] * len(texts)
-        enc_texts = [n.text for n in norms]
-        wins = self.encoder.embed_windows(enc_texts)
+        masked = [mask_identity(n.text) for n in norms]
+        wins = self.encoder.embed_windows([m.text for m in masked])
         owner = wins.owner
         keep = self._cap_windows(owner, truncated)
         vectors, owner = wins.vectors[keep], owner[keep]
-        spans = [wins.char_spans[i] for i in np.flatnonzero(keep)]
-        feats = np.stack([pattern_features(p) for p in pats]) if pats else np.zeros((0, N_FEATURES), np.float32)
+        spans = [masked[int(wins.owner[i])].span_to_source(*wins.char_spans[i]) for i in np.flatnonzero(keep)]
+        feats = (
+            np.stack([pattern_features(p) for p in pats]) if pats else np.zeros((0, N_FEATURES), np.float32)
+        )
         x = np.concatenate([vectors, feats[owner]], axis=1).astype(np.float32)
         scores = self.heads.predict(x) if len(x) else np.zeros((0, len(self.heads.heads)))
         results = []
         for i, (text, norm, pat) in enumerate(zip(texts, norms, pats, strict=True)):
             rows = np.flatnonzero(owner == i)
-            results.append(self._combine(text, norm, pat, scores[rows], [spans[r] for r in rows], truncated[i]))
+            results.append(
+                self._combine(text, norm, pat, scores[rows], [spans[r] for r in rows], truncated[i])
+            )
         return results
 
     def _cap_windows(self, owner: npt.NDArray[np.intp], truncated: list[bool]) -> npt.NDArray[np.bool_]:
@@ -111,6 +122,12 @@ class HybridDetector:
         if not original.strip():
             empty = {c: CategoryResult(0.0, Level.NONE) for c in CATEGORIES}
             return MessageResult(norm, pat, empty, Subject.UNCLEAR, flags)
+        dj = self._head_index.get((Category.DISTRESS, Level.LOW))
+        distress_signal = any(h.category == Category.DISTRESS for h in pat.hits) or (
+            dj is not None
+            and len(scores) > 0
+            and float(scores[:, dj].max()) >= self.heads.heads[dj].strict_threshold
+        )
         if not is_supported(original):
             flags.add(Flag.LANGUAGE_UNSUPPORTED)
             flags.add(Flag.LOW_CONFIDENCE)
@@ -152,7 +169,11 @@ class HybridDetector:
                 level = max(level, self.heads.heads[j].min_level)
                 reasons.append("learned")
             hj = self._head_index.get((cat, Level.HIGH))
-            if hj is not None and len(scores) and float(scores[:, hj].max()) >= self.heads.heads[hj].threshold:
+            if (
+                hj is not None
+                and len(scores)
+                and float(scores[:, hj].max()) >= self.heads.heads[hj].threshold
+            ):
                 level = max(level, Level.MODERATE)
                 reasons.append("learned:severity")
             if cat == SSH:
@@ -168,21 +189,37 @@ class HybridDetector:
             if cat == SSH and "retraction" in pat.contexts and level > Level.LOW and level < Level.IMMINENT:
                 level = Level.LOW
                 reasons.append("retraction")
-            if level == Level.NONE and j is not None and score >= self.heads.heads[j].threshold - _LOW_CONFIDENCE_MARGIN:
+            if (
+                level == Level.NONE
+                and j is not None
+                and score >= self.heads.heads[j].threshold - _LOW_CONFIDENCE_MARGIN
+            ):
                 flags.add(Flag.LOW_CONFIDENCE)
-            results[cat] = CategoryResult(score, level, tuple(_merge(evidence)), tuple(dict.fromkeys(reasons)))
+            results[cat] = CategoryResult(
+                score, level, tuple(_merge(evidence)), tuple(dict.fromkeys(reasons))
+            )
 
         # Means-seeking in the same message as distress or ideation is high risk (conversation.py does the
         # same across turns).
         ssh = results[SSH]
-        if pat.means and (results[Category.DISTRESS].level >= Level.LOW or ideation >= Level.LOW):
+        if pat.means and (distress_signal or ideation >= Level.LOW):
             results[SSH] = CategoryResult(
                 max(ssh.score, results[Category.DISTRESS].score),
                 max(ssh.level, Level.HIGH),
                 tuple(_merge([*ssh.evidence, *means_spans])),
                 (*ssh.reasons, "means_seeking_with_distress"),
             )
-        return MessageResult(norm, pat, results, _subject(pat, results), flags, means_kinds, means_spans)
+        return MessageResult(
+            norm,
+            pat,
+            results,
+            _subject(pat, results),
+            flags,
+            means_kinds,
+            means_spans,
+            ideation,
+            distress_signal,
+        )
 
 
 def _subject(pat: PatternResult, results: dict[Category, CategoryResult]) -> Subject:

@@ -1,9 +1,9 @@
 """The risk engine: one object that owns the encoder session, the heads and the pattern library.
 
-    engine = RiskEngine.load()
-    state = engine.new_conversation()
-    a = state.add_user(text)
-    state.add_assistant(reply)
+engine = RiskEngine.load()
+state = engine.new_conversation()
+a = state.add_user(text)
+state.add_assistant(reply)
 """
 
 from __future__ import annotations

@@ -58,8 +58,9 @@ def _load(cfg: EvalConfig) -> tuple[list[str], list[int], SkipCounter]:
     return texts, labels, counter
 
 
-def evaluate(engine: RiskEngine, cfg: EvalConfig, progress: Callable[[int, int], None] | None = None
-             ) -> dict[str, Any]:
+def evaluate(
+    engine: RiskEngine, cfg: EvalConfig, progress: Callable[[int, int], None] | None = None
+) -> dict[str, Any]:
     texts, labels, counter = _load(cfg)
     if not texts:
         raise InputError(str(cfg.data), 0, "no rows to evaluate")
@@ -79,7 +80,11 @@ def evaluate(engine: RiskEngine, cfg: EvalConfig, progress: Callable[[int, int],
         t0 = time.perf_counter()
         engine.assess(t)
         lat.append((time.perf_counter() - t0) * 1000)
-    latency = {"n": len(lat), "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99))}
+    latency = {
+        "n": len(lat),
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p99_ms": float(np.percentile(lat, 99)),
+    }
 
     def score_batch(batch: list[str]) -> list[float]:
         return [a.score(cfg.category) for a in engine.iter_assess(batch)]

@@ -1,5 +1,7 @@
 """Learned heads: one logistic model per (category, minimum level) over [embedding, pattern features],
-with isotonic calibration fitted on held-out data and an operating threshold chosen on that same split.
+with Platt calibration fitted on held-out data and an operating threshold chosen on that same split.
+Platt scaling (a sigmoid of the logit) rather than isotonic steps: a smooth map keeps small input changes
+(an identity swap, a typo) from jumping across a step.
 
 Inference is plain numpy (a dot product and an interpolation), so the runtime needs neither torch nor
 scikit-learn. The artifact is a small JSON file, reviewable in a diff.
@@ -33,16 +35,18 @@ class Head:
     min_level: Level
     weights: FloatArray
     bias: float
-    cal_x: npt.NDArray[np.float64]
-    cal_y: npt.NDArray[np.float64]
+    cal_a: float
+    cal_b: float
     threshold: float
     """Calibrated score at or above which the head asserts ``min_level``."""
+    strict_threshold: float
+    """A stricter score (false-positive rate ≤ 2% on calib) for evidence that combines with other signals."""
 
     def raw(self, x: FloatArray) -> npt.NDArray[np.float64]:
         return (x @ self.weights + self.bias).astype(np.float64)
 
     def calibrate(self, logits: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return np.interp(logits, self.cal_x, self.cal_y)
+        return 1.0 / (1.0 + np.exp(-(self.cal_a * logits + self.cal_b)))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,9 +55,9 @@ class Head:
             "min_level": self.min_level.label,
             "weights": [round(float(w), 6) for w in self.weights],
             "bias": round(self.bias, 6),
-            "calibration": {"x": [round(float(v), 5) for v in self.cal_x],
-                            "y": [round(float(v), 5) for v in self.cal_y]},
+            "calibration": {"method": "platt", "a": round(self.cal_a, 6), "b": round(self.cal_b, 6)},
             "threshold": round(self.threshold, 5),
+            "strict_threshold": round(self.strict_threshold, 5),
         }
 
     @classmethod
@@ -64,9 +68,10 @@ class Head:
             min_level=Level.parse(d["min_level"]),
             weights=np.asarray(d["weights"], dtype=np.float32),
             bias=float(d["bias"]),
-            cal_x=np.asarray(d["calibration"]["x"], dtype=np.float64),
-            cal_y=np.asarray(d["calibration"]["y"], dtype=np.float64),
+            cal_a=float(d["calibration"]["a"]),
+            cal_b=float(d["calibration"]["b"]),
             threshold=float(d["threshold"]),
+            strict_threshold=float(d["strict_threshold"]),
         )
 
 
@@ -111,7 +116,12 @@ class HeadSet:
     @classmethod
     def load(cls, path: Path | None = None) -> HeadSet:
         if path is None:
-            raw = resources.files("mindrail.risk").joinpath("artifacts").joinpath(DEFAULT_HEADS).read_text("utf-8")
+            raw = (
+                resources.files("mindrail.risk")
+                .joinpath("artifacts")
+                .joinpath(DEFAULT_HEADS)
+                .read_text("utf-8")
+            )
             label = f"mindrail/risk/artifacts/{DEFAULT_HEADS}"
         else:
             raw = Path(path).read_text(encoding="utf-8")
@@ -119,6 +129,8 @@ class HeadSet:
         try:
             d = json.loads(raw)
             heads = tuple(Head.from_dict(h) for h in d["heads"])
-            return cls(heads, d["version"], d["encoder_version"], tuple(d["feature_names"]), d.get("meta", {}))
+            return cls(
+                heads, d["version"], d["encoder_version"], tuple(d["feature_names"]), d.get("meta", {})
+            )
         except (KeyError, ValueError, TypeError) as exc:
             raise HeadsError(f"{label}: not a valid head set: {exc}") from None

@@ -38,11 +38,14 @@ def _decode(raw: bytes, path: str, lineno: int) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(path, lineno, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})") from None
+        raise InputError(
+            path, lineno, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+        ) from None
 
 
-def iter_jsonl(fh: BinaryIO, path: str, *, skip_bad: bool = False, counter: SkipCounter | None = None
-               ) -> Iterator[Record]:
+def iter_jsonl(
+    fh: BinaryIO, path: str, *, skip_bad: bool = False, counter: SkipCounter | None = None
+) -> Iterator[Record]:
     """One JSON object per line; blank lines are ignored. Streams: memory does not grow with the file."""
     for lineno, raw in enumerate(fh, 1):
         try:

@@ -28,7 +28,9 @@ def auroc(y: npt.NDArray[np.int_], score: npt.NDArray[np.float64]) -> float | No
     return float((ranks[y == 1].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
-def recall_at_precision(y: npt.NDArray[np.int_], score: npt.NDArray[np.float64], min_precision: float) -> float:
+def recall_at_precision(
+    y: npt.NDArray[np.int_], score: npt.NDArray[np.float64], min_precision: float
+) -> float:
     """Best recall over all thresholds whose precision is at least ``min_precision`` (O(n log n))."""
     y = np.asarray(y).astype(int)
     pos = int(y.sum())
@@ -68,14 +70,18 @@ def from_confusion(c: dict[str, int]) -> dict[str, float]:
     }
 
 
-def binary_metrics(y: npt.NDArray[np.int_], score: npt.NDArray[np.float64], threshold: float,
-                   pred: npt.NDArray[np.bool_] | None = None) -> dict[str, Any]:
+def binary_metrics(
+    y: npt.NDArray[np.int_],
+    score: npt.NDArray[np.float64],
+    threshold: float,
+    pred: npt.NDArray[np.bool_] | None = None,
+) -> dict[str, Any]:
     """Threshold metrics use ``pred`` when given (e.g. the full detector's level decision), else score ≥ t."""
     y = np.asarray(y).astype(int)
     score = np.asarray(score, dtype=np.float64)
     pred = score >= threshold if pred is None else np.asarray(pred, dtype=bool)
     c = confusion(y, pred)
-    out: dict[str, Any] = {"n": int(len(y)), "positives": int(y.sum()), "auroc": auroc(y, score)}
+    out: dict[str, Any] = {"n": len(y), "positives": int(y.sum()), "auroc": auroc(y, score)}
     out.update(from_confusion(c))
     out["recall_at_precision_0.8"] = recall_at_precision(y, score, 0.8)
     out["recall_at_precision_0.9"] = recall_at_precision(y, score, 0.9)

@@ -190,7 +190,9 @@ class PatternDetector:
                 raise PatternFileError(f"{path_label}: {where}: regex does not compile: {exc}") from None
 
         self._patterns = [
-            _Compiled(p, compile_(f"pattern {p.id!r} field 'regex'", p.regex), Level.parse(p.level), p.category)
+            _Compiled(
+                p, compile_(f"pattern {p.id!r} field 'regex'", p.regex), Level.parse(p.level), p.category
+            )
             for p in spec.patterns
         ]
         self._means = [(m, compile_(f"means {m.id!r} field 'regex'", m.regex)) for m in spec.means]
@@ -214,7 +216,7 @@ class PatternDetector:
             for m in c.rx.finditer(text):
                 start, end = m.start(), m.end()
                 negated = c.spec.negatable and self._is_negated(text, start)
-                in_idiom = any(s <= start and end <= e or (s < end and start < e) for s, e in idioms)
+                in_idiom = any((s <= start and end <= e) or (s < end and start < e) for s, e in idioms)
                 hit = PatternHit(
                     pattern_id=c.spec.id,
                     category=c.category,
@@ -231,7 +233,15 @@ class PatternDetector:
         for ml, rx in self._multilingual:
             for m in rx.finditer(text):
                 hits.append(
-                    PatternHit(ml.id, ml.category, Level.parse(ml.level), ml.reason, m.start(), m.end(), Subject.UNCLEAR)
+                    PatternHit(
+                        ml.id,
+                        ml.category,
+                        Level.parse(ml.level),
+                        ml.reason,
+                        m.start(),
+                        m.end(),
+                        Subject.UNCLEAR,
+                    )
                 )
         means = tuple(
             MeansHit(spec.id, spec.kind, spec.framing, m.start(), m.end())
@@ -266,9 +276,7 @@ class PatternDetector:
         for i, tok in enumerate(tokens):
             if self._negation.fullmatch(tok) or tok in {"never", "not", "no"} or tok.endswith("n't"):
                 rest = " ".join(tokens[i + 1 :]) + " " + text[start : start + 20]
-                if self._uncertain.match(rest):
-                    return False
-                return True
+                return not self._uncertain.match(rest)
         return False
 
     def _subject(self, text: str, start: int, end: int, declared: str) -> Subject:
@@ -282,10 +290,13 @@ class PatternDetector:
         clause = self._clause_prefix(text, start, limit=80)
         third = list(self._third_party.finditer(clause))
         first = list(_FIRST_PERSON_PREFIX.finditer(clause))
-        if third and (not first or third[-1].start() > first[-1].start()):
-            # "my friend wants to kill herself" / "she said she wants to die"
-            if not _REFLEXIVE_SELF.search(matched) or third[-1].group(0).startswith("my "):
-                return Subject.OTHER
+        # "my friend wants to kill herself" / "she said she wants to die"
+        if (
+            third
+            and (not first or third[-1].start() > first[-1].start())
+            and (not _REFLEXIVE_SELF.search(matched) or third[-1].group(0).startswith("my "))
+        ):
+            return Subject.OTHER
         if _REFLEXIVE_SELF.search(matched) or first:
             return Subject.SELF
         return Subject.UNCLEAR
@@ -301,7 +312,12 @@ _SCREENING_Q = re.compile(
 
 def _read(source: Path | None) -> tuple[str, Any]:
     if source is None:
-        text = resources.files("mindrail.risk").joinpath("data").joinpath(DEFAULT_PATTERNS).read_text(encoding="utf-8")
+        text = (
+            resources.files("mindrail.risk")
+            .joinpath("data")
+            .joinpath(DEFAULT_PATTERNS)
+            .read_text(encoding="utf-8")
+        )
         label = f"mindrail/risk/data/{DEFAULT_PATTERNS}"
     else:
         text = Path(source).read_text(encoding="utf-8")

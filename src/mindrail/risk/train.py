@@ -3,7 +3,7 @@
 Steps: load the corpus (dataset.py) → normalise and run the pattern layer → embed every window with the
 int8 encoder → per head, fit a logistic model on the train split (multiple-instance for long texts: a
 positive long post contributes its most suspicious window, found by a first pass on short texts) →
-isotonic calibration and an operating threshold on the calib split → metrics on the dev split.
+Platt calibration and an operating threshold on the calib split → metrics on the dev split.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from mindrail.risk.dataset import Example, load_corpus
+from mindrail.risk.dataset import Example, identity_augmented, load_corpus
 from mindrail.risk.encoder import Encoder
 from mindrail.risk.features import FEATURE_NAMES, pattern_features
 from mindrail.risk.heads import Head, HeadSet
+from mindrail.risk.identity import mask_identity
 from mindrail.risk.metrics import binary_metrics
 from mindrail.risk.normalise import normalise
 from mindrail.risk.patterns import PatternDetector
@@ -32,8 +33,13 @@ HEAD_SPECS: tuple[tuple[Category, Level], ...] = (
     (Category.SUICIDE_SELF_HARM, Level.HIGH),
 )
 # Recall-first for suicide and self-harm: the threshold keeps this recall on the calib split.
-SSH_TARGET_RECALL = 0.97
-OTHER_MIN_RECALL = 0.85
+SSH_TARGET_RECALL = 0.96
+# Thresholds are chosen on calib examples whose labels describe the message itself; SDCNL (subreddit labels)
+# and C-SSRS-500 (one label for a user's whole posting history) still train and calibrate the heads.
+THRESHOLD_EXCLUDE = frozenset({"sdcnl", "cssrs500"})
+MAX_FPR = 0.05
+STRICT_FPR = 0.02
+DISABLED = 1.01  # a threshold no calibrated score reaches
 MAX_NEG_WINDOWS = 6
 
 Progress = Callable[[str, int, int], None]
@@ -50,16 +56,24 @@ def default_artifact_path() -> Path:
     return Path(__file__).resolve().parent / "artifacts" / "heads.json"
 
 
-def embed_corpus(examples: Sequence[Example], encoder: Encoder, patterns: PatternDetector,
-                 cache_dir: Path | None, progress: Progress | None = None) -> Embedded:
+def embed_corpus(
+    examples: Sequence[Example],
+    encoder: Encoder,
+    patterns: PatternDetector,
+    cache_dir: Path | None,
+    progress: Progress | None = None,
+) -> Embedded:
     key = hashlib.sha256(encoder.version.encode())
     for ex in examples:
         key.update(ex.id.encode())
         key.update(hashlib.sha256(ex.text.encode()).digest())
     key.update(str(patterns.version).encode())
-    cache = cache_dir / f"embedded-{key.hexdigest()[:16]}.npz" if cache_dir else None
     norms = [normalise(ex.text).text for ex in examples]
     feats = np.stack([pattern_features(patterns.detect(t)) for t in norms])
+    norms = [mask_identity(t).text for t in norms]  # what the encoder reads, as in detector.py
+    for t in norms:
+        key.update(hashlib.sha256(t.encode()).digest())
+    cache = cache_dir / f"embedded-{key.hexdigest()[:16]}.npz" if cache_dir else None
     if cache and cache.exists():
         z = np.load(cache)
         return Embedded(z["vectors"], z["owner"], feats)
@@ -79,7 +93,9 @@ def embed_corpus(examples: Sequence[Example], encoder: Encoder, patterns: Patter
     return emb
 
 
-def _fit_lr(x: npt.NDArray[np.float32], y: npt.NDArray[np.int_], w: npt.NDArray[np.float64], seed: int) -> Any:
+def _fit_lr(
+    x: npt.NDArray[np.float32], y: npt.NDArray[np.int_], w: npt.NDArray[np.float64], seed: int
+) -> Any:
     from sklearn.linear_model import LogisticRegression
 
     model = LogisticRegression(C=2.0, class_weight="balanced", max_iter=3000, random_state=seed)
@@ -87,8 +103,9 @@ def _fit_lr(x: npt.NDArray[np.float32], y: npt.NDArray[np.int_], w: npt.NDArray[
     return model
 
 
-def _example_logits(model: Any, emb: Embedded, idx: npt.NDArray[np.intp],
-                    win_rows: dict[int, npt.NDArray[np.intp]]) -> npt.NDArray[np.float64]:
+def _example_logits(
+    model: Any, emb: Embedded, idx: npt.NDArray[np.intp], win_rows: dict[int, npt.NDArray[np.intp]]
+) -> npt.NDArray[np.float64]:
     """Max over an example's windows, as at inference."""
     coef = model.coef_[0].astype(np.float32)
     out = np.empty(len(idx), dtype=np.float64)
@@ -99,9 +116,14 @@ def _example_logits(model: Any, emb: Embedded, idx: npt.NDArray[np.intp],
     return out
 
 
-def train_heads(examples: Sequence[Example], emb: Embedded, encoder_version: str, seed: int = 13,
-                progress: Progress | None = None) -> tuple[HeadSet, dict[str, Any]]:
-    from sklearn.isotonic import IsotonicRegression
+def train_heads(
+    examples: Sequence[Example],
+    emb: Embedded,
+    encoder_version: str,
+    seed: int = 13,
+    progress: Progress | None = None,
+) -> tuple[HeadSet, dict[str, Any]]:
+    from sklearn.linear_model import LogisticRegression
 
     rng = np.random.default_rng(seed)
     win_rows: dict[int, npt.NDArray[np.intp]] = {}
@@ -119,13 +141,17 @@ def train_heads(examples: Sequence[Example], emb: Embedded, encoder_version: str
         known = np.array([lv is not None for lv in labels])
         y_all = np.array([1 if (lv is not None and lv >= min_level) else 0 for lv in labels])
         tr = np.flatnonzero(known & (split == "train"))
-        single = [i for i in tr if len(win_rows[int(i)]) == 1]
+        single = [int(i) for i in tr if len(win_rows[int(i)]) == 1]
 
-        def design(ids: Sequence[int], pick: dict[int, npt.NDArray[np.intp]]) -> tuple[Any, Any, Any]:
+        def design(
+            ids: Sequence[int], pick: dict[int, npt.NDArray[np.intp]], y_all: npt.NDArray[np.int_] = y_all
+        ) -> tuple[Any, Any, Any]:
             xs, ys, ws = [], [], []
             for i in ids:
                 rows = pick[int(i)]
-                xs.append(np.concatenate([emb.vectors[rows], np.repeat(emb.features[i][None, :], len(rows), 0)], 1))
+                xs.append(
+                    np.concatenate([emb.vectors[rows], np.repeat(emb.features[i][None, :], len(rows), 0)], 1)
+                )
                 ys.append(np.full(len(rows), y_all[i]))
                 ws.append(np.full(len(rows), weight[i] / len(rows) ** 0.5))
             return np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
@@ -133,8 +159,8 @@ def train_heads(examples: Sequence[Example], emb: Embedded, encoder_version: str
         first = _fit_lr(*design(single, win_rows), seed=seed)
         coef = first.coef_[0].astype(np.float32)
         pick: dict[int, npt.NDArray[np.intp]] = {}
-        for i in tr:
-            rows = win_rows[int(i)]
+        for i in map(int, tr):
+            rows = win_rows[i]
             if len(rows) == 1:
                 pick[int(i)] = rows
             elif y_all[i]:
@@ -146,61 +172,129 @@ def train_heads(examples: Sequence[Example], emb: Embedded, encoder_version: str
 
         cal = np.flatnonzero(known & (split == "calib"))
         cal_logit = _example_logits(model, emb, cal, win_rows)
-        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
-        iso.fit(cal_logit, y_all[cal], sample_weight=weight[cal])
-        cal_x = np.asarray(iso.X_thresholds_, dtype=np.float64)
-        cal_y = np.asarray(iso.y_thresholds_, dtype=np.float64)
-        cal_score = np.interp(cal_logit, cal_x, cal_y)
-        threshold = _choose_threshold(cal_score, y_all[cal], cat, min_level)
-        head = Head(name, cat, min_level, model.coef_[0].astype(np.float32), float(model.intercept_[0]),
-                    cal_x, cal_y, threshold)
+        platt = LogisticRegression(C=1e4, max_iter=1000)
+        platt.fit(cal_logit[:, None], y_all[cal], sample_weight=weight[cal])
+        cal_a, cal_b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+        cal_score = 1.0 / (1.0 + np.exp(-(cal_a * cal_logit + cal_b)))
+        sel = np.array([examples[int(i)].source not in THRESHOLD_EXCLUDE for i in cal])
+        pattern_pos = _pattern_positive(emb.features[cal], cat)
+        threshold = _choose_threshold(cal_score[sel], y_all[cal][sel], cat, min_level, pattern_pos[sel])
+        strict = max(threshold, _strict_threshold(cal_score[sel], y_all[cal][sel]))
+        head = Head(
+            name,
+            cat,
+            min_level,
+            model.coef_[0].astype(np.float32),
+            float(model.intercept_[0]),
+            cal_a,
+            cal_b,
+            threshold,
+            strict,
+        )
         heads.append(head)
         dev = np.flatnonzero(known & (split == "dev"))
         dev_score = head.calibrate(_example_logits(model, emb, dev, win_rows))
         report[name] = {
-            "train": int(len(tr)), "calib": int(len(cal)), "dev": int(len(dev)),
-            "dev_positives": int(y_all[dev].sum()), "threshold": threshold,
+            "train": len(tr),
+            "calib": len(cal),
+            "dev_n": len(dev),
+            "dev_positives": int(y_all[dev].sum()),
+            "threshold": threshold,
+            "strict_threshold": strict,
             "dev": binary_metrics(y_all[dev], dev_score, threshold),
         }
         if progress:
             progress("heads", n + 1, len(HEAD_SPECS))
-    version = "heads-" + hashlib.sha256(
-        json.dumps([h.to_dict() for h in heads], sort_keys=True).encode()).hexdigest()[:12]
+    version = (
+        "heads-"
+        + hashlib.sha256(json.dumps([h.to_dict() for h in heads], sort_keys=True).encode()).hexdigest()[:12]
+    )
     meta = {"seed": seed, "sources": sorted({ex.source for ex in examples}), "n_examples": len(examples)}
     return HeadSet(tuple(heads), version, encoder_version, FEATURE_NAMES, meta), report
 
 
-def _choose_threshold(score: npt.NDArray[np.float64], y: npt.NDArray[np.int_], cat: Category,
-                      min_level: Level) -> float:
-    cands = np.unique(score)
+def _pattern_positive(feats: npt.NDArray[np.float32], cat: Category) -> npt.NDArray[np.bool_]:
+    """Whether the pattern layer alone already asserts the category (self or other, or lethal means)."""
+    cols = [
+        FEATURE_NAMES.index(f"pattern_level:{cat.value}"),
+        FEATURE_NAMES.index(f"pattern_other:{cat.value}"),
+    ]
+    pos = feats[:, cols].max(axis=1) > 0
+    if cat == Category.SUICIDE_SELF_HARM:
+        pos |= feats[:, FEATURE_NAMES.index("means_lethal")] > 0
+    return np.asarray(pos)
+
+
+def _choose_threshold(
+    score: npt.NDArray[np.float64],
+    y: npt.NDArray[np.int_],
+    cat: Category,
+    min_level: Level,
+    pattern_positive: npt.NDArray[np.bool_],
+) -> float:
+    """The operating threshold of a head, on calib examples with message-level labels.
+
+    * suicide (any level), recall-first: the highest threshold at which the detector's decision, pattern layer
+      OR head, keeps SSH_TARGET_RECALL. Thresholding the system rather than the head alone lets the head stay
+      precise where the pattern layer already finds the explicit cases.
+    * suicide severity head: the lowest threshold with precision ≥ 0.8 (it raises the level; it must be right).
+    * other heads: the best F1 among thresholds with a false-positive rate ≤ MAX_FPR.
+    """
+    cands = np.unique(score)[::-1]
     pos = max(int(y.sum()), 1)
-    best_t, best_f1 = 0.5, -1.0
-    recall_target = SSH_TARGET_RECALL if (cat == Category.SUICIDE_SELF_HARM and min_level == Level.LOW) else None
-    for t in sorted(cands, reverse=True):
+    neg = max(int((y == 0).sum()), 1)
+    if cat == Category.SUICIDE_SELF_HARM and min_level == Level.LOW:
+        for t in cands:
+            recall = int(((pattern_positive | (score >= t)) & (y == 1)).sum()) / pos
+            if recall >= SSH_TARGET_RECALL:
+                return float(t)
+        return float(cands[-1])
+    if min_level > Level.LOW:
+        best = DISABLED
+        for t in cands:
+            pred = score >= t
+            if pred.sum() and int((pred & (y == 1)).sum()) / int(pred.sum()) >= 0.8:
+                best = float(t)
+        return best
+    best_t, best_f1 = DISABLED, -1.0
+    for t in cands:
         pred = score >= t
         tp = int((pred & (y == 1)).sum())
-        recall = tp / pos
-        precision = tp / max(int(pred.sum()), 1)
-        if recall_target is not None:
-            if recall >= recall_target:
-                return float(t)
-            continue
+        if int((pred & (y == 0)).sum()) / neg > MAX_FPR:
+            break
+        recall, precision = tp / pos, tp / max(int(pred.sum()), 1)
         f1 = 2 * precision * recall / max(precision + recall, 1e-9)
-        if recall >= OTHER_MIN_RECALL and f1 > best_f1:
+        if f1 > best_f1:
             best_t, best_f1 = float(t), f1
-    if best_f1 < 0:
-        best_t = float(min(cands)) if recall_target is not None else 0.5
     return best_t
 
 
-def run_training(out: Path | None = None, *, seed: int = 13, shared: Path | None = None,
-                 project_data: Path | None = None, sources: tuple[str, ...] | None = None,
-                 cache_dir: Path | None = Path(".cache/train"), progress: Progress | None = None,
-                 encoder: Encoder | None = None) -> tuple[Path, dict[str, Any]]:
+def _strict_threshold(score: npt.NDArray[np.float64], y: npt.NDArray[np.int_]) -> float:
+    """Lowest threshold with a false-positive rate ≤ STRICT_FPR: evidence strong enough to combine with other
+    signals (e.g. distress before means-seeking)."""
+    neg = np.sort(score[y == 0])
+    if len(neg) == 0:
+        return float(score.min()) if len(score) else DISABLED
+    k = int(np.floor(len(neg) * (1 - STRICT_FPR)))
+    return float(neg[min(k, len(neg) - 1)]) + 1e-6
+
+
+def run_training(
+    out: Path | None = None,
+    *,
+    seed: int = 13,
+    shared: Path | None = None,
+    project_data: Path | None = None,
+    sources: tuple[str, ...] | None = None,
+    cache_dir: Path | None = Path(".cache/train"),
+    progress: Progress | None = None,
+    encoder: Encoder | None = None,
+) -> tuple[Path, dict[str, Any]]:
     out = out or default_artifact_path()
     encoder = encoder or Encoder(threads=2)
     patterns = PatternDetector()
     examples = load_corpus(shared, project_data, seed=seed, sources=sources)
+    examples += identity_augmented(examples, seed=seed)
     emb = embed_corpus(examples, encoder, patterns, cache_dir, progress)
     heads, report = train_heads(examples, emb, encoder.version, seed=seed, progress=progress)
     heads.save(out)
@@ -208,7 +302,14 @@ def run_training(out: Path | None = None, *, seed: int = 13, shared: Path | None
     for ex in examples:
         counts.setdefault(ex.source, {}).setdefault(ex.split, 0)
         counts[ex.source][ex.split] += 1
-    full = {"heads_version": heads.version, "encoder_version": encoder.version, "seed": seed,
-            "corpus": counts, "heads": report}
-    out.with_name("training-report.json").write_text(json.dumps(full, indent=1, sort_keys=True) + "\n", "utf-8")
+    full = {
+        "heads_version": heads.version,
+        "encoder_version": encoder.version,
+        "seed": seed,
+        "corpus": counts,
+        "heads": report,
+    }
+    out.with_name("training-report.json").write_text(
+        json.dumps(full, indent=1, sort_keys=True) + "\n", "utf-8"
+    )
     return out, full
