@@ -68,6 +68,10 @@ class HybridDetector:
         self.max_windows = max_windows
         self.version = f"mindrail-risk/{heads.version}+{encoder.version}+patterns-v{patterns.version}"
         self._head_index = {(h.category, h.min_level): j for j, h in enumerate(heads.heads)}
+        self._severity: dict[Category, list[int]] = {}
+        for j, h in enumerate(heads.heads):
+            if h.min_level > Level.LOW:
+                self._severity.setdefault(h.category, []).append(j)
 
     # ------------------------------------------------------------------ batch API
     def screen(self, texts: Sequence[str]) -> list[MessageResult]:
@@ -140,7 +144,7 @@ class HybridDetector:
         by_cat: dict[Category, list[tuple[PatternHit, Level, str | None]]] = {c: [] for c in CATEGORIES}
         for hit in pat.hits:
             level, note = hit.level, None
-            if distancing and hit.subject != Subject.SELF:
+            if distancing and (hit.subject != Subject.SELF or pat.quoted(hit.start, hit.end)):
                 level, note = Level.NONE, "context:" + ",".join(sorted(pat.contexts & _DISTANCING))
             by_cat[hit.category].append((hit, level, note))
 
@@ -168,16 +172,16 @@ class HybridDetector:
                     evidence.append(to_span(*spans[best]))
                 level = max(level, self.heads.heads[j].min_level)
                 reasons.append("learned")
-            hj = self._head_index.get((cat, Level.HIGH))
-            if (
-                hj is not None
-                and len(scores)
-                and float(scores[:, hj].max()) >= self.heads.heads[hj].threshold
-            ):
-                level = max(level, Level.MODERATE)
-                reasons.append("learned:severity")
+            # Severity heads may raise a level up to moderate; high and imminent need explicit evidence.
+            for sj in self._severity.get(cat, ()):
+                if len(scores) and float(scores[:, sj].max()) >= self.heads.heads[sj].threshold:
+                    level = max(level, min(self.heads.heads[sj].min_level, Level.MODERATE))
+                    reasons.append("learned:severity")
             if cat == SSH:
-                ideation = level
+                # With means-seeking in the message, the learned score is raised by the question itself, so
+                # only phrases count as ideation; without it, everything does.
+                phrases = max((lv for _, lv, _ in by_cat[cat]), default=Level.NONE)
+                ideation = phrases if pat.means else level
             if cat == SSH and pat.means:
                 reasons.extend(f"means_seeking:{k}" for k in means_kinds)
                 if means_lethal:
@@ -200,9 +204,11 @@ class HybridDetector:
             )
 
         # Means-seeking in the same message as distress or ideation is high risk (conversation.py does the
-        # same across turns).
+        # same across turns). Within one message only a distress PHRASE counts: the learned distress score of a
+        # bare lethal-dose question is raised by the question itself.
         ssh = results[SSH]
-        if pat.means and (distress_signal or ideation >= Level.LOW):
+        distress_phrase = any(h.category == Category.DISTRESS for h in pat.hits)
+        if pat.means and (distress_phrase or ideation >= Level.LOW):
             results[SSH] = CategoryResult(
                 max(ssh.score, results[Category.DISTRESS].score),
                 max(ssh.level, Level.HIGH),

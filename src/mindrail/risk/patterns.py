@@ -141,6 +141,11 @@ class PatternResult:
     contexts: frozenset[str] = field(default_factory=frozenset)
     third_party: bool = False
     first_person: bool = False
+    quotes: tuple[tuple[int, int], ...] = ()
+    """Spans of double-quoted text: words someone else said or wrote."""
+
+    def quoted(self, start: int, end: int) -> bool:
+        return any(s <= start and end <= e for s, e in self.quotes)
 
 
 def _expand(regex: str, defs: dict[str, str]) -> str:
@@ -258,6 +263,7 @@ class PatternDetector:
             contexts=contexts,
             third_party=bool(self._third_party.search(text)),
             first_person=bool(self._first_person.search(text)),
+            quotes=tuple((m.start(), m.end()) for m in _QUOTED.finditer(text)),
         )
 
     def is_screening_question(self, text: str) -> bool:
@@ -302,6 +308,7 @@ class PatternDetector:
         return Subject.UNCLEAR
 
 
+_QUOTED = re.compile(r'"[^"\n]{2,300}"')
 _SCREENING_Q = re.compile(
     r"\b(?:(?:thoughts?|thinking) (?:of|about) (?:suicide|killing yourself|ending your life|taking your (?:own )?life"
     r"|hurting yourself|harming yourself|self[- ]harm|not being here|dying)|(?:are|have) you (?:been )?(?:feeling )?"

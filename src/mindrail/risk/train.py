@@ -31,6 +31,7 @@ from mindrail.risk.types import CATEGORIES, Category, Level
 HEAD_SPECS: tuple[tuple[Category, Level], ...] = (
     *((c, Level.LOW) for c in CATEGORIES),
     (Category.SUICIDE_SELF_HARM, Level.HIGH),
+    (Category.DISTRESS, Level.MODERATE),
 )
 # Recall-first for suicide and self-harm: the threshold keeps this recall on the calib split.
 SSH_TARGET_RECALL = 0.96
