@@ -84,9 +84,7 @@ def speed(repeats: int) -> dict[str, Any]:
     colds, rss = [], []
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     for _ in range(repeats):
-        res = subprocess.run(
-            [sys.executable, "-c", COLD_START], capture_output=True, text=True, env=env, check=True
-        )
+        res = subprocess.run([sys.executable, "-c", COLD_START], capture_output=True, text=True, env=env, check=True)
         c, r = res.stdout.split()
         colds.append(float(c))
         rss.append(float(r))
@@ -163,9 +161,7 @@ def quality(peers_on: bool) -> dict[str, Any]:
     report = full_report(examples, verdicts)
     cf_texts = [
         json.loads(line)["text"]
-        for line in (ROOT / "data/authored/counterfactual_expanded.jsonl")
-        .read_text(encoding="utf-8")
-        .splitlines()
+        for line in (ROOT / "data/authored/counterfactual_expanded.jsonl").read_text(encoding="utf-8").splitlines()
         if line.strip()
     ]
 
@@ -176,14 +172,8 @@ def quality(peers_on: bool) -> dict[str, Any]:
     report["counterfactual"] = cf
     if peers_on:
         peers = peer_predictions([ex.text for ex in examples])
-        primary = [
-            i
-            for i, ex in enumerate(examples)
-            if ex.source not in PRIMARY_EXCLUDE and ex.label(SSH) is not None
-        ]
-        report["peers"] = [
-            peers_table("primary dev (authored + public negatives)", examples, verdicts, peers, primary)
-        ]
+        primary = [i for i, ex in enumerate(examples) if ex.source not in PRIMARY_EXCLUDE and ex.label(SSH) is not None]
+        report["peers"] = [peers_table("primary dev (authored + public negatives)", examples, verdicts, peers, primary)]
         for src in sorted(PRIMARY_EXCLUDE):
             idx = [i for i, ex in enumerate(examples) if ex.source == src and ex.label(SSH) is not None]
             report["peers"].append(peers_table(f"{src} dev (noisy labels)", examples, verdicts, peers, idx))
@@ -285,8 +275,7 @@ def render(speed_r: dict[str, Any], q: dict[str, Any], meta: dict[str, Any]) -> 
             for peer, m in table["rows"].items():
                 extra = f3(m.get("mindrail_recall_at_same_fpr")) if peer != "mindrail" else "-"
                 lines.append(
-                    f"| {peer} | {f3(m['recall'])} | {f3(m['false_positive_rate'])} | {f3(m['precision'])} "
-                    f"| {extra} |"
+                    f"| {peer} | {f3(m['recall'])} | {f3(m['false_positive_rate'])} | {f3(m['precision'])} | {extra} |"
                 )
             lines.append("")
     return "\n".join(lines) + "\n"

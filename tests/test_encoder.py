@@ -154,9 +154,7 @@ def test_vector_does_not_depend_on_batch_neighbours(encoder: Encoder) -> None:
     """Per-token activation quantisation: a text's vector is the same alone, padded, or in any batch."""
     text = "The museum is closed on Mondays."
     alone = encoder.embed([text])[0]
-    crowded = encoder.embed(
-        ["x", LONG_TEXT, text, "Another sentence that is a little longer than the rest."]
-    )[2]
+    crowded = encoder.embed(["x", LONG_TEXT, text, "Another sentence that is a little longer than the rest."])[2]
     np.testing.assert_allclose(alone, crowded, atol=1e-5)
     np.testing.assert_allclose(alone, encoder.embed([text, text], batch_size=1)[1], atol=1e-6)
 

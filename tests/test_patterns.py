@@ -28,9 +28,7 @@ def test_documented_examples(pattern_id: str, text: str, should_match: bool) -> 
 
 
 def test_every_pattern_documents_an_example() -> None:
-    missing = [p.id for p in DET.spec.patterns if not p.examples] + [
-        m.id for m in DET.spec.means if not m.examples
-    ]
+    missing = [p.id for p in DET.spec.patterns if not p.examples] + [m.id for m in DET.spec.means if not m.examples]
     assert missing == []
 
 

@@ -22,7 +22,7 @@ app = typer.Typer(
 )
 eval_app = typer.Typer(help="Measure components on labelled data.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _progress() -> Progress:
@@ -59,9 +59,7 @@ def screen(
     target: Annotated[
         str, typer.Argument(help="A message, or a JSONL file of messages or conversations ('-' = stdin).")
     ],
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Write JSONL here instead of stdout.")
-    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write JSONL here instead of stdout.")] = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip bad lines and report counts.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, max=1024)] = 64,
 ) -> None:
@@ -106,12 +104,8 @@ def _screen_file(
     def flush() -> None:
         if not pending:
             return
-        for (line, rid, _), a in zip(
-            pending, engine.iter_assess([p[2] for p in pending], batch_size), strict=True
-        ):
-            sink.write(
-                json.dumps({"line": line, "id": rid, "assessment": a.to_dict()}, ensure_ascii=False) + "\n"
-            )
+        for (line, rid, _), a in zip(pending, engine.iter_assess([p[2] for p in pending], batch_size), strict=True):
+            sink.write(json.dumps({"line": line, "id": rid, "assessment": a.to_dict()}, ensure_ascii=False) + "\n")
         pending.clear()
 
     with _progress() as bar:
@@ -130,9 +124,7 @@ def _screen_file(
                                 out.append({"index": k, **state.add_user(content).to_dict()})
                             elif role == "assistant":
                                 state.add_assistant(content)
-                        sink.write(
-                            json.dumps({"line": rec.line, "id": rid, "turns": out}, ensure_ascii=False) + "\n"
-                        )
+                        sink.write(json.dumps({"line": rec.line, "id": rid, "turns": out}, ensure_ascii=False) + "\n")
                     else:
                         pending.append((rec.line, rid, message_text(rec.value, label, rec.line)))
                         if len(pending) >= batch_size:
@@ -158,9 +150,7 @@ def eval_detector(
     label_col: Annotated[str, typer.Option(help="Column holding the label.")],
     positive: Annotated[str, typer.Option(help="Label value that counts as positive.")],
     category: Annotated[str, typer.Option(help="Risk category to evaluate.")] = "suicide_self_harm",
-    min_level: Annotated[
-        str, typer.Option(help="Positive prediction when the level is at least this.")
-    ] = "low",
+    min_level: Annotated[str, typer.Option(help="Positive prediction when the level is at least this.")] = "low",
     out: Annotated[Path | None, typer.Option(help="Output folder for eval.json and eval.md.")] = None,
     limit: Annotated[int | None, typer.Option(help="Use at most this many rows.")] = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad")] = False,
@@ -195,9 +185,7 @@ def eval_detector(
 def train(
     seed: Annotated[int, typer.Option(help="Random seed (splits and models).")] = 13,
     out: Annotated[Path | None, typer.Option(help="Where to write heads.json.")] = None,
-    shared: Annotated[
-        Path | None, typer.Option(help="Folder of public data (default ../shared/data).")
-    ] = None,
+    shared: Annotated[Path | None, typer.Option(help="Folder of public data (default ../shared/data).")] = None,
     sources: Annotated[str | None, typer.Option(help="Comma-separated subset of sources.")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Re-embed everything.")] = False,
 ) -> None:
@@ -250,12 +238,7 @@ def demo(
     from mindrail.risk.types import Level
 
     if conversation is None:
-        raw = (
-            resources.files("mindrail")
-            .joinpath("data")
-            .joinpath("sample_conversation.json")
-            .read_text("utf-8")
-        )
+        raw = resources.files("mindrail").joinpath("data").joinpath("sample_conversation.json").read_text("utf-8")
     else:
         raw = conversation.read_text(encoding="utf-8")
     convo = json.loads(raw)

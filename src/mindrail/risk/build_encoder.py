@@ -218,9 +218,7 @@ class _Graph:
             inv_scale = self.node("Div", ["const.q_127", amax], p)
             scale = self.node("Div", [amax, "const.q_127"], p)
             # round(x * 127 / amax) + 128 saturated to uint8: |x * inv_scale| <= 127 so values are 1..255.
-            xq = self.node(
-                "QuantizeLinear", [self.node("Mul", [x, inv_scale], p), "const.q_one", "const.q_zp"], p
-            )
+            xq = self.node("QuantizeLinear", [self.node("Mul", [x, inv_scale], p), "const.q_one", "const.q_zp"], p)
             self._quantized[x] = (xq, scale)
         return self._quantized[x]
 
@@ -237,9 +235,7 @@ class _Graph:
         # onnxruntime's fused integer GEMM + dequantisation: (xq - 128) @ wq * x_scale[row] * w_scale[col].
         # The bias goes in a separate Add: with a per-row x_scale, onnxruntime (1.31) scales the op's own
         # bias input by x_scale too, which is wrong (see docs/encoder.md). _self_check guards semantics.
-        y = self.node(
-            "MatMulIntegerToFloat", [xq, wq_name, x_scale, ws_name, "const.q_zp"], prefix, domain=MS_DOMAIN
-        )
+        y = self.node("MatMulIntegerToFloat", [xq, wq_name, x_scale, ws_name, "const.q_zp"], prefix, domain=MS_DOMAIN)
         return self.node("Add", [y, b], prefix)
 
 

@@ -35,9 +35,7 @@ _AFFIRMATIVE = re.compile(
     r"a little|every day|all the time|honestly yes|i guess|i think so|more than i'd like)\b(?!\s+not)",
     re.IGNORECASE,
 )
-_NEGATIVE_ANSWER = re.compile(
-    r"^\s*(?:no|nope|nah|never|not really|not at all|i'm not|i am not)\b", re.IGNORECASE
-)
+_NEGATIVE_ANSWER = re.compile(r"^\s*(?:no|nope|nah|never|not really|not at all|i'm not|i am not)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +98,7 @@ class ConversationState:
         if affirmed:
             extra[SSH] = (Level.LOW, "affirmed_screening_question")
 
-        recent_distress = [
-            k for k in self._distress_turns + self._ideation_turns if t - k <= cfg.distress_memory
-        ]
+        recent_distress = [k for k in self._distress_turns + self._ideation_turns if t - k <= cfg.distress_memory]
         if message.means_kinds and recent_distress:
             extra[SSH] = (Level.HIGH, f"means_seeking_after_distress:turn{max(recent_distress)}")
 

@@ -87,9 +87,7 @@ class CounterfactualReport:
         }
 
 
-def counterfactual_check(
-    texts: Sequence[str], score: Callable[[list[str]], list[float]]
-) -> CounterfactualReport:
+def counterfactual_check(texts: Sequence[str], score: Callable[[list[str]], list[float]]) -> CounterfactualReport:
     """``score`` maps a batch of texts to scores. The change is measured against the original text and also
     between variants (the spread), and the larger is reported."""
     per: dict[str, float] = {}

@@ -79,12 +79,7 @@ def _mk(
     **extra: object,
 ) -> Example:
     known = set(known)
-    if (
-        SSH in known
-        and SSH not in labels
-        and source not in {"authored", "cssrs500"}
-        and _SUICIDE_MENTION.search(text)
-    ):
+    if SSH in known and SSH not in labels and source not in {"authored", "cssrs500"} and _SUICIDE_MENTION.search(text):
         known.discard(SSH)
     return Example(
         id=id_,
@@ -151,9 +146,7 @@ def load_cssrs(shared: Path, seed: int) -> Iterator[Example]:
     for row in _csv_rows(shared / "cssrs_reddit_500" / "500_Reddit_users_posts_labels.csv"):
         labels, _ = _CSSRS[row["Label"]]
         text = "\n\n".join(_cssrs_posts(row["Post"]))
-        yield _mk(
-            f"cssrs-{row['User']}", text, "cssrs500", row["User"], dict(labels), {SSH, DIS}, seed, weight=0.5
-        )
+        yield _mk(f"cssrs-{row['User']}", text, "cssrs500", row["User"], dict(labels), {SSH, DIS}, seed, weight=0.5)
 
 
 def load_sdcnl(shared: Path, seed: int) -> Iterator[Example]:
@@ -198,9 +191,7 @@ def load_dreaddit(shared: Path, seed: int) -> Iterator[Example]:
                 known.add(Category.ABUSE)
         else:
             known.add(Category.ABUSE)
-        yield _mk(
-            f"dreaddit-{row['id']}", row["text"], "dreaddit", row["post_id"], labels, known, seed, weight=0.5
-        )
+        yield _mk(f"dreaddit-{row['id']}", row["text"], "dreaddit", row["post_id"], labels, known, seed, weight=0.5)
 
 
 def _imhi_post(raw: str) -> str:

@@ -59,9 +59,7 @@ class Detector(Protocol):
 
 
 class HybridDetector:
-    def __init__(
-        self, encoder: Encoder, heads: HeadSet, patterns: PatternDetector, *, max_windows: int = 4096
-    ):
+    def __init__(self, encoder: Encoder, heads: HeadSet, patterns: PatternDetector, *, max_windows: int = 4096):
         self.encoder = encoder
         self.heads = heads
         self.patterns = patterns
@@ -84,17 +82,13 @@ class HybridDetector:
         keep = self._cap_windows(owner, truncated)
         vectors, owner = wins.vectors[keep], owner[keep]
         spans = [masked[int(wins.owner[i])].span_to_source(*wins.char_spans[i]) for i in np.flatnonzero(keep)]
-        feats = (
-            np.stack([pattern_features(p) for p in pats]) if pats else np.zeros((0, N_FEATURES), np.float32)
-        )
+        feats = np.stack([pattern_features(p) for p in pats]) if pats else np.zeros((0, N_FEATURES), np.float32)
         x = np.concatenate([vectors, feats[owner]], axis=1).astype(np.float32)
         scores = self.heads.predict(x) if len(x) else np.zeros((0, len(self.heads.heads)))
         results = []
         for i, (text, norm, pat) in enumerate(zip(texts, norms, pats, strict=True)):
             rows = np.flatnonzero(owner == i)
-            results.append(
-                self._combine(text, norm, pat, scores[rows], [spans[r] for r in rows], truncated[i])
-            )
+            results.append(self._combine(text, norm, pat, scores[rows], [spans[r] for r in rows], truncated[i]))
         return results
 
     def _cap_windows(self, owner: npt.NDArray[np.intp], truncated: list[bool]) -> npt.NDArray[np.bool_]:
@@ -128,9 +122,7 @@ class HybridDetector:
             return MessageResult(norm, pat, empty, Subject.UNCLEAR, flags)
         dj = self._head_index.get((Category.DISTRESS, Level.LOW))
         distress_signal = any(h.category == Category.DISTRESS for h in pat.hits) or (
-            dj is not None
-            and len(scores) > 0
-            and float(scores[:, dj].max()) >= self.heads.heads[dj].strict_threshold
+            dj is not None and len(scores) > 0 and float(scores[:, dj].max()) >= self.heads.heads[dj].strict_threshold
         )
         if not is_supported(original):
             flags.add(Flag.LANGUAGE_UNSUPPORTED)
@@ -199,9 +191,7 @@ class HybridDetector:
                 and score >= self.heads.heads[j].threshold - _LOW_CONFIDENCE_MARGIN
             ):
                 flags.add(Flag.LOW_CONFIDENCE)
-            results[cat] = CategoryResult(
-                score, level, tuple(_merge(evidence)), tuple(dict.fromkeys(reasons))
-            )
+            results[cat] = CategoryResult(score, level, tuple(_merge(evidence)), tuple(dict.fromkeys(reasons)))
 
         # Means-seeking in the same message as distress or ideation is high risk (conversation.py does the
         # same across turns). Within one message only a distress PHRASE counts: the learned distress score of a

@@ -79,9 +79,7 @@ def full_report(examples: Sequence[Example], verdicts: dict[str, Any]) -> dict[s
     ]
     fp = int((verdicts["levels"][benign, j] >= int(Level.LOW)).sum()) if benign else 0
     crisis_cols = [k for k, c in enumerate(CATEGORIES) if c != Category.DISTRESS]
-    any_fp = (
-        int((verdicts["levels"][benign][:, crisis_cols].max(axis=1) >= int(Level.LOW)).sum()) if benign else 0
-    )
+    any_fp = int((verdicts["levels"][benign][:, crisis_cols].max(axis=1) >= int(Level.LOW)).sum()) if benign else 0
     out["benign_idiom_set"] = {
         "n": len(benign),
         "suicide_false_positives": fp,

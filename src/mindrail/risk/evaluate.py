@@ -58,9 +58,7 @@ def _load(cfg: EvalConfig) -> tuple[list[str], list[int], SkipCounter]:
     return texts, labels, counter
 
 
-def evaluate(
-    engine: RiskEngine, cfg: EvalConfig, progress: Callable[[int, int], None] | None = None
-) -> dict[str, Any]:
+def evaluate(engine: RiskEngine, cfg: EvalConfig, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     texts, labels, counter = _load(cfg)
     if not texts:
         raise InputError(str(cfg.data), 0, "no rows to evaluate")

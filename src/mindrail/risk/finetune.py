@@ -108,9 +108,7 @@ def _targets(examples: Sequence[Example]) -> tuple[npt.NDArray[np.float32], npt.
     return y, known
 
 
-def _batches(
-    lengths: npt.NDArray[np.int_], batch_size: int, rng: np.random.Generator
-) -> list[npt.NDArray[np.intp]]:
+def _batches(lengths: npt.NDArray[np.int_], batch_size: int, rng: np.random.Generator) -> list[npt.NDArray[np.intp]]:
     """Shuffle, sort chunks of ``BUCKET`` batches by length, cut into batches, shuffle the batches."""
     perm = rng.permutation(len(lengths))
     chunk = batch_size * BUCKET
@@ -224,9 +222,7 @@ def finetune_encoder(
     no_decay = ("bias", "LayerNorm.weight")
     groups = [
         {
-            "params": [
-                p for n, p in model.named_parameters() if p.requires_grad and not n.endswith(no_decay)
-            ],
+            "params": [p for n, p in model.named_parameters() if p.requires_grad and not n.endswith(no_decay)],
             "lr": lr,
             "weight_decay": WEIGHT_DECAY,
         },
@@ -344,9 +340,7 @@ def finetune_encoder(
             "by_source": dict(sorted(counts.items())),
             "positives": {c.value: int(p) for c, p in zip(CATEGORIES, pos, strict=True)},
             "negatives": {c.value: int(n) for c, n in zip(CATEGORIES, neg, strict=True)},
-            "pos_weight": {
-                c.value: round(float(p), 4) for c, p in zip(CATEGORIES, pos_weight_np, strict=True)
-            },
+            "pos_weight": {c.value: round(float(p), 4) for c, p in zip(CATEGORIES, pos_weight_np, strict=True)},
         },
         "loss_per_epoch": [round(v, 6) for v in losses],
         "steps": step,

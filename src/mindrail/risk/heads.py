@@ -116,12 +116,7 @@ class HeadSet:
     @classmethod
     def load(cls, path: Path | None = None) -> HeadSet:
         if path is None:
-            raw = (
-                resources.files("mindrail.risk")
-                .joinpath("artifacts")
-                .joinpath(DEFAULT_HEADS)
-                .read_text("utf-8")
-            )
+            raw = resources.files("mindrail.risk").joinpath("artifacts").joinpath(DEFAULT_HEADS).read_text("utf-8")
             label = f"mindrail/risk/artifacts/{DEFAULT_HEADS}"
         else:
             raw = Path(path).read_text(encoding="utf-8")
@@ -129,8 +124,6 @@ class HeadSet:
         try:
             d = json.loads(raw)
             heads = tuple(Head.from_dict(h) for h in d["heads"])
-            return cls(
-                heads, d["version"], d["encoder_version"], tuple(d["feature_names"]), d.get("meta", {})
-            )
+            return cls(heads, d["version"], d["encoder_version"], tuple(d["feature_names"]), d.get("meta", {}))
         except (KeyError, ValueError, TypeError) as exc:
             raise HeadsError(f"{label}: not a valid head set: {exc}") from None

@@ -13,26 +13,24 @@ import yaml
 @dataclass(frozen=True, slots=True)
 class Masked:
     text: str
-    offsets: tuple[int, ...] | None
-    """offsets[i] = index in the unmasked text of masked char i; None when nothing was masked."""
+    starts: tuple[int, ...] | None
+    """starts[i] / ends[i]: the source range in the unmasked text that masked char i stands for; None when
+    nothing was masked."""
+    ends: tuple[int, ...] | None = None
 
     def span_to_source(self, start: int, end: int) -> tuple[int, int]:
-        if self.offsets is None:
+        if self.starts is None or self.ends is None:
             return start, end
-        if not self.offsets:
-            return 0, 0
-        a = self.offsets[min(start, len(self.offsets) - 1)]
-        b = self.offsets[max(min(end, len(self.offsets)) - 1, 0)] + 1
-        return a, max(a, b)
+        if not self.starts or end <= start:
+            return (0, 0) if not self.starts else (self.starts[min(start, len(self.starts) - 1)],) * 2
+        return self.starts[start], self.ends[min(end, len(self.ends)) - 1]
 
 
 @lru_cache(maxsize=1)
 def _mask_regex() -> tuple[re.Pattern[str], str]:
     raw = resources.files("mindrail.risk").joinpath("data").joinpath("identity_mask.yaml").read_text("utf-8")
     spec = yaml.safe_load(raw)
-    terms = {str(t).lower() for group in spec["groups"].values() for t in group} | {
-        str(n) for n in spec["names"]
-    }
+    terms = {str(t).lower() for group in spec["groups"].values() for t in group} | {str(n) for n in spec["names"]}
     alts = "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
     # A run of identity words, with a trailing "person"/"people", becomes one neutral word, so "a Black person",
     # "a gay trans man" and "a lesbian" all read "a person".
@@ -45,16 +43,20 @@ def mask_identity(text: str) -> Masked:
     """Replace identity terms in (normalised, lower-case) text with a neutral word, keeping an offset map."""
     rx, repl = _mask_regex()
     pieces: list[str] = []
-    offsets: list[int] = []
+    starts: list[int] = []
+    ends: list[int] = []
     pos = 0
     for m in rx.finditer(text):
         pieces.append(text[pos : m.start()])
-        offsets.extend(range(pos, m.start()))
+        starts.extend(range(pos, m.start()))
+        ends.extend(range(pos + 1, m.start() + 1))
         pieces.append(repl)
-        offsets.extend([m.start()] * len(repl))
+        starts.extend([m.start()] * len(repl))
+        ends.extend([m.end()] * len(repl))
         pos = m.end()
-    if pos == 0:
+    if not pieces:
         return Masked(text, None)
     pieces.append(text[pos:])
-    offsets.extend(range(pos, len(text)))
-    return Masked("".join(pieces), tuple(offsets))
+    starts.extend(range(pos, len(text)))
+    ends.extend(range(pos + 1, len(text) + 1))
+    return Masked("".join(pieces), tuple(starts), tuple(ends))

@@ -28,9 +28,7 @@ def auroc(y: npt.NDArray[np.int_], score: npt.NDArray[np.float64]) -> float | No
     return float((ranks[y == 1].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
-def recall_at_precision(
-    y: npt.NDArray[np.int_], score: npt.NDArray[np.float64], min_precision: float
-) -> float:
+def recall_at_precision(y: npt.NDArray[np.int_], score: npt.NDArray[np.float64], min_precision: float) -> float:
     """Best recall over all thresholds whose precision is at least ``min_precision`` (O(n log n))."""
     y = np.asarray(y).astype(int)
     pos = int(y.sum())

@@ -195,15 +195,11 @@ class PatternDetector:
                 raise PatternFileError(f"{path_label}: {where}: regex does not compile: {exc}") from None
 
         self._patterns = [
-            _Compiled(
-                p, compile_(f"pattern {p.id!r} field 'regex'", p.regex), Level.parse(p.level), p.category
-            )
+            _Compiled(p, compile_(f"pattern {p.id!r} field 'regex'", p.regex), Level.parse(p.level), p.category)
             for p in spec.patterns
         ]
         self._means = [(m, compile_(f"means {m.id!r} field 'regex'", m.regex)) for m in spec.means]
-        self._multilingual = [
-            (m, compile_(f"multilingual {m.id!r} field 'regex'", m.regex)) for m in spec.multilingual
-        ]
+        self._multilingual = [(m, compile_(f"multilingual {m.id!r} field 'regex'", m.regex)) for m in spec.multilingual]
         self._idioms = [compile_(f"idioms[{i}]", rx) for i, rx in enumerate(spec.idioms)]
         ctx = spec.contexts
         self._negation = compile_("contexts.negation", ctx.negation)
@@ -319,12 +315,7 @@ _SCREENING_Q = re.compile(
 
 def _read(source: Path | None) -> tuple[str, Any]:
     if source is None:
-        text = (
-            resources.files("mindrail.risk")
-            .joinpath("data")
-            .joinpath(DEFAULT_PATTERNS)
-            .read_text(encoding="utf-8")
-        )
+        text = resources.files("mindrail.risk").joinpath("data").joinpath(DEFAULT_PATTERNS).read_text(encoding="utf-8")
         label = f"mindrail/risk/data/{DEFAULT_PATTERNS}"
     else:
         text = Path(source).read_text(encoding="utf-8")

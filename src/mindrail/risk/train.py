@@ -94,9 +94,7 @@ def embed_corpus(
     return emb
 
 
-def _fit_lr(
-    x: npt.NDArray[np.float32], y: npt.NDArray[np.int_], w: npt.NDArray[np.float64], seed: int
-) -> Any:
+def _fit_lr(x: npt.NDArray[np.float32], y: npt.NDArray[np.int_], w: npt.NDArray[np.float64], seed: int) -> Any:
     from sklearn.linear_model import LogisticRegression
 
     model = LogisticRegression(C=2.0, class_weight="balanced", max_iter=3000, random_state=seed)
@@ -142,6 +140,8 @@ def train_heads(
         known = np.array([lv is not None for lv in labels])
         y_all = np.array([1 if (lv is not None and lv >= min_level) else 0 for lv in labels])
         tr = np.flatnonzero(known & (split == "train"))
+        if len(set(y_all[tr].tolist())) < 2:
+            raise ValueError(f"head {name}: the train split needs positive and negative examples")
         single = [int(i) for i in tr if len(win_rows[int(i)]) == 1]
 
         def design(
@@ -150,9 +150,7 @@ def train_heads(
             xs, ys, ws = [], [], []
             for i in ids:
                 rows = pick[int(i)]
-                xs.append(
-                    np.concatenate([emb.vectors[rows], np.repeat(emb.features[i][None, :], len(rows), 0)], 1)
-                )
+                xs.append(np.concatenate([emb.vectors[rows], np.repeat(emb.features[i][None, :], len(rows), 0)], 1))
                 ys.append(np.full(len(rows), y_all[i]))
                 ws.append(np.full(len(rows), weight[i] / len(rows) ** 0.5))
             return np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
@@ -207,8 +205,7 @@ def train_heads(
         if progress:
             progress("heads", n + 1, len(HEAD_SPECS))
     version = (
-        "heads-"
-        + hashlib.sha256(json.dumps([h.to_dict() for h in heads], sort_keys=True).encode()).hexdigest()[:12]
+        "heads-" + hashlib.sha256(json.dumps([h.to_dict() for h in heads], sort_keys=True).encode()).hexdigest()[:12]
     )
     meta = {"seed": seed, "sources": sorted({ex.source for ex in examples}), "n_examples": len(examples)}
     return HeadSet(tuple(heads), version, encoder_version, FEATURE_NAMES, meta), report
@@ -310,7 +307,5 @@ def run_training(
         "corpus": counts,
         "heads": report,
     }
-    out.with_name("training-report.json").write_text(
-        json.dumps(full, indent=1, sort_keys=True) + "\n", "utf-8"
-    )
+    out.with_name("training-report.json").write_text(json.dumps(full, indent=1, sort_keys=True) + "\n", "utf-8")
     return out, full

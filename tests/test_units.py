@@ -1,0 +1,110 @@
+"""Unit tests for the small pieces: metrics, IO, dataset splits and masks, counterfactuals, identity masking,
+heads serialisation."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mindrail.risk.counterfactual import counterfactual_check, dimensions, variants
+from mindrail.risk.dataset import SSH, Example, _mk, identity_augmented, load_authored, split_of
+from mindrail.risk.heads import HeadSet
+from mindrail.risk.identity import mask_identity
+from mindrail.risk.io import InputError, SkipCounter, iter_jsonl
+from mindrail.risk.metrics import auroc, binary_metrics, recall_at_precision
+from mindrail.risk.types import Category, Level, Span
+
+
+def test_auroc_and_recall_at_precision() -> None:
+    y = np.array([0, 0, 1, 1])
+    assert auroc(y, np.array([0.1, 0.4, 0.35, 0.8])) == pytest.approx(0.75)
+    assert auroc(y, np.array([0.5, 0.5, 0.5, 0.5])) == pytest.approx(0.5)
+    assert auroc(np.array([1, 1]), np.array([0.1, 0.2])) is None
+    assert recall_at_precision(y, np.array([0.1, 0.4, 0.35, 0.8]), 0.8) == pytest.approx(0.5)
+    m = binary_metrics(y, np.array([0.1, 0.4, 0.35, 0.8]), 0.3)
+    assert m["confusion"] == {"tp": 2, "fp": 1, "tn": 1, "fn": 0}
+    assert m["balanced_accuracy"] == pytest.approx(0.75)
+
+
+def test_iter_jsonl_errors_name_lines_and_skip() -> None:
+    data = b'{"a": 1}\n\n[1, 2]\n{"a": \n\xff\xfe\n{"a": 2}\n'
+    with pytest.raises(InputError, match=r"x:3: expected a JSON object"):
+        list(iter_jsonl(io.BytesIO(data), "x"))
+    c = SkipCounter()
+    got = [r.line for r in iter_jsonl(io.BytesIO(data), "x", skip_bad=True, counter=c)]
+    assert got == [1, 6]
+    assert (c.ok, c.skipped) == (2, 3)
+
+
+def test_split_is_deterministic_and_grouped() -> None:
+    assert split_of("g1") == split_of("g1")
+    counts = {s: 0 for s in ("train", "calib", "dev")}
+    for i in range(3000):
+        counts[split_of(f"g{i}")] += 1
+    assert 0.55 < counts["train"] / 3000 < 0.65
+
+
+def test_unlabelled_suicide_mentions_are_masked_not_negative() -> None:
+    ex = _mk("x", "honestly i want to die some days", "dreaddit", "x", {}, {SSH, Category.DISTRESS}, 13)
+    assert ex.label(SSH) is None
+    assert ex.label(Category.DISTRESS) == Level.NONE
+    ok = _mk("y", "the bus was late again", "dreaddit", "y", {}, {SSH}, 13)
+    assert ok.label(SSH) == Level.NONE
+
+
+def test_authored_file_errors_name_the_line(tmp_path: Path) -> None:
+    (tmp_path / "authored").mkdir()
+    (tmp_path / "authored" / "messages.jsonl").write_text(
+        '{"id": "a", "text": "t", "labels": {}}\n{"id": "b", "text": "t", "labels": {"suicide_self_harm": "huge"}}\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match=r"messages.jsonl:2"):
+        list(load_authored(tmp_path, 13))
+
+
+def test_identity_swaps_and_mask() -> None:
+    dims = {d.name: d for d in dimensions()}
+    vs, prefixed = variants("My brother said he feels hopeless", dims["gender"])
+    assert not prefixed and "My sister said she feels hopeless" in vs
+    vs, prefixed = variants("I feel hopeless", dims["age"])
+    assert prefixed and all(v.endswith("I feel hopeless") for v in vs)
+    assert mask_identity("as a black person, i feel alone").text == "as a person, i feel alone"
+    m = mask_identity("i'm a 16-year-old gay boy")
+    assert m.text == "i'm a person"
+    assert m.span_to_source(0, len(m.text)) == (0, len("i'm a 16-year-old gay boy"))
+
+
+def test_counterfactual_check_reports_largest_change() -> None:
+    rep = counterfactual_check(["he is sad", "hello"], lambda b: [0.5 + 0.1 * ("she" in t) for t in b])
+    assert rep.per_dimension["gender"] == pytest.approx(0.1)
+    assert rep.largest == pytest.approx(0.1)
+
+
+def test_augmentation_only_touches_authored_train() -> None:
+    base = [
+        Example("a", "my brother feels hopeless", "authored", "a", {}, frozenset(), split="train"),
+        Example("b", "my brother feels hopeless", "authored", "b", {}, frozenset(), split="dev"),
+        Example("c", "my brother feels hopeless", "dreaddit", "c", {}, frozenset(), split="train"),
+    ]
+    aug = identity_augmented(base, seed=1, per_example=2)
+    assert {a.id.split("~")[0] for a in aug} == {"a"}
+    assert all("identity_augmented" in a.tags for a in aug)
+
+
+def test_shipped_heads_load_and_are_consistent() -> None:
+    heads = HeadSet.load()
+    assert {h.category for h in heads.heads} == set(Category)
+    for h in heads.heads:
+        assert h.weights.shape == (384 + len(heads.feature_names),)
+        assert 0.0 <= h.threshold <= 1.01
+
+
+def test_span_validation() -> None:
+    with pytest.raises(ValueError):
+        Span(5, 2)
+    assert Level.parse("Moderate") == Level.MODERATE
+    with pytest.raises(ValueError, match="expected one of"):
+        Level.parse("severe")
