@@ -70,7 +70,8 @@ def test_non_utf8_is_named_and_skip_bad_counts(tmp_path: Path) -> None:
 
 def test_eval_detector_writes_json_and_markdown(tmp_path: Path) -> None:
     data = tmp_path / "labelled.csv"
-    rows = ["text,label"] + [
+    rows = [
+        "text,label",
         "i want to die,1",
         "i keep thinking about ending it all,1",
         "i have a plan to kill myself tonight,1",
