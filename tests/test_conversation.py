@@ -21,6 +21,7 @@ def test_distress_then_means_is_high(engine: RiskEngine) -> None:
     a = s.add_user(MEANS)
     assert a.level(SSH) >= Level.HIGH
     assert any(r.startswith("means_seeking_after_distress") for r in a.categories[SSH].reasons)
+    assert any("bridges in NYC are taller" in MEANS[sp.start : sp.end] for sp in a.categories[SSH].evidence)
 
 
 def test_means_alone_stays_low(engine: RiskEngine) -> None:

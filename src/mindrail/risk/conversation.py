@@ -139,6 +139,9 @@ class ConversationState:
             carry.score = score
             carry.peak = max(carry.peak, level)
             evidence: tuple[Span, ...] = now.evidence
+            if cat == SSH and any(r.startswith("means_seeking_after_distress") for r in reasons):
+                # Point the reviewer at the question itself, even when it reads as neutral on its own.
+                evidence = tuple(sorted(set(evidence) | set(message.means_spans), key=lambda sp: sp.start))
             categories[cat] = CategoryResult(min(score, 1.0), level, evidence, tuple(dict.fromkeys(reasons)))
 
         # The subject follows the latest message that carries risk; a neutral turn does not reset it.
