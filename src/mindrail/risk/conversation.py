@@ -100,7 +100,7 @@ class ConversationState:
 
         recent_distress = [k for k in self._distress_turns + self._ideation_turns if t - k <= cfg.distress_memory]
         if message.means_kinds and recent_distress:
-            extra[SSH] = (Level.HIGH, f"means_seeking_after_distress:turn{max(recent_distress)}")
+            extra[SSH] = (Level.HIGH, f"means_seeking_after_distress:user_turn{max(recent_distress)}")
 
         if message.ideation >= Level.LOW or affirmed:
             self._ideation_turns.append(t)
@@ -133,7 +133,7 @@ class ConversationState:
             level = max(level_now, carried_level)
             score = max(now.score, carried_score)
             if level > level_now:
-                reasons.append(f"carried_from_turn{carry.since}")
+                reasons.append(f"carried_from_user_turn{carry.since}")
             if level_now > Level.NONE and level_now >= carried_level:
                 carry.level, carry.since = level_now, t
             carry.score = score
