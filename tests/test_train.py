@@ -16,10 +16,13 @@ def test_training_is_seeded_and_loadable(engine: RiskEngine, tmp_path: Path) -> 
     emb = embed_corpus(examples, engine.detector.encoder, PatternDetector(), cache_dir=None)
     a, report = train_heads(examples, emb, engine.detector.encoder.version, seed=5)
     b, _ = train_heads(examples, emb, engine.detector.encoder.version, seed=5)
-    pa, pb = tmp_path / "a.json", tmp_path / "b.json"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    pa, pb = tmp_path / "a" / "heads.json", tmp_path / "b" / "heads.json"
     a.save(pa)
     b.save(pb)
     assert pa.read_bytes() == pb.read_bytes()
+    assert (tmp_path / "a" / "heads.exemplars.npz").exists()
     loaded = HeadSet.load(pa)
     assert loaded.version == a.version
     assert "suicide_self_harm>=low" in report

@@ -98,7 +98,8 @@ def test_shipped_heads_load_and_are_consistent() -> None:
     heads = HeadSet.load()
     assert {h.category for h in heads.heads} == set(Category)
     for h in heads.heads:
-        assert h.weights.shape == (384 + len(heads.feature_names),)
+        n_exemplar = 5 if heads.bank is not None else 0
+        assert h.weights.shape == (384 + len(heads.feature_names) + n_exemplar,)
         assert 0.0 <= h.threshold <= 1.01
 
 

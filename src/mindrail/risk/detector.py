@@ -84,7 +84,7 @@ class HybridDetector:
         spans = [masked[int(wins.owner[i])].span_to_source(*wins.char_spans[i]) for i in np.flatnonzero(keep)]
         feats = np.stack([pattern_features(p) for p in pats]) if pats else np.zeros((0, N_FEATURES), np.float32)
         x = np.concatenate([vectors, feats[owner]], axis=1).astype(np.float32)
-        scores = self.heads.predict(x) if len(x) else np.zeros((0, len(self.heads.heads)))
+        scores = self.heads.predict(x, vectors) if len(x) else np.zeros((0, len(self.heads.heads)))
         results = []
         for i, (text, norm, pat) in enumerate(zip(texts, norms, pats, strict=True)):
             rows = np.flatnonzero(owner == i)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from mindrail.risk.exemplars import ExemplarBank
 from mindrail.risk.types import Category, Level
 
 FloatArray = npt.NDArray[np.float32]
@@ -82,48 +83,57 @@ class HeadSet:
     encoder_version: str
     feature_names: tuple[str, ...]
     meta: dict[str, Any]
+    bank: ExemplarBank | None = None
+    """Authored exemplars; when present each head also reads exemplar-similarity features of its category."""
 
     def __post_init__(self) -> None:
         if not self.heads:
             raise HeadsError("a head set needs at least one head")
 
-    @property
-    def matrix(self) -> tuple[FloatArray, npt.NDArray[np.float64]]:
-        w = np.stack([h.weights for h in self.heads], axis=1)
+    def predict(self, x: FloatArray, windows: FloatArray | None = None) -> npt.NDArray[np.float64]:
+        """Calibrated scores, shape (n, n_heads). ``x`` is [embedding, pattern features] per window; ``windows``
+        (the embeddings alone) feed the exemplar features when the set has a bank."""
+        n_shared = x.shape[1]
+        w = np.stack([h.weights[:n_shared] for h in self.heads], axis=1)
         b = np.asarray([h.bias for h in self.heads], dtype=np.float64)
-        return w, b
-
-    def predict(self, x: FloatArray) -> npt.NDArray[np.float64]:
-        """Calibrated scores, shape (n, n_heads)."""
-        w, b = self.matrix
-        logits = x @ w + b
-        out = np.empty_like(logits, dtype=np.float64)
+        logits = (x @ w + b).astype(np.float64)
+        if self.bank is not None:
+            sims = self.bank.similarities(windows if windows is not None else x[:, : self.bank.vectors.shape[1]])
+            feats: dict[Category, FloatArray] = {}
+            for j, h in enumerate(self.heads):
+                if h.category not in feats:
+                    feats[h.category] = self.bank.features(sims, h.category)
+                logits[:, j] += feats[h.category] @ h.weights[n_shared:]
+        out = np.empty_like(logits)
         for j, h in enumerate(self.heads):
             out[:, j] = h.calibrate(logits[:, j])
         return out
 
     def save(self, path: Path) -> None:
+        """Write the heads as JSON and, beside them, the exemplar bank as ``<stem>.exemplars.npz``."""
+        meta = dict(self.meta)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if self.bank is not None:
+            meta["exemplars"] = f"{path.stem}.exemplars.npz"
+            self.bank.save(path.with_name(meta["exemplars"]))
         payload = {
             "version": self.version,
             "encoder_version": self.encoder_version,
             "feature_names": list(self.feature_names),
-            "meta": self.meta,
+            "meta": meta,
             "heads": [h.to_dict() for h in self.heads],
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path | None = None) -> HeadSet:
         if path is None:
-            raw = resources.files("mindrail.risk").joinpath("artifacts").joinpath(DEFAULT_HEADS).read_text("utf-8")
-            label = f"mindrail/risk/artifacts/{DEFAULT_HEADS}"
-        else:
-            raw = Path(path).read_text(encoding="utf-8")
-            label = str(path)
+            path = Path(str(resources.files("mindrail.risk").joinpath("artifacts").joinpath(DEFAULT_HEADS)))
         try:
-            d = json.loads(raw)
+            d = json.loads(Path(path).read_text(encoding="utf-8"))
             heads = tuple(Head.from_dict(h) for h in d["heads"])
-            return cls(heads, d["version"], d["encoder_version"], tuple(d["feature_names"]), d.get("meta", {}))
-        except (KeyError, ValueError, TypeError) as exc:
-            raise HeadsError(f"{label}: not a valid head set: {exc}") from None
+            meta = d.get("meta", {})
+            bank = ExemplarBank.load(Path(path).parent / meta["exemplars"]) if meta.get("exemplars") else None
+            return cls(heads, d["version"], d["encoder_version"], tuple(d["feature_names"]), meta, bank)
+        except (KeyError, ValueError, TypeError, OSError) as exc:
+            raise HeadsError(f"{path}: not a valid head set: {exc}") from None

@@ -20,6 +20,8 @@ import numpy.typing as npt
 
 from mindrail.risk.dataset import Example, identity_augmented, load_corpus
 from mindrail.risk.encoder import Encoder
+from mindrail.risk.exemplars import N_FEATURES as N_EXEMPLAR_FEATURES
+from mindrail.risk.exemplars import ExemplarBank
 from mindrail.risk.features import FEATURE_NAMES, pattern_features
 from mindrail.risk.heads import Head, HeadSet
 from mindrail.risk.identity import mask_identity
@@ -102,16 +104,50 @@ def _fit_lr(x: npt.NDArray[np.float32], y: npt.NDArray[np.int_], w: npt.NDArray[
     return model
 
 
+def build_bank(
+    examples: Sequence[Example], emb: Embedded
+) -> tuple[ExemplarBank, dict[Category, npt.NDArray[np.float32]]]:
+    """The exemplar bank (windows of authored TRAIN examples) and every window's exemplar features per
+    category. A window never sees exemplars of its own group (itself, its paraphrases, its identity swaps)."""
+    groups = {g: k for k, g in enumerate(sorted({ex.group for ex in examples}))}
+    row_group = np.array([groups[examples[int(o)].group] for o in emb.owner])
+    in_bank = np.array([examples[int(o)].source == "authored" and examples[int(o)].split == "train" for o in emb.owner])
+    labels = np.full((int(in_bank.sum()), len(CATEGORIES)), -1, dtype=np.int8)
+    for r, o in enumerate(emb.owner[in_bank]):
+        for j, c in enumerate(CATEGORIES):
+            lv = examples[int(o)].label(c)
+            if lv is not None:
+                labels[r, j] = int(lv >= Level.LOW)
+    # Train on what inference will read: the bank is stored as float16.
+    bank = ExemplarBank(emb.vectors[in_bank].astype(np.float16).astype(np.float32), labels)
+    bank_group = row_group[in_bank]
+    feats = {c: np.zeros((len(emb.owner), N_EXEMPLAR_FEATURES), dtype=np.float32) for c in CATEGORIES}
+    for start in range(0, len(emb.owner), 2048):
+        sl = slice(start, start + 2048)
+        sims = bank.similarities(emb.vectors[sl])
+        sims[row_group[sl, None] == bank_group[None, :]] = -1.0
+        for c in CATEGORIES:
+            feats[c][sl] = bank.features(sims, c)
+    return bank, feats
+
+
+def _window_x(emb: Embedded, exf: npt.NDArray[np.float32], i: int, rows: npt.NDArray[np.intp]) -> Any:
+    """What a head reads for example i's windows: [embedding, pattern features, exemplar features]."""
+    return np.concatenate([emb.vectors[rows], np.repeat(emb.features[i][None, :], len(rows), 0), exf[rows]], 1)
+
+
 def _example_logits(
-    model: Any, emb: Embedded, idx: npt.NDArray[np.intp], win_rows: dict[int, npt.NDArray[np.intp]]
+    model: Any,
+    emb: Embedded,
+    exf: npt.NDArray[np.float32],
+    idx: npt.NDArray[np.intp],
+    win_rows: dict[int, npt.NDArray[np.intp]],
 ) -> npt.NDArray[np.float64]:
     """Max over an example's windows, as at inference."""
     coef = model.coef_[0].astype(np.float32)
     out = np.empty(len(idx), dtype=np.float64)
     for k, i in enumerate(idx):
-        rows = win_rows[int(i)]
-        x = np.concatenate([emb.vectors[rows], np.repeat(emb.features[i][None, :], len(rows), 0)], axis=1)
-        out[k] = float((x @ coef).max() + model.intercept_[0])
+        out[k] = float((_window_x(emb, exf, int(i), win_rows[int(i)]) @ coef).max() + model.intercept_[0])
     return out
 
 
@@ -132,6 +168,7 @@ def train_heads(
         win_rows[i] = order[bounds[i] : bounds[i + 1]]
     split = np.array([ex.split for ex in examples])
     weight = np.array([ex.weight for ex in examples], dtype=np.float64)
+    bank, exemplar_features = build_bank(examples, emb)
     heads: list[Head] = []
     report: dict[str, Any] = {}
     for n, (cat, min_level) in enumerate(HEAD_SPECS):
@@ -143,14 +180,18 @@ def train_heads(
         if len(set(y_all[tr].tolist())) < 2:
             raise ValueError(f"head {name}: the train split needs positive and negative examples")
         single = [int(i) for i in tr if len(win_rows[int(i)]) == 1]
+        exf = exemplar_features[cat]
 
         def design(
-            ids: Sequence[int], pick: dict[int, npt.NDArray[np.intp]], y_all: npt.NDArray[np.int_] = y_all
+            ids: Sequence[int],
+            pick: dict[int, npt.NDArray[np.intp]],
+            y_all: npt.NDArray[np.int_] = y_all,
+            exf: npt.NDArray[np.float32] = exf,
         ) -> tuple[Any, Any, Any]:
             xs, ys, ws = [], [], []
             for i in ids:
                 rows = pick[int(i)]
-                xs.append(np.concatenate([emb.vectors[rows], np.repeat(emb.features[i][None, :], len(rows), 0)], 1))
+                xs.append(_window_x(emb, exf, int(i), rows))
                 ys.append(np.full(len(rows), y_all[i]))
                 ws.append(np.full(len(rows), weight[i] / len(rows) ** 0.5))
             return np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
@@ -163,14 +204,13 @@ def train_heads(
             if len(rows) == 1:
                 pick[int(i)] = rows
             elif y_all[i]:
-                x = np.concatenate([emb.vectors[rows], np.repeat(emb.features[i][None, :], len(rows), 0)], 1)
-                pick[int(i)] = rows[[int(np.argmax(x @ coef))]]
+                pick[int(i)] = rows[[int(np.argmax(_window_x(emb, exf, i, rows) @ coef))]]
             else:
                 pick[int(i)] = rng.choice(rows, size=min(len(rows), MAX_NEG_WINDOWS), replace=False)
         model = _fit_lr(*design(list(tr), pick), seed=seed)
 
         cal = np.flatnonzero(known & (split == "calib"))
-        cal_logit = _example_logits(model, emb, cal, win_rows)
+        cal_logit = _example_logits(model, emb, exf, cal, win_rows)
         platt = LogisticRegression(C=1e4, max_iter=1000)
         platt.fit(cal_logit[:, None], y_all[cal], sample_weight=weight[cal])
         cal_a, cal_b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
@@ -192,7 +232,7 @@ def train_heads(
         )
         heads.append(head)
         dev = np.flatnonzero(known & (split == "dev"))
-        dev_score = head.calibrate(_example_logits(model, emb, dev, win_rows))
+        dev_score = head.calibrate(_example_logits(model, emb, exf, dev, win_rows))
         report[name] = {
             "train": len(tr),
             "calib": len(cal),
@@ -207,8 +247,13 @@ def train_heads(
     version = (
         "heads-" + hashlib.sha256(json.dumps([h.to_dict() for h in heads], sort_keys=True).encode()).hexdigest()[:12]
     )
-    meta = {"seed": seed, "sources": sorted({ex.source for ex in examples}), "n_examples": len(examples)}
-    return HeadSet(tuple(heads), version, encoder_version, FEATURE_NAMES, meta), report
+    meta = {
+        "seed": seed,
+        "sources": sorted({ex.source for ex in examples}),
+        "n_examples": len(examples),
+        "n_exemplars": len(bank.vectors),
+    }
+    return HeadSet(tuple(heads), version, encoder_version, FEATURE_NAMES, meta, bank), report
 
 
 def _pattern_positive(feats: npt.NDArray[np.float32], cat: Category) -> npt.NDArray[np.bool_]:
