@@ -23,22 +23,30 @@ TOP_K = 5
 FloatArray = npt.NDArray[np.float32]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ExemplarBank:
     vectors: FloatArray
     """(m, 384) L2-normalised window embeddings of authored train examples."""
     labels: npt.NDArray[np.int8]
     """(m, n_categories): 1 positive (≥ low), 0 negative, -1 unlabelled."""
 
+    def __post_init__(self) -> None:
+        # Index arrays per category, computed once: the hot path only gathers.
+        idx = {
+            c: (np.flatnonzero(self.labels[:, j] == 1), np.flatnonzero(self.labels[:, j] == 0))
+            for j, c in enumerate(CATEGORIES)
+        }
+        object.__setattr__(self, "_idx", idx)
+
     def similarities(self, windows: FloatArray) -> FloatArray:
         return np.asarray(windows @ self.vectors.T, dtype=np.float32)
 
     def features(self, sims: FloatArray, category: Category) -> FloatArray:
-        """(n, 5) = [max to positives, max to negatives, their difference, top-5 mean to each] × SCALE."""
-        j = CATEGORIES.index(category)
-        pos, neg = self.labels[:, j] == 1, self.labels[:, j] == 0
+        """(n, 5) = [max to positives, max to negatives, their difference, top-5 mean to each] × SCALE. (Without
+        the top-5 means, measured: faster, but dev precision 0.29 → 0.23 and benign false positives up.)"""
+        pos, neg = self._idx[category]  # type: ignore[attr-defined]
         out = np.zeros((len(sims), N_FEATURES), dtype=np.float32)
-        if len(sims) == 0 or not pos.any() or not neg.any():
+        if len(sims) == 0 or not len(pos) or not len(neg):
             return out
         sp, sn = sims[:, pos], sims[:, neg]
         k_p, k_n = min(TOP_K, sp.shape[1]), min(TOP_K, sn.shape[1])
