@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mindrail.risk.detector import MessageResult
+from mindrail.risk.normalise import normalise
 from mindrail.risk.types import CATEGORIES, Assessment, Category, CategoryResult, Level, Span, Subject
 
 if TYPE_CHECKING:
@@ -162,8 +163,6 @@ class ConversationState:
 
     def add_assistant(self, text: str) -> None:
         """Assistant turns are not scored for the person's risk; only whether they asked a screening question."""
-        from mindrail.risk.normalise import normalise
-
         asked = self.engine.patterns.is_screening_question(normalise(text).text)
         self.turns.append(Turn("assistant", len(self.turns), screening_question=asked))
 

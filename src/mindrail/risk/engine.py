@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from mindrail.risk.conversation import ConversationConfig, ConversationState
-from mindrail.risk.detector import HybridDetector, MessageResult
+from mindrail.risk.detector import HybridDetector
 from mindrail.risk.encoder import Encoder
 from mindrail.risk.heads import HeadSet
 from mindrail.risk.patterns import PatternDetector
@@ -81,9 +81,6 @@ class RiskEngine:
 
     def _assess_batch(self, texts: list[str]) -> list[Assessment]:
         return [self.new_conversation().add_screened_user(m) for m in self.detector.screen(texts)]
-
-    def screen_messages(self, texts: Sequence[str]) -> list[MessageResult]:
-        return self.detector.screen(texts)
 
 
 @lru_cache(maxsize=1)

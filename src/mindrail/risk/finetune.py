@@ -390,7 +390,7 @@ def calib_metrics(
         "authored": lambda ex: ex.source == "authored",
         "message_level": lambda ex: ex.source not in THRESHOLD_EXCLUDE,
     }
-    for head in heads.heads:
+    for j, head in enumerate(heads.heads):
         logits: list[float] = []
         ys: list[int] = []
         chosen: list[Example] = []
@@ -401,7 +401,9 @@ def calib_metrics(
                 continue
             r = rows[i]
             x = np.concatenate([emb.vectors[r], np.repeat(emb.features[i][None, :], len(r), 0)], axis=1)
-            logits.append(float(head.raw(x).max()))
+            # Calibrated scores are monotone in the logit, so rank metrics are unchanged; predict() also adds
+            # the exemplar features exactly as the engine does.
+            logits.append(float(heads.predict(x, emb.vectors[r])[:, j].max()))
             ys.append(int(lv >= head.min_level))
             chosen.append(ex)
         s_all, y_all = np.asarray(logits), np.asarray(ys)

@@ -43,9 +43,6 @@ class Head:
     strict_threshold: float
     """A stricter score (false-positive rate ≤ 2% on calib) for evidence that combines with other signals."""
 
-    def raw(self, x: FloatArray) -> npt.NDArray[np.float64]:
-        return (x @ self.weights + self.bias).astype(np.float64)
-
     def calibrate(self, logits: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         return 1.0 / (1.0 + np.exp(-(self.cal_a * logits + self.cal_b)))
 

@@ -91,7 +91,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, TypeVar
 
@@ -831,12 +831,7 @@ class Normaliser:
 
     def leet_token(self, tok: str) -> str | None:
         """The de-leeted form of one lowercase token, or None to leave it unchanged."""
-        cache = self._leet_cache
-        if tok in cache:
-            return cache[tok]
-        res = self._leet_decide(tok)
-        _cache_put(cache, tok, res)
-        return res
+        return _memo(self._leet_cache, tok, self._leet_decide)
 
     def _leet_decide(self, tok: str) -> str | None:
         if tok in _ALNUM_EXEMPT or _NUM_UNIT_RE.fullmatch(tok) is not None:
@@ -902,12 +897,7 @@ class Normaliser:
 
     def _join_plan(self, items: str) -> tuple[int, ...] | None:
         """None: leave the run; else the item indices after which a word boundary (space) is kept."""
-        cache = self._join_cache
-        if items in cache:
-            return cache[items]
-        res = self._join_decide(items)
-        _cache_put(cache, items, res)
-        return res
+        return _memo(self._join_cache, items, self._join_decide)
 
     def _join_decide(self, items: str) -> tuple[int, ...] | None:
         n_letters = sum(1 for ch in items if "a" <= ch <= "z")
@@ -983,12 +973,7 @@ class Normaliser:
 
     def collapse_plan(self, word: str) -> tuple[int, ...] | None:
         """Letters kept (1 or 2) for each run of 3+ identical letters in ``word``; None: keep as is."""
-        cache = self._rep_cache
-        if word in cache:
-            return cache[word]
-        res = self._collapse_decide(word)
-        _cache_put(cache, word, res)
-        return res
+        return _memo(self._rep_cache, word, self._collapse_decide)
 
     def _collapse_decide(self, word: str) -> tuple[int, ...] | None:
         lex = self.lexicon
@@ -1062,6 +1047,15 @@ def _cache_put(cache: dict[str, _V], key: str, value: _V) -> None:
     if len(cache) >= _CACHE_LIMIT:
         cache.clear()
     cache[key] = value
+
+
+def _memo(cache: dict[str, _V], key: str, decide: Callable[[str], _V]) -> _V:
+    """Per-token decisions repeat across messages; compute each once (bounded cache)."""
+    if key in cache:
+        return cache[key]
+    value = decide(key)
+    _cache_put(cache, key, value)
+    return value
 
 
 def normalise(text: str, *, lexicon: Lexicon | Iterable[str] | None = None) -> Normalised:
