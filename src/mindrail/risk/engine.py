@@ -9,12 +9,14 @@ state.add_assistant(reply)
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
 from mindrail.risk.conversation import ConversationConfig, ConversationState
-from mindrail.risk.detector import HybridDetector
+from mindrail.risk.detector import HybridDetector, MessageResult
 from mindrail.risk.encoder import Encoder
 from mindrail.risk.heads import HeadSet
 from mindrail.risk.patterns import PatternDetector
@@ -69,18 +71,40 @@ class RiskEngine:
         return list(self.iter_assess(texts, batch_size))
 
     def iter_assess(self, texts: Iterable[str], batch_size: int = 64) -> Iterator[Assessment]:
-        """Independent messages, screened in batches for throughput, yielded in order (constant memory)."""
-        batch: list[str] = []
-        for text in texts:
-            batch.append(text)
-            if len(batch) >= batch_size:
-                yield from self._assess_batch(batch)
-                batch = []
-        if batch:
-            yield from self._assess_batch(batch)
+        """Independent messages, screened in batches for throughput, yielded in order (constant memory).
 
-    def _assess_batch(self, texts: list[str]) -> list[Assessment]:
-        return [self.new_conversation().add_screened_user(m) for m in self.detector.screen(texts)]
+        With more than one thread, up to ``threads`` batches are screened at once: while one batch is in ONNX
+        Runtime (which releases the GIL) another runs its pattern and head work in Python. Measured on 2 cores,
+        this is what lifts batched throughput past 1,000 messages/s; at most ``threads + 1`` batches are held."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        workers = self.detector.encoder.threads
+        if workers <= 1:
+            for batch in _batched(texts, batch_size):
+                yield from self._assess_batch(self.detector.screen(batch))
+            return
+        with ThreadPoolExecutor(workers, thread_name_prefix="mindrail-screen") as pool:
+            pending: deque[Future[list[MessageResult]]] = deque()
+            for batch in _batched(texts, batch_size):
+                pending.append(pool.submit(self.detector.screen, batch))
+                if len(pending) > workers:
+                    yield from self._assess_batch(pending.popleft().result())
+            while pending:
+                yield from self._assess_batch(pending.popleft().result())
+
+    def _assess_batch(self, screened: list[MessageResult]) -> list[Assessment]:
+        return [self.new_conversation().add_screened_user(m) for m in screened]
+
+
+def _batched(texts: Iterable[str], size: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for text in texts:
+        batch.append(text)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 @lru_cache(maxsize=1)

@@ -96,10 +96,8 @@ class HeadSet:
         logits = (x @ w + b).astype(np.float64)
         if self.bank is not None:
             sims = self.bank.similarities(windows if windows is not None else x[:, : self.bank.vectors.shape[1]])
-            feats: dict[Category, FloatArray] = {}
+            feats = self.bank.features_all(sims)
             for j, h in enumerate(self.heads):
-                if h.category not in feats:
-                    feats[h.category] = self.bank.features(sims, h.category)
                 logits[:, j] += feats[h.category] @ h.weights[n_shared:]
         out = np.empty_like(logits)
         for j, h in enumerate(self.heads):
