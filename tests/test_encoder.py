@@ -212,3 +212,11 @@ def test_default_encoder_dir_env_override(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert default_encoder_dir().parts[-3:] == ("risk", "artifacts", "encoder")
     monkeypatch.setenv("MINDRAIL_ENCODER_DIR", str(tmp_path))
     assert default_encoder_dir() == tmp_path
+
+
+def test_parallel_batches_give_the_same_vectors(model_dir: Path, encoder: Encoder) -> None:
+    texts = [f"note {i}: the tram was late again, so I walked along the river" for i in range(40)] + [LONG_TEXT]
+    two = Encoder(model_dir, threads=2)
+    serial, parallel = encoder.embed_windows(texts, batch_size=4), two.embed_windows(texts, batch_size=4)
+    np.testing.assert_array_equal(serial.owner, parallel.owner)
+    np.testing.assert_allclose(serial.vectors, parallel.vectors, atol=1e-6)

@@ -11,6 +11,7 @@ import pytest
 
 from mindrail.risk.counterfactual import counterfactual_check, dimensions, variants
 from mindrail.risk.dataset import SSH, Example, _mk, identity_augmented, load_authored, split_of
+from mindrail.risk.engine import RiskEngine
 from mindrail.risk.heads import HeadSet
 from mindrail.risk.identity import mask_identity
 from mindrail.risk.io import InputError, SkipCounter, iter_jsonl
@@ -132,3 +133,15 @@ def test_exemplar_features_all_matches_per_category_reference(n_bank: int) -> No
     for c in CATEGORIES:
         np.testing.assert_allclose(fast[c], bank.features(sims, c), atol=1e-5)
     assert bank.features_all(sims[:0])[CATEGORIES[0]].shape == (0, 5)
+
+
+def test_iter_assess_in_parallel_keeps_order_and_matches_single(engine: RiskEngine) -> None:
+    texts = [f"message {i}: " + t for i, t in enumerate(["the bus was late", "i want to die", "", "lovely day"] * 9)]
+    many = list(engine.iter_assess(texts, batch_size=4))
+    assert len(many) == len(texts)
+    for text, a in zip(texts, many, strict=True):
+        single = engine.assess(text)
+        assert a.level(Category.SUICIDE_SELF_HARM) == single.level(Category.SUICIDE_SELF_HARM)
+        assert a.score(Category.SUICIDE_SELF_HARM) == pytest.approx(single.score(Category.SUICIDE_SELF_HARM), abs=1e-5)
+    with pytest.raises(ValueError, match="batch_size"):
+        next(engine.iter_assess(texts, batch_size=0))
