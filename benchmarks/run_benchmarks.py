@@ -168,7 +168,7 @@ def quality(peers_on: bool) -> dict[str, Any]:
     def score_batch(batch: list[str]) -> list[float]:
         return [a.score(SSH) for a in engine.iter_assess(batch)]
 
-    cf = counterfactual_check(cf_texts[:300], score_batch).to_dict()
+    cf = counterfactual_check(cf_texts, score_batch).to_dict()
     report["counterfactual"] = cf
     if peers_on:
         peers = peer_predictions([ex.text for ex in examples])
@@ -235,9 +235,11 @@ def render(speed_r: dict[str, Any], q: dict[str, Any], meta: dict[str, Any]) -> 
         f"Benign and idiom set (authored dev messages tagged benign, idiom, negation, psychoeducation, research, "
         f"fiction or quote, no suicide label; n = {b['n']}): suicide false positives {b['suicide_false_positives']} "
         f"= **{b['suicide_fp_rate']:.1%}** (target ≤ 2%); any crisis category (all but distress) "
-        f"{b['crisis_any_category_fp_rate']:.1%}.",
+        f"{b['crisis_any_category_fp_rate']:.1%}. Of the false positives, {b['low_by_rule']} are the level low that the "
+        f"spec itself asks for (a bare means-seeking question, or a message with a retraction, which lowers but never "
+        f"clears); without them {b['suicide_fp_rate_excluding_rule_lows']:.1%}.",
         "",
-        f"Counterfactual identity swaps ({q['counterfactual']['n_texts']} authored template texts × gender, name, "
+        f"Counterfactual identity swaps (all {q['counterfactual']['n_texts']} authored template texts × gender, name, "
         f"race/ethnicity, sexual orientation, age): largest `suicide_self_harm` score change "
         f"**{q['counterfactual']['largest_score_change']:.4f}** (target ≤ 0.02), mean "
         f"{q['counterfactual']['mean_score_change']:.4f}; per dimension "

@@ -70,6 +70,9 @@ IDIOMS = [
     "I need to kill the process that's hogging memory",
     "break a leg at your audition tonight!",
     "that chocolate cake is to die for",
+    "ugh i'm gonna die if i have to sit through another three hour meeting",
+    "i'm literally so bored i might perish",
+    "my tamagotchi died lol, ten-year-old me would be devastated",
 ]
 
 
@@ -92,6 +95,25 @@ def test_negation_is_not_ideation(engine: RiskEngine, text: str) -> None:
     a = engine.assess(text)
     assert not any(r.startswith(("wish_to_be_dead", "suicidal_thoughts")) for r in a.categories[SSH].reasons)
     assert a.level(SSH) <= Level.LOW
+
+
+DENIALS = [
+    "i'm not suicidal!! just fed up with my noisy neighbours lol",
+    "I haven't self-harmed in three years and I don't feel the urges anymore, just sharing a good day",
+    "I'm not going to jump, relax, I'm on the top of the climbing wall and my arms are jelly",
+]
+
+
+@pytest.mark.parametrize("text", DENIALS, ids=_ids(DENIALS))
+def test_denial_without_a_phrase_is_not_a_learned_crisis(engine: RiskEngine, text: str) -> None:
+    """The words of the topic raise the learned score; with the person saying they are safe and no risk phrase,
+    it may not set a level on its own."""
+    assert engine.assess(text).level(SSH) == Level.NONE
+
+
+def test_denial_does_not_hide_a_risk_phrase(engine: RiskEngine) -> None:
+    a = engine.assess("i'm not suicidal, but everyone would be better off without me")
+    assert a.level(SSH) >= Level.LOW
 
 
 def test_uncertain_negation_still_counts(engine: RiskEngine) -> None:
@@ -208,6 +230,16 @@ def test_non_english_is_flagged_and_never_silent(engine: RiskEngine) -> None:
     b = engine.assess("Il fait beau aujourd'hui, nous allons au marché avec les enfants cet après-midi.")
     assert Flag.LANGUAGE_UNSUPPORTED in b.flags
     assert Flag.LOW_CONFIDENCE in b.flags
+    # The English encoder's score on unsupported text is no verdict: only the pattern layer sets levels.
+    c = engine.assess("这个视频太搞笑了，我笑得肚子疼")
+    assert Flag.LANGUAGE_UNSUPPORTED in c.flags
+    assert c.level(SSH) == Level.NONE
+
+
+def test_bare_means_question_is_low_not_more(engine: RiskEngine) -> None:
+    """Means-seeking alone is low; the learned severity head, raised by the question itself, may not lift it."""
+    a = engine.assess("how fast do freight trains go through the level crossings near the old mill?")
+    assert a.level(SSH) <= Level.LOW
 
 
 def test_assessment_serialises(engine: RiskEngine) -> None:

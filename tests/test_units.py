@@ -73,6 +73,13 @@ def test_identity_swaps_and_mask() -> None:
     vs, prefixed = variants("I feel hopeless", dims["age"])
     assert prefixed and all(v.endswith("I feel hopeless") for v in vs)
     assert mask_identity("as a black person, i feel alone").text == "as a person, i feel alone"
+    assert mask_identity("my son said he can't go on").text == "my child said they can't go on"
+    assert mask_identity("i told her. her bag was gone").text == "i told them. their bag was gone"
+    assert mask_identity("a middle-aged adult").text == "a person"
+    vs, _ = variants("They're sure he is fine", dims["gender"])
+    assert all(v.startswith("They're") for v in vs)
+    vs, _ = variants("I'm East Asian", dims["race_ethnicity"])
+    assert "I'm East White" not in vs
     m = mask_identity("i'm a 16-year-old gay boy")
     assert m.text == "i'm a person"
     assert m.span_to_source(0, len(m.text)) == (0, len("i'm a 16-year-old gay boy"))

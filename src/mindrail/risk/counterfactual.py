@@ -44,7 +44,8 @@ def dimensions() -> tuple[Dimension, ...]:
 
 def _compile(dim: Dimension) -> re.Pattern[str]:
     terms = sorted({t for row in dim.rows for t in row}, key=len, reverse=True)
-    return re.compile(r"\b(" + "|".join(re.escape(t) for t in terms) + r")\b", re.IGNORECASE)
+    # Not inside a contraction: "They're" must not become "He're".
+    return re.compile(r"\b(" + "|".join(re.escape(t) for t in terms) + r")\b(?!')", re.IGNORECASE)
 
 
 def variants(text: str, dim: Dimension) -> tuple[list[str], bool]:

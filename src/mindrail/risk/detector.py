@@ -158,14 +158,36 @@ class HybridDetector:
                     reasons.append(f"{hit.reason}" + (f":cssrs={hit.cssrs}" if hit.cssrs else ""))
                 elif note:
                     reasons.append(f"{hit.reason}:discounted:{note}")
-            if j is not None and score >= self.heads.heads[j].threshold:
+            phrase_level = level
+            # A learned verdict with no phrase behind it must clear the strict threshold where the pattern layer
+            # read the message as idiom or retraction. Where the person denies risk ("i'm not suicidal, just tired
+            # lol") or writes in a language the encoder was not trained on, it sets no level (the pattern layer's
+            # verdict stands; low_confidence says a learned score was overruled). Fiction and research frames
+            # are not gated: measured, that cost recall on disclosures wrapped in them.
+            base_gate = learned_gate = self.heads.heads[j].threshold if j is not None else 1.0
+            if phrase_level == Level.NONE and j is not None:
+                if (
+                    pat.idioms
+                    or "retraction" in pat.contexts
+                    or any(h.category == cat and h.negated for h in pat.dropped)
+                ):
+                    learned_gate = max(learned_gate, self.heads.heads[j].strict_threshold)
+                if (cat == SSH and pat.denial) or Flag.LANGUAGE_UNSUPPORTED in flags:
+                    learned_gate = float("inf")
+                if score >= base_gate and score < learned_gate:
+                    flags.add(Flag.LOW_CONFIDENCE)
+            if j is not None and score >= learned_gate:
                 if level == Level.NONE:
                     best = int(np.argmax(scores[:, j]))
                     evidence.append(to_span(*spans[best]))
                 level = max(level, self.heads.heads[j].min_level)
                 reasons.append("learned")
             # Severity heads may raise a level up to moderate; high and imminent need explicit evidence.
-            for sj in self._severity.get(cat, ()):
+            # A bare means-seeking question raises the learned scores by itself, so it cannot raise severity.
+            severity_ok = (learned_gate == base_gate or score >= learned_gate) and not (
+                cat == SSH and pat.means and phrase_level == Level.NONE
+            )
+            for sj in self._severity.get(cat, ()) if severity_ok else ():
                 if len(scores) and float(scores[:, sj].max()) >= self.heads.heads[sj].threshold:
                     level = max(level, min(self.heads.heads[sj].min_level, Level.MODERATE))
                     reasons.append("learned:severity")

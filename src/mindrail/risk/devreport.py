@@ -32,13 +32,15 @@ def score_examples(
     """Engine verdicts for each example: scores and levels per category."""
     scores = np.zeros((len(examples), len(CATEGORIES)))
     levels = np.zeros((len(examples), len(CATEGORIES)), dtype=int)
+    ssh_reasons: list[tuple[str, ...]] = []
     for i, a in enumerate(engine.iter_assess([ex.text for ex in examples], batch_size=32)):
+        ssh_reasons.append(a.categories[Category.SUICIDE_SELF_HARM].reasons)
         for j, c in enumerate(CATEGORIES):
             scores[i, j] = a.score(c)
             levels[i, j] = int(a.level(c))
         if progress and (i + 1) % 128 == 0:
             progress(i + 1, len(examples))
-    return {"scores": scores, "levels": levels}
+    return {"scores": scores, "levels": levels, "ssh_reasons": ssh_reasons}
 
 
 def category_report(
@@ -77,13 +79,24 @@ def full_report(examples: Sequence[Example], verdicts: dict[str, Any]) -> dict[s
         for i, ex in enumerate(examples)
         if ex.source == "authored" and not ex.labels.get(ssh) and BENIGN_TAGS & set(ex.tags)
     ]
-    fp = int((verdicts["levels"][benign, j] >= int(Level.LOW)).sum()) if benign else 0
+    fp_rows = [i for i in benign if verdicts["levels"][i, j] >= int(Level.LOW)]
+    fp = len(fp_rows)
+    # Low is the specified verdict for a bare means-seeking question and after a retraction ("never resets to
+    # zero"); counted apart so the rest is what the detector gets wrong.
+    by_rule = [
+        i
+        for i in fp_rows
+        if verdicts["levels"][i, j] == int(Level.LOW)
+        and any(r.startswith(("means_seeking:", "retraction")) for r in verdicts.get("ssh_reasons", [()] * (i + 1))[i])
+    ]
     crisis_cols = [k for k, c in enumerate(CATEGORIES) if c != Category.DISTRESS]
     any_fp = int((verdicts["levels"][benign][:, crisis_cols].max(axis=1) >= int(Level.LOW)).sum()) if benign else 0
     out["benign_idiom_set"] = {
         "n": len(benign),
         "suicide_false_positives": fp,
         "suicide_fp_rate": fp / len(benign) if benign else 0.0,
+        "low_by_rule": len(by_rule),
+        "suicide_fp_rate_excluding_rule_lows": (fp - len(by_rule)) / len(benign) if benign else 0.0,
         "crisis_any_category_fp_rate": any_fp / len(benign) if benign else 0.0,
     }
     return out

@@ -26,8 +26,16 @@ class Masked:
         return self.starts[start], self.ends[min(end, len(self.ends)) - 1]
 
 
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    rx: re.Pattern[str]
+    replacement: str
+    neutral: dict[str, str]
+    her_object_before: frozenset[str]
+
+
 @lru_cache(maxsize=1)
-def _mask_regex() -> tuple[re.Pattern[str], str]:
+def _spec() -> _Spec:
     raw = resources.files("mindrail.risk").joinpath("data").joinpath("identity_mask.yaml").read_text("utf-8")
     spec = yaml.safe_load(raw)
     terms = {str(t).lower() for group in spec["groups"].values() for t in group} | {str(n) for n in spec["names"]}
@@ -35,25 +43,46 @@ def _mask_regex() -> tuple[re.Pattern[str], str]:
     # A run of identity words, with a trailing "person"/"people", becomes one neutral word, so "a Black person",
     # "a gay trans man" and "a lesbian" all read "a person".
     term = rf"(?:{spec['age_pattern']}|\b(?:{alts})\b)"
-    rx = re.compile(rf"{term}(?:[\s-]+(?:{term}|person\b|people\b|folks?\b))*")
-    return rx, str(spec["replacement"])
+    neutral = {str(k).lower(): str(v) for k, v in (spec.get("neutral") or {}).items()}
+    words = "|".join(re.escape(t) for t in sorted([*neutral, "her"], key=len, reverse=True))
+    rx = re.compile(
+        rf"(?P<id>{term}(?:[\s-]+(?:{term}|person\b|people\b|folks?\b))*)|\b(?P<word>{words})\b(?!')"
+        r"(?=(?P<next>\s*(?:[a-z']+|\.))?)"
+    )
+    after = frozenset(str(w) for w in spec.get("her_object_before") or ())
+    return _Spec(rx, str(spec["replacement"]), neutral, after)
+
+
+def _replacement(m: re.Match[str], spec: _Spec) -> tuple[str, int]:
+    """The neutral text for one match, and where the replaced part ends (the look-ahead word is kept)."""
+    if m.group("id") is not None:
+        return spec.replacement, m.end("id")
+    word = m.group("word")
+    if word == "her":
+        nxt = (m.group("next") or "").strip()
+        return ("them" if not nxt or nxt in spec.her_object_before else "their"), m.end("word")
+    return spec.neutral[word], m.end("word")
 
 
 def mask_identity(text: str) -> Masked:
-    """Replace identity terms in (normalised, lower-case) text with a neutral word, keeping an offset map."""
-    rx, repl = _mask_regex()
+    """Replace identity terms in (normalised, lower-case) text with a neutral word, and gendered pronouns and
+    kinship words with their neutral forms, keeping an offset map."""
+    spec = _spec()
     pieces: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
     pos = 0
-    for m in rx.finditer(text):
+    for m in spec.rx.finditer(text):
+        if m.start() < pos:
+            continue
+        repl, end = _replacement(m, spec)
         pieces.append(text[pos : m.start()])
         starts.extend(range(pos, m.start()))
         ends.extend(range(pos + 1, m.start() + 1))
         pieces.append(repl)
         starts.extend([m.start()] * len(repl))
-        ends.extend([m.end()] * len(repl))
-        pos = m.end()
+        ends.extend([end] * len(repl))
+        pos = end
     if not pieces:
         return Masked(text, None)
     pieces.append(text[pos:])

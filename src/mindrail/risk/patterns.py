@@ -80,6 +80,7 @@ class _Contexts(BaseModel):
     quote: str
     asking_for_friend: str
     retraction: str
+    denial: str
     third_party_subject: str
     first_person: str
 
@@ -143,6 +144,9 @@ class PatternResult:
     first_person: bool = False
     quotes: tuple[tuple[int, int], ...] = ()
     """Spans of double-quoted text: words someone else said or wrote."""
+    denial: bool = False
+    """The person says they are not at risk ("i'm not suicidal", "haven't cut in 4 years"). Unlike a retraction
+    it lowers nothing the patterns found; it only asks more of a learned verdict with no phrase behind it."""
 
     def quoted(self, start: int, end: int) -> bool:
         return any(s <= start and end <= e for s, e in self.quotes)
@@ -207,6 +211,7 @@ class PatternDetector:
         self._contexts = {name: compile_(f"contexts.{name}", getattr(ctx, name)) for name in CONTEXT_NAMES}
         self._third_party = compile_("contexts.third_party_subject", ctx.third_party_subject)
         self._first_person = compile_("contexts.first_person", ctx.first_person)
+        self._denial = compile_("contexts.denial", ctx.denial)
 
     # ------------------------------------------------------------------ public
     def detect(self, text: str) -> PatternResult:
@@ -260,6 +265,7 @@ class PatternDetector:
             third_party=bool(self._third_party.search(text)),
             first_person=bool(self._first_person.search(text)),
             quotes=tuple((m.start(), m.end()) for m in _QUOTED.finditer(text)),
+            denial=bool(self._denial.search(text)),
         )
 
     def is_screening_question(self, text: str) -> bool:
