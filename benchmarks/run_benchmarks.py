@@ -235,9 +235,9 @@ def render(speed_r: dict[str, Any], q: dict[str, Any], meta: dict[str, Any]) -> 
         f"Benign and idiom set (authored dev messages tagged benign, idiom, negation, psychoeducation, research, "
         f"fiction or quote, no suicide label; n = {b['n']}): suicide false positives {b['suicide_false_positives']} "
         f"= **{b['suicide_fp_rate']:.1%}** (target ≤ 2%); any crisis category (all but distress) "
-        f"{b['crisis_any_category_fp_rate']:.1%}. Of the false positives, {b['low_by_rule']} are the level low that the "
-        f"spec itself asks for (a bare means-seeking question, or a message with a retraction, which lowers but never "
-        f"clears); without them {b['suicide_fp_rate_excluding_rule_lows']:.1%}.",
+        f"{b['crisis_any_category_fp_rate']:.1%}. Of the false positives, {b['low_by_rule']} are the level low "
+        f"that the spec itself asks for (a bare means-seeking question, or a message with a retraction, "
+        f"which lowers but never clears); without them {b['suicide_fp_rate_excluding_rule_lows']:.1%}.",
         "",
         f"Counterfactual identity swaps (all {q['counterfactual']['n_texts']} authored template texts × gender, name, "
         f"race/ethnicity, sexual orientation, age): largest `suicide_self_harm` score change "
