@@ -1,0 +1,101 @@
+"""Loading schema-checked YAML data files (policy, crisis resources, reply checks, suites) with errors that name
+the file, the line and the field.
+
+PyYAML's composer keeps each node's position; pydantic reports a location path (``rules.3.actions.0``). Walking
+the node tree along that path gives the line of the offending value, so an error reads
+``policy.yaml:42: rules[3].actions[0]: Input should be 'respond', ...``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class DataFileError(ValueError):
+    """A data file is unreadable or fails its schema; the message names file, line and field."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Located:
+    label: str
+    data: Any
+    root: yaml.Node | None
+
+
+def _read(source: Path | str, package: str | None) -> tuple[str, str]:
+    if package is not None:
+        text = resources.files(package).joinpath(str(source)).read_text("utf-8")
+        return f"{package.replace('.', '/')}/{source}", text
+    path = Path(source)
+    try:
+        return str(path), path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataFileError(f"{path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise DataFileError(f"{path}: not UTF-8 (byte {exc.start})") from None
+
+
+def _parse(label: str, text: str) -> _Located:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise DataFileError(f"{label}{where}: {problem}") from None
+    return _Located(label, data, root)
+
+
+def line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """1-based line of the value at ``loc``, or of its nearest existing parent."""
+    node = root
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(key)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value):
+            nxt = node.value[key]
+        else:
+            nxt = None
+        if nxt is None:
+            break
+        node = nxt
+        line = node.start_mark.line + 1
+    return line
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def describe(label: str, root: yaml.Node | None, exc: ValidationError) -> str:
+    lines = [f"{label}: {exc.error_count()} problem(s)"]
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if isinstance(p, int | str))
+        line = line_of(root, loc)
+        lines.append(f"  {label}{f':{line}' if line else ''}: {_path(loc)}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def load_model(model: type[M], source: Path | str, *, package: str | None = None) -> M:
+    """Read YAML from ``source`` (a path, or a resource name inside ``package``) and validate it as ``model``."""
+    label, text = _read(source, package)
+    located = _parse(label, text)
+    if located.data is None:
+        raise DataFileError(f"{label}: empty file")
+    try:
+        return model.model_validate(located.data)
+    except ValidationError as exc:
+        raise DataFileError(describe(label, located.root, exc)) from None
