@@ -1,0 +1,124 @@
+"""The policy file's schema: what the gateway does at each category × level (× subject), the safety system prompt
+and the vetted messages. A policy is data; ``policy/data/default.yaml`` documents each choice against its sources.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mindrail.risk.types import Category, Flag, Level, Subject
+
+
+class Action(StrEnum):
+    RESPOND = "respond"
+    """The model replies under the safety system prompt."""
+    RESPOND_WITH_SUPPORT = "respond_with_support"
+    """The model replies, and vetted resources are appended."""
+    CRISIS_PROTOCOL = "crisis_protocol"
+    """The model is not called: a vetted crisis message, a direct safety question, resources, an offer to talk."""
+    ESCALATE = "escalate"
+    """A review item for clinicians (and the optional webhook)."""
+    HOLD_FOR_REVIEW = "hold_for_review"
+    """The reply waits for a clinician's approval (deployments with live oversight)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class When(_Strict):
+    """A rule matches when every given condition holds."""
+
+    category: Category | None = None
+    min_level: Literal["low", "moderate", "high", "imminent"] | None = None
+    subject: Subject | None = None
+    flag: Flag | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> When:
+        if self.category is None and self.flag is None:
+            raise ValueError("a rule needs a category or a flag")
+        if self.category is not None and self.min_level is None:
+            raise ValueError("a category rule needs min_level")
+        return self
+
+    @property
+    def level(self) -> Level:
+        return Level.parse(self.min_level) if self.min_level else Level.NONE
+
+
+class Rule(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9_.-]+$")
+    when: When
+    actions: tuple[Action, ...] = Field(min_length=1)
+    why: str = Field(min_length=10)
+    """The guidance this choice follows; shown in docs and audit records."""
+
+
+class SystemPrompt(_Strict):
+    version: str = Field(min_length=1)
+    text: str = Field(min_length=50)
+
+
+class Messages(_Strict):
+    """Vetted texts. ``{resources}`` is replaced by the locale's resources, ``{emergency}`` by its emergency line."""
+
+    crisis: str
+    crisis_other: str
+    """For a person worried about someone else at imminent risk."""
+    safety_question: str
+    offer_to_talk: str
+    support_footer: str
+    fallback: str
+    """What the person gets when anything fails before a reply is checked (fail closed)."""
+    backend_unavailable: str
+    reply_replaced: str
+    hold_pending: str
+    over_reliance_nudge: str
+    consent_required: str
+
+    @field_validator("*")
+    @classmethod
+    def _placeholders(cls, v: str) -> str:
+        unknown = set(re.findall(r"\{([a-z_]+)\}", v)) - {"resources", "emergency"}
+        if unknown:
+            raise ValueError(f"unknown placeholder(s): {', '.join(sorted(unknown))}")
+        return v
+
+
+class OverReliance(_Strict):
+    """Boundaries against over-reliance: nudge toward people and professional care."""
+
+    turns_per_conversation: int = Field(ge=1)
+    turns_per_day: int = Field(ge=1)
+
+
+class PolicyFile(_Strict):
+    version: int = Field(ge=1)
+    id: str = Field(pattern=r"^[a-z0-9_.-]+$")
+    description: str
+    sources: dict[str, str]
+    """Guidance cited by the rules' ``why``: short key → full citation with URL."""
+    default_actions: tuple[Action, ...] = (Action.RESPOND,)
+    rules: tuple[Rule, ...]
+    system_prompt: SystemPrompt
+    messages: Messages
+    over_reliance: OverReliance
+    default_locale: str = "INTL"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PolicyFile:
+        ids = [r.id for r in self.rules]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate rule id(s): {', '.join(dupes)}")
+        for r in self.rules:
+            cited = set(re.findall(r"\[([a-z0-9_-]+)\]", r.why))
+            missing = cited - set(self.sources)
+            if missing:
+                raise ValueError(f"rule {r.id!r} cites unknown source(s): {', '.join(sorted(missing))}")
+        return self
