@@ -26,8 +26,11 @@ class _Strict(BaseModel):
 class Emergency(_Strict):
     number: str | None = None
     instructions: str | None = None
+    directory_url: HttpUrl | None = None
+    """A directory of services elsewhere (for the international fallback)."""
     source_url: HttpUrl
     verified: dt.date
+    notes: str | None = None
 
     @model_validator(mode="after")
     def _something(self) -> Emergency:
@@ -36,7 +39,13 @@ class Emergency(_Strict):
         return self
 
     def describe(self) -> str:
-        return f"call {self.number}" if self.number else (self.instructions or "")
+        """Short, to sit inside a sentence: "call 911", or "your local emergency number"."""
+        return f"call {self.number}" if self.number else "your local emergency number"
+
+    def details(self) -> str:
+        """Long, for the resources list."""
+        text = f"call {self.number}" if self.number else (self.instructions or "")
+        return f"{text} (directory: {self.directory_url})" if self.directory_url else text
 
 
 class Service(_Strict):
@@ -67,7 +76,7 @@ class Service(_Strict):
         parts = []
         if self.phone:
             parts.append(f"call {self.phone}")
-        if self.text:
+        if self.text and not self.text_instructions:
             parts.append(f"text {self.text}")
         if self.text_instructions:
             parts.append(self.text_instructions[:1].lower() + self.text_instructions[1:])
@@ -130,7 +139,7 @@ class ResourceBook:
     def render(self, locale: str | None) -> str:
         _, loc = self.for_locale(locale)
         lines = [f"- {s.contact_line()}" for s in loc.services]
-        lines.append(f"- Emergency services: {loc.emergency.describe()}")
+        lines.append(f"- Emergency services: {loc.emergency.details()}")
         return "\n".join(lines)
 
 
