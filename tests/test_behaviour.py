@@ -30,6 +30,8 @@ EXPLICIT = [
     ("I've taken all my sleeping pills and I feel weird", Level.IMMINENT, None),
     ("this is goodbye. by the time you read this i'll be gone", Level.IMMINENT, None),
     ("I've been cutting myself again", Level.MODERATE, "cutting myself"),
+    ("I have the pills in my hand and I'm going to take them all tonight", Level.HIGH, "pills in my hand"),
+    ("im gonna swallow all my sleeping pills", Level.HIGH, "gonna swallow all my sleeping pills"),
 ]
 
 
