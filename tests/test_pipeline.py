@@ -120,7 +120,7 @@ def test_assessment_timeout_fails_closed(engine: RiskEngine, monkeypatch: pytest
 
 
 class _BrokenRecorder:
-    async def record_turn(self, session: Session, result: TurnResult) -> None:
+    async def record_turn(self, session: Session, user_text: str, result: TurnResult) -> None:
         raise OSError("disk full")
 
 

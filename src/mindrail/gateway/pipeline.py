@@ -55,7 +55,7 @@ class Redactor(Protocol):
 class TurnRecorder(Protocol):
     """Where a finished turn is written (the store). A failure to record fails the turn closed."""
 
-    async def record_turn(self, session: Session, result: TurnResult) -> None: ...
+    async def record_turn(self, session: Session, user_text: str, result: TurnResult) -> None: ...
 
 
 @dataclass
@@ -203,7 +203,7 @@ class Guard:
             log.warning("assistant turn not added to risk state (%s)", type(exc).__name__)
         if self.recorder is not None:
             try:
-                await self.recorder.record_turn(session, result)
+                await self.recorder.record_turn(session, user_text, result)
             except Exception as exc:
                 fallback = self._fallback(session, "record", exc, result.assessment)
                 session.history[-1] = ChatMessage("assistant", fallback.reply)

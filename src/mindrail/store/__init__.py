@@ -1,1 +1,6 @@
-"""mindrail.store"""
+"""Encrypted, tamper-evident storage (see store.py, crypto.py, audit.py)."""
+
+from mindrail.store.crypto import DecryptError, KeyRing
+from mindrail.store.store import ConsentRequired, NotFound, Store, TurnInput
+
+__all__ = ["ConsentRequired", "DecryptError", "KeyRing", "NotFound", "Store", "TurnInput"]

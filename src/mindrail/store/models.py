@@ -1,0 +1,137 @@
+"""Tables. Anything a person wrote or a model replied, and every assessment (health information), is stored
+sealed (``*_enc`` columns, AES-GCM, see crypto.py). Plain columns hold only what operations need to query:
+ids, times, levels, actions, statuses.
+
+The schema is created and changed only by Alembic migrations (store/migrations); tests check the models and
+the migrations agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    locale: Mapped[str | None] = mapped_column(String(16))
+    client: Mapped[str | None] = mapped_column(String(64))
+    """API key id or "chat-page": who started it (no personal data)."""
+    top_level: Mapped[int] = mapped_column(Integer, default=0)
+    """Highest risk level seen so far (Level int), for queues and dashboards."""
+    turns: Mapped[int] = mapped_column(Integer, default=0)
+    vault_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """The privacy vault (placeholder → identifier), sealed."""
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Consent(Base):
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    text_version: Mapped[str] = mapped_column(String(64))
+    given_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Turn(Base):
+    """One user message and what happened: assessment, decision, reply shown, reply withheld, checks."""
+
+    __tablename__ = "turns"
+    __table_args__ = (UniqueConstraint("conversation_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    category: Mapped[str | None] = mapped_column(String(32))
+    actions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    source: Mapped[str] = mapped_column(String(32))
+    user_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    reply_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    withheld_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    assessment_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    detail_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """Decision, reply-check verdict and backend metadata, sealed (levels are health information)."""
+
+
+class ReviewItem(Base):
+    """An escalation or a held reply waiting for a clinician (the console works the queue)."""
+
+    __tablename__ = "review_items"
+    __table_args__ = (Index("ix_review_open", "status", "level"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    turn_seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    """"escalation" or "hold"."""
+    level: Mapped[int] = mapped_column(Integer)
+    category: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    note_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class AuditEvent(Base):
+    """Append-only, hash-chained. ``payload`` holds references and non-sensitive facts only, never text."""
+
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(48), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    conversation_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    payload: Mapped[dict[str, object]] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHead(Base):
+    """One row: the chain's last seq and hash. Appends lock it, which serialises writers across processes, and
+    verification compares it with the last event so a truncated tail is detected."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class Setting(Base):
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,449 @@
+"""The store: conversations, consent, turns (sealed), review items and the audit chain, on SQLite (WAL, the
+embedded default) or PostgreSQL, through SQLAlchemy 2 with Alembic migrations.
+
+Every write that changes what happened in a conversation appends an audit event in the same transaction, so the
+record and its audit entry land together or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, delete, event, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from mindrail.store import audit as chain
+from mindrail.store.crypto import KeyRing
+from mindrail.store.models import AuditEvent, Consent, Conversation, ReviewItem, Setting, Turn, utcnow
+
+
+class ConsentRequired(PermissionError):
+    """The conversation has no active consent record (never given, withdrawn, or the conversation was deleted)."""
+
+
+class NotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TurnInput:
+    """What the gateway hands the store for one turn. Text fields are sealed; dicts are sealed as JSON."""
+
+    user_text: str
+    reply: str
+    source: str
+    level: int = 0
+    category: str | None = None
+    actions: tuple[str, ...] = ()
+    assessment: dict[str, Any] | None = None
+    decision: dict[str, Any] | None = None
+    verdict: dict[str, Any] | None = None
+    withheld: str | None = None
+    backend: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    review: tuple[str, ...] = ()
+    """Review items to open: "escalation", "hold"."""
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _rec: Any) -> None:
+        dbapi_conn.isolation_level = None  # let SQLAlchemy's "begin" below issue the BEGIN
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # IMMEDIATE takes the write lock up front: two writers cannot both read the audit head and fork the chain.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Store:
+    def __init__(self, url: str, keys: KeyRing, *, migrate: bool = True, echo: bool = False) -> None:
+        self.url = url
+        self.keys = keys
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite and ":memory:" not in url and url.count("/") >= 3:
+            path = url.split("///", 1)[-1]
+            if path:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        if not self.is_sqlite:
+            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        self.engine = create_engine(url, **kwargs)
+        if self.is_sqlite:
+            _sqlite_setup(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_lock = threading.Lock() if self.is_sqlite else None
+        if migrate:
+            self.migrate()
+
+    # ------------------------------------------------------------------ plumbing
+    def migrate(self) -> None:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(resources.files("mindrail.store").joinpath("migrations")))
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        lock = self._write_lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            with self._sessions() as s, s.begin():
+                yield s
+        finally:
+            if lock is not None:
+                lock.release()
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with self._sessions() as s:
+            yield s
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ conversations and consent
+    def start_conversation(
+        self,
+        consent_version: str,
+        *,
+        locale: str | None = None,
+        client: str | None = None,
+        conversation_id: str | None = None,
+        actor: str = "person",
+    ) -> str:
+        """A conversation exists only with a consent record: its text's version and the time."""
+        if not consent_version:
+            raise ValueError("consent_version is required")
+        cid = conversation_id or uuid.uuid4().hex
+        with self._tx() as s:
+            s.add(Conversation(id=cid, locale=locale, client=client))
+            s.flush()
+            s.add(Consent(conversation_id=cid, text_version=consent_version))
+            chain.append(s, "consent_given", actor, cid, {"text_version": consent_version, "locale": locale})
+        return cid
+
+    def has_consent(self, cid: str) -> bool:
+        with self._read() as s:
+            conv = s.get(Conversation, cid)
+            if conv is None or conv.deleted_at is not None:
+                return False
+            active = s.execute(
+                select(func.count())
+                .select_from(Consent)
+                .where(Consent.conversation_id == cid, Consent.withdrawn_at.is_(None))
+            ).scalar_one()
+            return bool(active)
+
+    def require_consent(self, cid: str) -> None:
+        if not self.has_consent(cid):
+            raise ConsentRequired(f"conversation {cid} has no active consent")
+
+    def withdraw_consent(self, cid: str, actor: str = "person") -> None:
+        with self._tx() as s:
+            rows = s.execute(
+                select(Consent).where(Consent.conversation_id == cid, Consent.withdrawn_at.is_(None))
+            ).scalars()
+            n = 0
+            for c in rows:
+                c.withdrawn_at = utcnow()
+                n += 1
+            if n == 0:
+                raise NotFound(f"conversation {cid} has no active consent to withdraw")
+            chain.append(s, "consent_withdrawn", actor, cid, {})
+
+    # ------------------------------------------------------------------ turns
+    def _aad(self, cid: str, seq: int, name: str) -> str:
+        return f"turns/{cid}/{seq}/{name}"
+
+    def record_turn(self, cid: str, t: TurnInput, *, actor: str = "gateway") -> int:
+        """Seal and store one turn, open review items, and append its audit event, in one transaction."""
+        with self._tx() as s:
+            conv = s.get(Conversation, cid, with_for_update=not self.is_sqlite)
+            if conv is None or conv.deleted_at is not None:
+                raise NotFound(f"conversation {cid} does not exist")
+            active = s.execute(
+                select(func.count())
+                .select_from(Consent)
+                .where(Consent.conversation_id == cid, Consent.withdrawn_at.is_(None))
+            ).scalar_one()
+            if not active:
+                raise ConsentRequired(f"conversation {cid} has no active consent")
+            seq = conv.turns + 1
+            k, a = self.keys, self._aad
+            detail = {"decision": t.decision, "verdict": t.verdict, "backend": t.backend, "error": t.error}
+            row = Turn(
+                conversation_id=cid,
+                seq=seq,
+                level=t.level,
+                category=t.category,
+                actions=list(t.actions),
+                source=t.source,
+                user_enc=k.seal_text(t.user_text, a(cid, seq, "user")),
+                reply_enc=k.seal_text(t.reply, a(cid, seq, "reply")),
+                withheld_enc=k.seal_text(t.withheld, a(cid, seq, "withheld")) if t.withheld is not None else None,
+                assessment_enc=k.seal_json(t.assessment, a(cid, seq, "assessment")) if t.assessment else None,
+                detail_enc=k.seal_json(detail, a(cid, seq, "detail")),
+            )
+            s.add(row)
+            conv.turns = seq
+            conv.top_level = max(conv.top_level, t.level)
+            s.flush()
+            payload: dict[str, Any] = {
+                "seq": seq,
+                "level": t.level,
+                "category": t.category,
+                "actions": sorted(t.actions),
+                "source": t.source,
+                "rules": (t.decision or {}).get("rules", []),
+                "policy": (t.decision or {}).get("policy"),
+                "model_version": (t.assessment or {}).get("model_version"),
+                "failed_checks": (t.verdict or {}).get("failed_checks", []),
+                "replaced": t.withheld is not None,
+                "backend": {k2: v for k2, v in t.backend.items() if k2 != "text"},
+                "error": t.error,
+                "turn_digest": turn_digest(row),
+            }
+            chain.append(s, "turn", actor, cid, payload)
+            for kind in t.review:
+                item = ReviewItem(conversation_id=cid, turn_seq=seq, kind=kind, level=t.level, category=t.category)
+                s.add(item)
+                s.flush()
+                chain.append(
+                    s, "review_opened", actor, cid, {"item": item.id, "kind": kind, "seq": seq, "level": t.level}
+                )
+            return seq
+
+    def transcript(self, cid: str, *, include_withheld: bool = False) -> list[dict[str, Any]]:
+        with self._read() as s:
+            rows = s.execute(select(Turn).where(Turn.conversation_id == cid).order_by(Turn.seq)).scalars().all()
+            return [self._turn_dict(r, include_withheld) for r in rows]
+
+    def _turn_dict(self, r: Turn, include_withheld: bool) -> dict[str, Any]:
+        k, a, cid = self.keys, self._aad, r.conversation_id
+        out: dict[str, Any] = {
+            "seq": r.seq,
+            "at": r.at.isoformat() if r.at else None,
+            "user": k.open_text(r.user_enc, a(cid, r.seq, "user")),
+            "reply": k.open_text(r.reply_enc, a(cid, r.seq, "reply")),
+            "source": r.source,
+            "level": r.level,
+            "category": r.category,
+            "actions": r.actions,
+            "assessment": k.open_json(r.assessment_enc, a(cid, r.seq, "assessment")) if r.assessment_enc else None,
+            "detail": k.open_json(r.detail_enc, a(cid, r.seq, "detail")) if r.detail_enc else None,
+        }
+        if include_withheld and r.withheld_enc is not None:
+            out["withheld"] = k.open_text(r.withheld_enc, a(cid, r.seq, "withheld"))
+        return out
+
+    # ------------------------------------------------------------------ privacy vault
+    def save_vault(self, cid: str, vault: dict[str, Any]) -> None:
+        with self._tx() as s:
+            conv = s.get(Conversation, cid)
+            if conv is None:
+                raise NotFound(f"conversation {cid} does not exist")
+            conv.vault_enc = self.keys.seal_json(vault, f"conversations/{cid}/vault")
+
+    def load_vault(self, cid: str) -> dict[str, Any] | None:
+        with self._read() as s:
+            conv = s.get(Conversation, cid)
+            if conv is None or conv.vault_enc is None:
+                return None
+            value = self.keys.open_json(conv.vault_enc, f"conversations/{cid}/vault")
+            return value if isinstance(value, dict) else None
+
+    # ------------------------------------------------------------------ data rights
+    def export(self, cid: str, actor: str = "person") -> dict[str, Any]:
+        """Everything held about a conversation, decrypted, as JSON-ready data (the person's right of access).
+        Withheld model replies are included: they are data about the person too."""
+        with self._read() as s:
+            conv = s.get(Conversation, cid)
+            if conv is None or conv.deleted_at is not None:
+                raise NotFound(f"conversation {cid} does not exist")
+            consents = s.execute(select(Consent).where(Consent.conversation_id == cid).order_by(Consent.id)).scalars()
+            consent_list = [
+                {
+                    "text_version": c.text_version,
+                    "given_at": c.given_at.isoformat(),
+                    "withdrawn_at": c.withdrawn_at.isoformat() if c.withdrawn_at else None,
+                }
+                for c in consents
+            ]
+            created, locale = conv.created_at.isoformat(), conv.locale
+        turns = self.transcript(cid, include_withheld=True)
+        data: dict[str, Any] = {
+            "conversation_id": cid,
+            "created_at": created,
+            "locale": locale,
+            "consent": consent_list,
+            "turns": turns,
+            "exported_at": utcnow().isoformat(),
+        }
+        with self._tx() as s:
+            chain.append(s, "data_exported", actor, cid, {"turns": len(turns)})
+        return data
+
+    def delete_conversation(self, cid: str, actor: str = "person") -> dict[str, int]:
+        """Real deletion: turns, consent records, review items and the conversation row are removed. The audit
+        log records that it happened and how much was removed, never what."""
+        with self._tx() as s:
+            conv = s.get(Conversation, cid)
+            if conv is None:
+                raise NotFound(f"conversation {cid} does not exist")
+            counts = {
+                "turns": _deleted(s, delete(Turn).where(Turn.conversation_id == cid)),
+                "review_items": _deleted(s, delete(ReviewItem).where(ReviewItem.conversation_id == cid)),
+                "consents": _deleted(s, delete(Consent).where(Consent.conversation_id == cid)),
+            }
+            s.delete(conv)
+            chain.append(s, "conversation_deleted", actor, cid, counts)
+            return counts
+
+    # ------------------------------------------------------------------ audit
+    def audit(self, kind: str, actor: str, cid: str | None = None, payload: dict[str, Any] | None = None) -> int:
+        with self._tx() as s:
+            return chain.append(s, kind, actor, cid, payload or {}).seq
+
+    def verify_audit(self) -> chain.VerifyReport:
+        with self._read() as s:
+            report = chain.verify(s)
+        # Stored turns must match the digest their audit event recorded.
+        with self._read() as s:
+            events = s.execute(
+                select(AuditEvent.conversation_id, AuditEvent.payload)
+                .where(AuditEvent.kind.in_(("turn", "turn_resealed")))
+                .order_by(AuditEvent.seq)
+            )
+            # A re-sealed turn's latest event carries its current digest.
+            expected = {(cid, int(str(p["seq"]))): p.get("turn_digest") for cid, p in events if cid is not None}
+            for row in s.execute(select(Turn)).scalars():
+                want = expected.get((row.conversation_id, row.seq))
+                if want is None:
+                    report.add(f"turn {row.conversation_id}/{row.seq}: no audit event records it")
+                elif want != turn_digest(row):
+                    report.add(f"turn {row.conversation_id}/{row.seq}: stored turn differs from its audit record")
+        return report
+
+    def audit_events(self, cid: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        with self._read() as s:
+            q = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)
+            if cid is not None:
+                q = q.where(AuditEvent.conversation_id == cid)
+            return [
+                {
+                    "seq": e.seq,
+                    "at": e.at.isoformat(),
+                    "kind": e.kind,
+                    "actor": e.actor,
+                    "conversation_id": e.conversation_id,
+                    "payload": e.payload,
+                }
+                for e in s.execute(q).scalars()
+            ]
+
+    # ------------------------------------------------------------------ keys
+    def rotate_keys(self, new: KeyRing, batch: int = 500) -> int:
+        """Re-seal every sealed value with ``new``'s active key (``new`` must still hold the old keys). Returns the
+        number of values re-sealed. Turn digests change, so each re-sealed turn gets a ``turn_resealed`` event with
+        its new digest; the old chain stays intact."""
+        old, n = self.keys, 0
+        cols = ("user_enc", "reply_enc", "withheld_enc", "assessment_enc", "detail_enc")
+        names = {
+            "user_enc": "user",
+            "reply_enc": "reply",
+            "withheld_enc": "withheld",
+            "assessment_enc": "assessment",
+            "detail_enc": "detail",
+        }
+        last = 0
+        while True:
+            with self._tx() as s:
+                rows = s.execute(select(Turn).where(Turn.id > last).order_by(Turn.id).limit(batch)).scalars().all()
+                if not rows:
+                    break
+                for r in rows:
+                    for col in cols:
+                        val = getattr(r, col)
+                        if val is not None and new.key_of(val) != new.active:
+                            aad = self._aad(r.conversation_id, r.seq, names[col]).encode()
+                            setattr(r, col, new.seal(old.open(val, aad), aad))
+                            n += 1
+                    s.flush()
+                    chain.append(
+                        s, "turn_resealed", "keys", r.conversation_id, {"seq": r.seq, "turn_digest": turn_digest(r)}
+                    )
+                last = rows[-1].id
+        with self._tx() as s:
+            for conv in s.execute(select(Conversation).where(Conversation.vault_enc.is_not(None))).scalars():
+                aad = f"conversations/{conv.id}/vault".encode()
+                assert conv.vault_enc is not None
+                if new.key_of(conv.vault_enc) != new.active:
+                    conv.vault_enc = new.seal(old.open(conv.vault_enc, aad), aad)
+                    n += 1
+            for item in s.execute(select(ReviewItem).where(ReviewItem.note_enc.is_not(None))).scalars():
+                aad = f"review_items/{item.id}/note".encode()
+                assert item.note_enc is not None
+                if new.key_of(item.note_enc) != new.active:
+                    item.note_enc = new.seal(old.open(item.note_enc, aad), aad)
+                    n += 1
+            chain.append(s, "keys_rotated", "keys", None, {"active_key": new.active, "values_resealed": n})
+        self.keys = new
+        return n
+
+    # ------------------------------------------------------------------ settings and counts
+    def count(self, what: str) -> int:
+        model = {"conversations": Conversation, "turns": Turn, "audit_events": AuditEvent, "review_items": ReviewItem}[
+            what
+        ]
+        with self._read() as s:
+            return int(s.execute(select(func.count()).select_from(model)).scalar_one())
+
+    def setting(self, key: str) -> str | None:
+        with self._read() as s:
+            row = s.get(Setting, key)
+            return row.value if row else None
+
+
+def _deleted(s: Session, stmt: Any) -> int:
+    return int(getattr(s.execute(stmt), "rowcount", 0) or 0)
+
+
+def turn_digest(row: Turn) -> str:
+    """SHA-256 over a turn's sealed columns and plain facts, as its audit event records them."""
+    h = hashlib.sha256()
+    for part in (
+        row.conversation_id,
+        str(row.seq),
+        str(row.level),
+        str(row.category),
+        ",".join(row.actions or []),
+        row.source,
+    ):
+        h.update(part.encode() + b"\x00")
+    for blob in (row.user_enc, row.reply_enc, row.withheld_enc, row.assessment_enc, row.detail_enc):
+        h.update(hashlib.sha256(blob or b"").digest())
+    return h.hexdigest()
+
+
+def utc(ts: dt.datetime) -> dt.datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
