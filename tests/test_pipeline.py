@@ -213,3 +213,25 @@ def test_stream_backend_failure_midway_ends_kindly(engine: RiskEngine) -> None:
     pieces, r = run(_collect(g, _session(g), "hello"))
     assert r.source == Source.BACKEND_UNAVAILABLE
     assert "".join(pieces) == r.reply and "trouble" in r.reply
+
+
+# ---------------------------------------------------------------- with the real store
+def test_turns_are_recorded_sealed_with_review_items_and_a_verifiable_chain(engine: RiskEngine, tmp_path: Any) -> None:
+    from mindrail.gateway.recorder import StoreRecorder
+    from mindrail.store import KeyRing, Store
+
+    store = Store(f"sqlite:///{tmp_path / 'm.db'}", KeyRing.generate())
+    g = _guard(engine, ScriptedBackend([KIND, UNSAFE]), recorder=StoreRecorder(store))
+    cid = store.start_conversation("consent-v1", locale="en-US")
+    s = g.new_session(cid, "en-US")
+    run(g.turn(s, "rough week at work, feeling flat"))
+    run(g.turn(s, "what's the max paracetamol per day?"))
+    run(g.turn(s, "I have the pills in my hand and I'm going to take them all tonight"))
+    t = store.transcript(cid, include_withheld=True)
+    assert [x["source"] for x in t] == ["model", "replaced", "crisis_protocol"]
+    assert t[1]["withheld"] == UNSAFE
+    assert store.count("review_items") == 1
+    report = store.verify_audit()
+    assert report.ok and report.events == 1 + 3 + 1
+    kinds = [e["kind"] for e in store.audit_events(cid)]
+    assert kinds.count("turn") == 3 and "review_opened" in kinds

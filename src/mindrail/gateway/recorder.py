@@ -1,0 +1,43 @@
+"""Writes each finished turn to the store (sealed text, review items, audit event) from the async pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+
+from mindrail.gateway.pipeline import Session, Source, TurnResult
+from mindrail.policy.schema import Action
+from mindrail.store import Store, TurnInput
+
+
+class StoreRecorder:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @staticmethod
+    def to_input(user_text: str, result: TurnResult) -> TurnInput:
+        d, a = result.decision, result.assessment
+        review: list[str] = []
+        if d is not None and d.has(Action.ESCALATE):
+            review.append("escalation")
+        if result.source == Source.HELD:
+            review.append("hold")
+        return TurnInput(
+            user_text=user_text,
+            reply=result.reply,
+            source=result.source.value,
+            level=int(d.level if d is not None else (a.top_level if a is not None else 0)),
+            category=(d.category.value if d is not None and d.category else None),
+            actions=tuple(sorted(x.value for x in d.actions)) if d is not None else (),
+            assessment=a.to_dict() if a is not None else None,
+            decision=d.to_dict() if d is not None else None,
+            verdict=result.verdict.to_dict() if result.verdict is not None else None,
+            withheld=result.withheld,
+            backend=dict(result.backend),
+            error=result.error,
+            review=tuple(review),
+        )
+
+    async def record_turn(self, session: Session, user_text: str, result: TurnResult) -> None:
+        await asyncio.to_thread(self.store.record_turn, session.id, self.to_input(user_text, result))
+        if session.vault is not None and hasattr(session.vault, "to_dict") and len(session.vault):
+            await asyncio.to_thread(self.store.save_vault, session.id, session.vault.to_dict())
