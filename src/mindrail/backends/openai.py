@@ -35,6 +35,7 @@ class OpenAIBackend:
         backoff_s: float = 0.5,
         max_backoff_s: float = 8.0,
         is_local: bool = False,
+        headers: dict[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if retries < 0:
@@ -48,9 +49,11 @@ class OpenAIBackend:
         self.max_backoff_s = max_backoff_s
         self.is_local = is_local
         """Set True only for a server on this machine (e.g. llama.cpp on loopback): then nothing is redacted."""
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        all_headers = dict(headers or {})
+        if api_key:
+            all_headers["Authorization"] = f"Bearer {api_key}"
         self._client = httpx.AsyncClient(
-            base_url=self.base_url, headers=headers, timeout=httpx.Timeout(timeout_s), transport=transport
+            base_url=self.base_url, headers=all_headers, timeout=httpx.Timeout(timeout_s), transport=transport
         )
 
     def _payload(self, messages: Sequence[ChatMessage], options: GenerationOptions, stream: bool) -> dict[str, Any]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
+import secrets
 import threading
 import uuid
 from collections.abc import Iterator
@@ -25,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mindrail.store import audit as chain
 from mindrail.store.crypto import KeyRing
-from mindrail.store.models import AuditEvent, Consent, Conversation, ReviewItem, Setting, Turn, utcnow
+from mindrail.store.models import ApiKey, AuditEvent, Consent, Conversation, ReviewItem, Setting, Turn, utcnow
 
 
 class ConsentRequired(PermissionError):
@@ -157,6 +159,20 @@ class Store:
     def require_consent(self, cid: str) -> None:
         if not self.has_consent(cid):
             raise ConsentRequired(f"conversation {cid} has no active consent")
+
+    def conversation_info(self, cid: str) -> dict[str, Any]:
+        with self._read() as s:
+            conv = s.get(Conversation, cid)
+            if conv is None or conv.deleted_at is not None:
+                raise NotFound(f"conversation {cid} does not exist")
+            return {
+                "id": cid,
+                "locale": conv.locale,
+                "created_at": conv.created_at.isoformat(),
+                "turns": conv.turns,
+                "top_level": conv.top_level,
+                "client": conv.client,
+            }
 
     def withdraw_consent(self, cid: str, actor: str = "person") -> None:
         with self._tx() as s:
@@ -409,6 +425,37 @@ class Store:
             chain.append(s, "keys_rotated", "keys", None, {"active_key": new.active, "values_resealed": n})
         self.keys = new
         return n
+
+    # ------------------------------------------------------------------ API keys
+    def create_api_key(self, name: str, actor: str = "admin") -> str:
+        """A new key ``mr_<id>_<secret>``; only the secret's hash is stored, so this is the one time it is seen."""
+        if not name or len(name) > 64:
+            raise ValueError("name must be 1-64 characters")
+        kid, secret = secrets.token_hex(6), secrets.token_urlsafe(24)
+        with self._tx() as s:
+            s.add(ApiKey(id=kid, name=name, secret_hash=hashlib.sha256(secret.encode()).hexdigest()))
+            chain.append(s, "api_key_created", actor, None, {"key_id": kid, "name": name})
+        return f"mr_{kid}_{secret}"
+
+    def verify_api_key(self, key: str) -> str | None:
+        """The key's id when it is valid and not revoked, else None (constant-time comparison)."""
+        parts = key.split("_", 2)
+        if len(parts) != 3 or parts[0] != "mr":
+            return None
+        with self._read() as s:
+            row = s.get(ApiKey, parts[1])
+            if row is None or row.revoked_at is not None:
+                return None
+            ok = hmac.compare_digest(row.secret_hash, hashlib.sha256(parts[2].encode()).hexdigest())
+            return row.id if ok else None
+
+    def revoke_api_key(self, kid: str, actor: str = "admin") -> None:
+        with self._tx() as s:
+            row = s.get(ApiKey, kid)
+            if row is None:
+                raise NotFound(f"API key {kid} does not exist")
+            row.revoked_at = utcnow()
+            chain.append(s, "api_key_revoked", actor, None, {"key_id": kid})
 
     # ------------------------------------------------------------------ settings and counts
     def count(self, what: str) -> int:

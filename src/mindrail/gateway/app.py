@@ -1,0 +1,274 @@
+"""HTTP API (FastAPI): an OpenAI-compatible chat endpoint with the whole pipeline applied, screening, consent and
+data-rights endpoints, health and Prometheus metrics.
+
+Only the LAST user message of an OpenAI ``messages`` list is a new turn. The history the model sees is the one
+mindrail recorded, so a client cannot inject fake assistant or system turns; client system messages and
+``name`` fields are ignored (the policy's safety prompt is the only system prompt).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Literal
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from prometheus_client import generate_latest
+from pydantic import BaseModel, ConfigDict, Field
+
+from mindrail import __version__
+from mindrail.gateway.pipeline import TurnResult
+from mindrail.gateway.service import Gateway
+from mindrail.risk.types import Assessment
+from mindrail.store import ConsentRequired, NotFound
+
+MAX_BODY_BYTES = 1_000_000
+
+
+# ---------------------------------------------------------------------------- schemas
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str
+    text: str | None = None
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[ContentPart] | None = None
+    name: str | None = Field(default=None, description="Accepted for compatibility and ignored.")
+
+    def text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        if self.content is None:
+            return ""
+        return "\n".join(p.text or "" for p in self.content if p.type == "text")
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    model: str | None = None
+    messages: list[MessageIn] = Field(min_length=1)
+    stream: bool = False
+    conversation_id: str | None = Field(default=None, description="mindrail conversation (or X-Mindrail-Conversation).")
+    locale: str | None = Field(default=None, description="Crisis-resource locale, e.g. en-GB (or X-Mindrail-Locale).")
+
+
+class ConversationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    consent_version: str = Field(
+        min_length=1, max_length=64, description="Version of the consent text the person accepted."
+    )
+    locale: str | None = Field(default=None, max_length=16)
+
+
+class ScreenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str | None = None
+    messages: list[MessageIn] | None = None
+
+
+def _error(status: int, message: str, code: str, param: str | None = None) -> JSONResponse:
+    return JSONResponse(
+        status_code=status,
+        content={"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}},
+    )
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    parts = [p for p in loc if p != "body"]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "body"
+
+
+# ---------------------------------------------------------------------------- app
+def create_app(
+    gateway: Gateway, *, require_api_key: bool = True, extra_routes: Callable[[FastAPI], None] | None = None
+) -> FastAPI:
+    app = FastAPI(
+        title="mindrail gateway",
+        version=__version__,
+        description="A safety layer in front of any chat model: risk assessment, crisis protocol, reply checks, "
+        "privacy, consent and an encrypted, tamper-evident record.",
+    )
+    app.state.gateway = gateway
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return _error(413, f"request body over {MAX_BODY_BYTES} bytes", "payload_too_large")
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": ("body",), "msg": "invalid request"}
+        where = _loc(tuple(first.get("loc", ())))
+        return _error(400, f"{where}: {first.get('msg')}", "invalid_request", where)
+
+    @app.exception_handler(ConsentRequired)
+    async def consent(request: Request, exc: ConsentRequired) -> JSONResponse:
+        return _error(
+            403, "this conversation has no active consent: create one with POST /v1/conversations", "consent_required"
+        )
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> JSONResponse:
+        return _error(404, "no such conversation", "not_found")
+
+    async def api_key(authorization: str | None = Header(default=None)) -> str | None:
+        if not require_api_key:
+            return None
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise HTTPException(401, "missing API key (Authorization: Bearer mr_...)")
+        kid = gateway.store.verify_api_key(authorization[7:].strip())
+        if kid is None:
+            raise HTTPException(401, "invalid or revoked API key")
+        return kid
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        code = {401: "invalid_api_key", 404: "not_found", 413: "payload_too_large"}.get(exc.status_code, "error")
+        return _error(exc.status_code, str(exc.detail), code)
+
+    # ------------------------------------------------------------------ chat
+    @app.post("/v1/chat/completions", response_model=None)
+    async def chat_completions(
+        body: ChatRequest,
+        client: str | None = Depends(api_key),
+        x_mindrail_conversation: str | None = Header(default=None),
+        x_mindrail_locale: str | None = Header(default=None),
+    ) -> Response:
+        cid = body.conversation_id or x_mindrail_conversation
+        if not cid:
+            return _error(
+                400,
+                "conversation_id: required (body field or X-Mindrail-Conversation header)",
+                "invalid_request",
+                "conversation_id",
+            )
+        users = [m for m in body.messages if m.role == "user"]
+        if not users or body.messages[-1].role != "user":
+            return _error(400, "messages: the last message must be the user's", "invalid_request", "messages")
+        text = users[-1].text()
+        if len(text) > gateway.config.max_message_chars:
+            return _error(
+                413,
+                f"messages[-1].content: over {gateway.config.max_message_chars} characters",
+                "payload_too_large",
+                "messages",
+            )
+        locale = body.locale or x_mindrail_locale
+        created, rid = int(time.time()), f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        model = f"mindrail/{gateway.guard.backend.model}"
+        if not body.stream:
+            result = await gateway.turn(cid, text, locale)
+            return JSONResponse(_completion(rid, created, model, result))
+        # Open the session before the response starts, so consent errors are a proper 403, not a broken stream.
+        await gateway.session(cid, locale)
+        return StreamingResponse(_sse(gateway, rid, created, model, cid, text, locale), media_type="text/event-stream")
+
+    # ------------------------------------------------------------------ conversations and data rights
+    @app.post("/v1/conversations", status_code=201)
+    async def create_conversation(body: ConversationIn, client: str | None = Depends(api_key)) -> dict[str, Any]:
+        cid = await gateway.start(body.consent_version, body.locale, client)
+        return {"id": cid, "consent_version": body.consent_version, "locale": body.locale}
+
+    @app.post("/v1/conversations/{cid}/withdraw")
+    async def withdraw(cid: str, client: str | None = Depends(api_key)) -> dict[str, Any]:
+        await gateway.withdraw(cid)
+        return {"id": cid, "consent": "withdrawn"}
+
+    @app.get("/v1/conversations/{cid}/export")
+    async def export(cid: str, client: str | None = Depends(api_key)) -> JSONResponse:
+        return JSONResponse(await gateway.export(cid))
+
+    @app.delete("/v1/conversations/{cid}")
+    async def delete(cid: str, client: str | None = Depends(api_key)) -> dict[str, Any]:
+        return {"id": cid, "deleted": await gateway.delete(cid)}
+
+    # ------------------------------------------------------------------ screening
+    @app.post("/v1/screen")
+    async def screen(body: ScreenIn, client: str | None = Depends(api_key)) -> dict[str, Any]:
+        engine = gateway.guard.engine
+        if body.text is not None:
+            return {"assessment": engine.assess(body.text).to_dict(), "model_version": engine.version}
+        if body.messages:
+            state = engine.new_conversation()
+            out: list[dict[str, Any]] = []
+            for m in body.messages:
+                if m.role == "user":
+                    a: Assessment = state.add_user(m.text())
+                    out.append(a.to_dict())
+                elif m.role == "assistant":
+                    state.add_assistant(m.text())
+            return {"assessments": out, "model_version": engine.version}
+        return _error(400, "text or messages: one is required", "invalid_request", "text")  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ operations
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "version": __version__,
+            "model_version": gateway.guard.engine.version,
+            "backend": {"name": gateway.guard.backend.name, "model": gateway.guard.backend.model},
+            "policy": gateway.guard.policy.name,
+        }
+
+    @app.get("/metrics")
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(
+            generate_latest(gateway.metrics.registry).decode(), media_type="text/plain; version=0.0.4"
+        )
+
+    if extra_routes is not None:
+        extra_routes(app)
+    return app
+
+
+def _completion(rid: str, created: int, model: str, r: TurnResult) -> dict[str, Any]:
+    return {
+        "id": rid,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": r.reply}, "finish_reason": "stop"}],
+        "usage": {
+            "prompt_tokens": r.backend.get("prompt_tokens") or 0,
+            "completion_tokens": r.backend.get("completion_tokens") or 0,
+            "total_tokens": (r.backend.get("prompt_tokens") or 0) + (r.backend.get("completion_tokens") or 0),
+        },
+        "mindrail": r.meta(),
+    }
+
+
+async def _sse(
+    gateway: Gateway, rid: str, created: int, model: str, cid: str, text: str, locale: str | None
+) -> AsyncIterator[str]:
+    def chunk(delta: dict[str, Any], finish: str | None = None, extra: dict[str, Any] | None = None) -> str:
+        body: dict[str, Any] = {
+            "id": rid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        if extra:
+            body.update(extra)
+        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+    yield chunk({"role": "assistant"})
+    async for item in gateway.stream(cid, text, locale):
+        if isinstance(item, TurnResult):
+            yield chunk({}, "stop", {"mindrail": item.meta()})
+        elif item:
+            yield chunk({"content": item})
+    yield "data: [DONE]\n\n"

@@ -1,0 +1,165 @@
+"""The gateway service: conversations (consented, cached, rebuilt from the store after a restart) and guarded
+turns. The HTTP layer (app.py) is a thin shell around it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from mindrail.backends.base import ChatMessage
+from mindrail.gateway.pipeline import Guard, Session, Source, TurnResult
+from mindrail.store import ConsentRequired, NotFound, Store
+
+log = logging.getLogger("mindrail.gateway")
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    default_locale: str | None = None
+    consent_version: str = "mindrail-consent-v1"
+    max_cached_sessions: int = 2000
+    max_message_chars: int = 20_000
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.turns = Counter(
+            "mindrail_turns", "Guarded turns by where the reply came from", ["source"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "mindrail_turn_seconds",
+            "Gateway time per turn, model included",
+            buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.failed_closed = Counter(
+            "mindrail_failed_closed", "Turns answered with the safe fallback", ["stage"], registry=self.registry
+        )
+        self.crisis = Counter("mindrail_crisis_protocols", "Crisis protocols run", registry=self.registry)
+
+    def observe(self, result: TurnResult, seconds: float) -> None:
+        self.turns.labels(result.source.value).inc()
+        self.latency.observe(seconds)
+        if result.source == Source.CRISIS_PROTOCOL:
+            self.crisis.inc()
+        if result.error:
+            self.failed_closed.labels(result.error.split(":", 1)[0]).inc()
+
+
+class Gateway:
+    def __init__(
+        self,
+        guard: Guard,
+        store: Store,
+        config: GatewayConfig | None = None,
+        *,
+        vault_loader: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> None:
+        self.guard = guard
+        self.store = store
+        self.config = config or GatewayConfig()
+        self.metrics = Metrics()
+        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self._loading: dict[str, asyncio.Lock] = {}
+        self._vault_loader = vault_loader
+
+    # ------------------------------------------------------------------ conversations
+    async def start(self, consent_version: str, locale: str | None, client: str | None) -> str:
+        return await asyncio.to_thread(
+            self.store.start_conversation, consent_version, locale=locale or self.config.default_locale, client=client
+        )
+
+    async def session(self, cid: str, locale: str | None = None) -> Session:
+        """The cached session, or one rebuilt from the stored transcript (risk state replayed, history restored)."""
+        cached = self._sessions.get(cid)
+        if cached is not None:
+            self._sessions.move_to_end(cid)
+            if locale:
+                cached.locale = locale
+            return cached
+        lock = self._loading.setdefault(cid, asyncio.Lock())
+        async with lock:
+            if cid in self._sessions:
+                return self._sessions[cid]
+            if not await asyncio.to_thread(self.store.has_consent, cid):
+                raise ConsentRequired(f"conversation {cid} has no active consent")
+            info = await asyncio.to_thread(self.store.conversation_info, cid)
+            turns = await asyncio.to_thread(self.store.transcript, cid)
+            session = self.guard.new_session(cid, locale or info["locale"] or self.config.default_locale)
+            for t in turns:
+                await asyncio.to_thread(session.state.add_user, t["user"])
+                session.state.add_assistant(t["reply"])
+                session.history += [ChatMessage("user", t["user"]), ChatMessage("assistant", t["reply"])]
+            if self._vault_loader is not None:
+                stored = await asyncio.to_thread(self.store.load_vault, cid)
+                if stored is not None:
+                    session.vault = self._vault_loader(stored)
+            self._sessions[cid] = session
+            while len(self._sessions) > self.config.max_cached_sessions:
+                self._sessions.popitem(last=False)
+            self._loading.pop(cid, None)
+            return session
+
+    def forget(self, cid: str) -> None:
+        self._sessions.pop(cid, None)
+
+    async def withdraw(self, cid: str) -> None:
+        await asyncio.to_thread(self.store.withdraw_consent, cid)
+        self.forget(cid)
+
+    async def delete(self, cid: str) -> dict[str, int]:
+        self.forget(cid)
+        return await asyncio.to_thread(self.store.delete_conversation, cid)
+
+    async def export(self, cid: str) -> dict[str, Any]:
+        return await asyncio.to_thread(self.store.export, cid)
+
+    # ------------------------------------------------------------------ turns
+    def _fallback(self, locale: str | None, stage: str, exc: BaseException) -> TurnResult:
+        log.warning("turn failed closed at %s (%s)", stage, type(exc).__name__)
+        return TurnResult(
+            self.guard.policy.message("fallback", locale),
+            Source.FALLBACK,
+            None,
+            None,
+            error=f"{stage}:{type(exc).__name__}",
+        )
+
+    async def turn(self, cid: str, text: str, locale: str | None = None) -> TurnResult:
+        t0 = time.perf_counter()
+        try:
+            session = await self.session(cid, locale)
+        except (ConsentRequired, NotFound):
+            raise
+        except Exception as exc:
+            result = self._fallback(locale, "session", exc)
+            self.metrics.observe(result, time.perf_counter() - t0)
+            return result
+        result = await self.guard.turn(session, text)
+        self.metrics.observe(result, time.perf_counter() - t0)
+        return result
+
+    async def stream(self, cid: str, text: str, locale: str | None = None) -> AsyncIterator[str | TurnResult]:
+        t0 = time.perf_counter()
+        try:
+            session = await self.session(cid, locale)
+        except (ConsentRequired, NotFound):
+            raise
+        except Exception as exc:
+            result = self._fallback(locale, "session", exc)
+            self.metrics.observe(result, time.perf_counter() - t0)
+            yield result.reply
+            yield result
+            return
+        async for item in self.guard.stream_turn(session, text):
+            if isinstance(item, TurnResult):
+                self.metrics.observe(item, time.perf_counter() - t0)
+            yield item
