@@ -122,3 +122,72 @@ def test_demo_runs() -> None:
     r = runner.invoke(app, ["demo"])
     assert r.exit_code == 0, r.output
     assert "high" in r.stdout
+
+
+def test_keys_apikeys_and_audit_verify(tmp_path: Path) -> None:
+    import sqlite3
+
+    keys, db = tmp_path / "keys.json", f"sqlite:///{tmp_path / 'm.db'}"
+    assert runner.invoke(app, ["keys", "init", str(keys)]).exit_code == 0
+    assert runner.invoke(app, ["keys", "init", str(keys)]).exit_code == 2
+    r = runner.invoke(app, ["apikeys", "create", "clinic-app", "--db", db, "--key-file", str(keys)])
+    assert r.exit_code == 0 and r.stdout.strip().startswith("mr_")
+    r = runner.invoke(app, ["audit", "verify", "--db", db, "--key-file", str(keys)])
+    assert r.exit_code == 0 and "OK" in r.stdout
+    r = runner.invoke(app, ["keys", "rotate", "--db", db, "--key-file", str(keys)])
+    assert r.exit_code == 0
+    con = sqlite3.connect(tmp_path / "m.db")
+    con.execute("UPDATE audit_events SET actor = 'someone-else' WHERE seq = 1")
+    con.commit()
+    con.close()
+    r = runner.invoke(app, ["audit", "verify", "--db", db, "--key-file", str(keys)])
+    assert r.exit_code == 1 and "seq 1" in r.stdout
+
+
+def test_missing_key_is_a_clear_error(tmp_path: Path, monkeypatch: object) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("MINDRAIL_KEY", "MINDRAIL_KEY_FILE")}
+    r = runner.invoke(app, ["audit", "verify", "--db", f"sqlite:///{tmp_path / 'x.db'}"], env=env)
+    assert r.exit_code == 2
+
+
+def test_serve_starts_and_answers_health(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mindrail.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--backend",
+        "scripted",
+        "--db",
+        f"sqlite:///{tmp_path / 'm.db'}",
+        "--key-file",
+        str(tmp_path / "k.json"),
+        "--create-key",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        body = None
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
+                    body = json.loads(resp.read())
+                    break
+            except OSError:
+                time.sleep(0.1)
+        assert body is not None and body["status"] == "ok" and body["backend"]["name"] == "scripted"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -22,6 +22,18 @@ app = typer.Typer(
 )
 eval_app = typer.Typer(help="Measure components on labelled data.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+keys_app = typer.Typer(help="Encryption keys for the store.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+apikeys_app = typer.Typer(help="API keys for apps calling the gateway.", no_args_is_help=True)
+app.add_typer(apikeys_app, name="apikeys")
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+DbOpt = Annotated[str, typer.Option("--db", envvar="MINDRAIL_DB", help="SQLAlchemy URL of the store.")]
+KeyFileOpt = Annotated[
+    Path | None,
+    typer.Option("--key-file", envvar="MINDRAIL_KEY_FILE", help="Key-ring file (else MINDRAIL_KEY)."),
+]
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -285,6 +297,126 @@ def demo(
         "\nLevels follow the C-SSRS screener triage; see docs/risk-model.md. "
         "mindrail is decision support, not a diagnosis."
     )
+
+
+def _store(db: str, key_file: Path | None) -> Any:
+    from mindrail.gateway.factory import Settings, load_keys
+    from mindrail.store import Store
+    from mindrail.store.crypto import KeyError_
+
+    try:
+        return Store(db, load_keys(Settings(db_url=db, key_file=key_file)))
+    except KeyError_ as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8080,
+    db: DbOpt = "sqlite:///var/mindrail.db",
+    key_file: KeyFileOpt = None,
+    create_key: Annotated[bool, typer.Option(help="Create the key-ring file if it is missing.")] = False,
+    backend: Annotated[str, typer.Option(help="local | openai | scripted")] = "local",
+    openai_base_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    ] = None,
+    openai_model: Annotated[str | None, typer.Option(help="Model name on that server.")] = None,
+    openai_api_key_env: Annotated[str, typer.Option(help="Env var holding that server's key.")] = "OPENAI_API_KEY",
+    script: Annotated[Path | None, typer.Option(help="Replies for the scripted backend (YAML).")] = None,
+    policy: Annotated[Path | None, typer.Option(help="Policy YAML (default: the shipped policy).")] = None,
+    locale: Annotated[str | None, typer.Option(help="Default crisis-resource locale, e.g. en-GB.")] = None,
+    no_api_key: Annotated[bool, typer.Option(help="Do not require API keys (local testing only).")] = False,
+) -> None:
+    """Serve the guarded gateway: OpenAI-compatible API, screening, consent and data rights."""
+    import uvicorn
+
+    from mindrail.gateway.app import create_app
+    from mindrail.gateway.factory import Settings, build_gateway
+
+    if backend not in ("local", "openai", "scripted"):
+        err.print(f"[red]error:[/red] --backend must be local, openai or scripted, not {backend!r}")
+        raise typer.Exit(2)
+    settings = Settings(
+        db_url=db,
+        key_file=key_file,
+        create_key=create_key,
+        backend=backend,  # type: ignore[arg-type]
+        openai_base_url=openai_base_url,
+        openai_model=openai_model,
+        openai_api_key_env=openai_api_key_env,
+        script=script,
+        policy=policy,
+        locale=locale,
+    )
+    gateway = build_gateway(settings, _engine())
+    err.print(f"mindrail gateway on http://{host}:{port}  (API docs at http://{host}:{port}/docs)")
+    uvicorn.run(create_app(gateway, require_api_key=not no_api_key), host=host, port=port, log_level="warning")
+
+
+@keys_app.command("init")
+def keys_init(path: Annotated[Path, typer.Argument(help="Key-ring file to create.")]) -> None:
+    """Create a key-ring file with one new AES-256 key (mode 0600)."""
+    from mindrail.store import KeyRing
+
+    if path.exists():
+        err.print(f"[red]error:[/red] {path} exists; use `mindrail keys rotate`")
+        raise typer.Exit(2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    KeyRing.generate().save(path)
+    err.print(f"wrote {path}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    db: DbOpt = "sqlite:///var/mindrail.db",
+    key_file: Annotated[Path, typer.Option("--key-file", envvar="MINDRAIL_KEY_FILE", help="Key-ring file.")] = Path(
+        "var/keys.json"
+    ),
+    retire: Annotated[bool, typer.Option(help="Drop old keys from the ring once everything is re-sealed.")] = True,
+) -> None:
+    """Add a new active key, re-seal every stored value with it, then (by default) retire the old keys."""
+    store = _store(db, key_file)
+    new = store.keys.rotated()
+    new.save(key_file)  # saved first: if re-sealing stops half way, both keys are still in the ring
+    n = store.rotate_keys(new)
+    if retire:
+        new.without_retired(keep=set()).save(key_file)
+    err.print(f"re-sealed {n} values; active key {new.active}")
+
+
+@apikeys_app.command("create")
+def apikeys_create(
+    name: Annotated[str, typer.Argument(help="Who the key is for.")],
+    db: DbOpt = "sqlite:///var/mindrail.db",
+    key_file: KeyFileOpt = None,
+) -> None:
+    """Create an API key. It is printed once; only its hash is stored."""
+    typer.echo(_store(db, key_file).create_api_key(name))
+
+
+@apikeys_app.command("revoke")
+def apikeys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The id part of mr_<id>_<secret>.")],
+    db: DbOpt = "sqlite:///var/mindrail.db",
+    key_file: KeyFileOpt = None,
+) -> None:
+    _store(db, key_file).revoke_api_key(key_id)
+    err.print(f"revoked {key_id}")
+
+
+@audit_app.command("verify")
+def audit_verify(db: DbOpt = "sqlite:///var/mindrail.db", key_file: KeyFileOpt = None) -> None:
+    """Check the audit chain and the stored turns against it; exit 1 on any edit, deletion or reordering."""
+    report = _store(db, key_file).verify_audit()
+    if report.ok:
+        typer.echo(f"audit log OK: {report.events} events, chain intact")
+        return
+    typer.echo(f"audit log BROKEN ({len(report.problems)} problem(s) shown):")
+    for p in report.problems:
+        typer.echo(f"  {p}")
+    raise typer.Exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,93 @@
+"""Builds a Gateway from settings (CLI flags or environment), so `mindrail serve` and tests share one wiring."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from mindrail.backends.base import Backend
+from mindrail.gateway.pipeline import Guard, GuardConfig
+from mindrail.gateway.recorder import StoreRecorder
+from mindrail.gateway.service import Gateway, GatewayConfig
+from mindrail.policy.decide import Policy
+from mindrail.risk.engine import RiskEngine
+from mindrail.store import KeyRing, Store
+
+BackendKind = Literal["local", "openai", "scripted"]
+
+
+@dataclass
+class Settings:
+    db_url: str = "sqlite:///var/mindrail.db"
+    key_file: Path | None = None
+    """Key-ring file; created when missing if ``create_key`` is set. Otherwise MINDRAIL_KEY / MINDRAIL_KEY_FILE."""
+    create_key: bool = False
+    backend: BackendKind = "local"
+    openai_base_url: str | None = None
+    openai_model: str | None = None
+    openai_api_key_env: str = "OPENAI_API_KEY"
+    openai_is_local: bool = False
+    script: Path | None = None
+    policy: Path | None = None
+    locale: str | None = None
+    redact: bool | None = None
+    """None: redact only for non-local backends."""
+
+
+def load_keys(settings: Settings) -> KeyRing:
+    if settings.key_file is not None:
+        if not settings.key_file.exists() and settings.create_key:
+            settings.key_file.parent.mkdir(parents=True, exist_ok=True)
+            KeyRing.generate().save(settings.key_file)
+        return KeyRing.load(settings.key_file)
+    return KeyRing.from_env()
+
+
+def make_backend(settings: Settings) -> Backend:
+    if settings.backend == "local":
+        from mindrail.backends.local import LocalBackend
+
+        return LocalBackend()
+    if settings.backend == "openai":
+        from mindrail.backends.openai import OpenAIBackend
+
+        if not settings.openai_base_url or not settings.openai_model:
+            raise ValueError("the openai backend needs --openai-base-url and --openai-model")
+        return OpenAIBackend(
+            settings.openai_base_url,
+            settings.openai_model,
+            api_key=os.environ.get(settings.openai_api_key_env),
+            is_local=settings.openai_is_local,
+        )
+    from mindrail.backends.scripted import ScriptedBackend
+
+    return ScriptedBackend.from_file(settings.script) if settings.script else ScriptedBackend()
+
+
+def _privacy(settings: Settings, backend: Backend) -> tuple[Any, Any, Any]:
+    """(redactor, vault factory, vault loader), or Nones when nothing needs redacting."""
+    wanted = settings.redact if settings.redact is not None else not backend.is_local
+    if not wanted:
+        return None, None, None
+    from mindrail.privacy import Vault, default_redactor
+
+    return default_redactor(), Vault, Vault.from_dict
+
+
+def build_gateway(settings: Settings, engine: RiskEngine | None = None) -> Gateway:
+    engine = engine or RiskEngine.load()
+    store = Store(settings.db_url, load_keys(settings))
+    backend = make_backend(settings)
+    redactor, vault_factory, vault_loader = _privacy(settings, backend)
+    guard = Guard(
+        engine,
+        Policy.load(settings.policy),
+        backend,
+        redactor=redactor,
+        recorder=StoreRecorder(store),
+        vault_factory=vault_factory,
+        config=GuardConfig(redact_local=bool(settings.redact) and backend.is_local),
+    )
+    return Gateway(guard, store, GatewayConfig(default_locale=settings.locale), vault_loader=vault_loader)
