@@ -44,6 +44,7 @@ test: install lint
 bench: install
 	bash benchmarks/peers/setup.sh
 	$(BIN)/python benchmarks/run_benchmarks.py --out docs/benchmarks.md
+	$(BIN)/python benchmarks/run_gateway.py --out docs/benchmarks-gateway.md
 
 train: install
 	$(BIN)/mindrail train
