@@ -1,13 +1,18 @@
-"""Store on SQLite (WAL): migrations, consent, sealed turns, data rights, audit chain tamper detection, key
-rotation, concurrent writers. The PostgreSQL run of the same tests is in test_store_postgres.py."""
+"""Store on SQLite (WAL) and on a real PostgreSQL server (Debian's, started by scripts/pg_test_server.sh):
+migrations, consent, sealed turns, data rights, audit chain tamper detection, key rotation, concurrent writers."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import threading
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import text
 
 from mindrail.store import ConsentRequired, DecryptError, KeyRing, NotFound, Store, TurnInput
@@ -16,9 +21,42 @@ from mindrail.store.crypto import KeyError_
 SECRET = "my neighbour Hazel keeps asking about the fire escape"
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One throwaway PostgreSQL server per test process. MINDRAIL_SKIP_POSTGRES=1 skips (CI never sets it)."""
+    if os.environ.get("MINDRAIL_SKIP_POSTGRES"):
+        pytest.skip("MINDRAIL_SKIP_POSTGRES is set")
+    where = tmp_path_factory.mktemp("pg") / "server"
+    script = ROOT / "scripts" / "pg_test_server.sh"
+    res = subprocess.run(["bash", str(script), "start", str(where)], capture_output=True, text=True, timeout=600)
+    if res.returncode != 0:
+        pytest.fail(f"could not start the PostgreSQL test server:\n{res.stderr[-2000:]}")
+    yield res.stdout.strip().splitlines()[-1]
+    subprocess.run(["bash", str(script), "stop", str(where)], capture_output=True, timeout=120)
+
+
+def _fresh_pg_database(server_url: str) -> str:
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return server_url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'var' / 'mindrail.db'}"
+    return _fresh_pg_database(request.getfixturevalue("pg_server"))
+
+
 @pytest.fixture()
-def store(tmp_path: Path) -> Store:
-    s = Store(f"sqlite:///{tmp_path / 'var' / 'mindrail.db'}", KeyRing.generate())
+def store(db_url: str) -> Iterator[Store]:
+    s = Store(db_url, KeyRing.generate())
     yield s
     s.close()
 
@@ -54,9 +92,17 @@ def test_no_turn_without_consent_and_after_withdrawal(store: Store) -> None:
 def test_text_and_assessments_are_sealed_at_rest(store: Store, tmp_path: Path) -> None:
     cid = store.start_conversation("consent-v1")
     store.record_turn(cid, _turn(withheld="the model's unsafe draft", assessment={"reasons": ["zq-assessment-marker"]}))
-    raw = (tmp_path / "var" / "mindrail.db").read_bytes()
-    for wal in (tmp_path / "var").glob("*-wal"):
-        raw += wal.read_bytes()
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT user_enc, reply_enc, withheld_enc, assessment_enc, detail_enc FROM turns")
+        ).all()
+        audit_rows = conn.execute(text("SELECT payload FROM audit_events")).all()
+    raw = b"".join(bytes(v) for row in rows for v in row if v is not None)
+    raw += json.dumps([str(r[0]) for r in audit_rows]).encode()
+    if store.is_sqlite:
+        raw += (tmp_path / "var" / "mindrail.db").read_bytes()
+        for wal in (tmp_path / "var").glob("*-wal"):
+            raw += wal.read_bytes()
     assert b"Hazel" not in raw and b"unsafe draft" not in raw and b"zq-assessment-marker" not in raw
     t = store.transcript(cid, include_withheld=True)
     assert t[0]["user"] == SECRET and t[0]["withheld"] == "the model's unsafe draft"
@@ -107,7 +153,9 @@ def test_audit_chain_verifies_and_detects_edit_delete_reorder_truncate(store: St
     problems = tamper('UPDATE audit_events SET payload = \'{"seq": 2, "level": 0}\' WHERE seq = 3')
     assert any("seq 3" in p and "edited" in p for p in problems)
     with store.engine.begin() as conn:
-        conn.execute(text("UPDATE audit_events SET payload = :p WHERE seq = 3"), {"p": original})
+        value = original if isinstance(original, str) else json.dumps(original)
+        cast = ":p" if store.is_sqlite else "CAST(:p AS JSON)"
+        conn.execute(text(f"UPDATE audit_events SET payload = {cast} WHERE seq = 3"), {"p": value})
     assert store.verify_audit().ok
 
     problems = tamper("DELETE FROM audit_events WHERE seq = 2")
@@ -156,10 +204,9 @@ def test_concurrent_writers_keep_one_chain(store: Store) -> None:
     assert report.events == 4 + 60 and store.count("turns") == 60
 
 
-def test_second_process_style_store_on_same_file_continues_the_chain(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+def test_second_process_style_store_on_same_database_continues_the_chain(db_url: str) -> None:
     keys = KeyRing.generate()
-    a, b = Store(url, keys), Store(url, keys)
+    a, b = Store(db_url, keys), Store(db_url, keys)
     cid = a.start_conversation("consent-v1")
     a.record_turn(cid, _turn())
     b.record_turn(cid, _turn())
@@ -182,8 +229,8 @@ def test_key_rotation_reseals_and_old_key_can_be_retired(store: Store) -> None:
     assert store.verify_audit().ok
 
 
-def test_wrong_key_fails_clearly(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+def test_wrong_key_fails_clearly(db_url: str) -> None:
+    url = db_url
     s = Store(url, KeyRing.generate())
     cid = s.start_conversation("consent-v1")
     s.record_turn(cid, _turn())

@@ -351,7 +351,12 @@ class Store:
                 .order_by(AuditEvent.seq)
             )
             # A re-sealed turn's latest event carries its current digest.
-            expected = {(cid, int(str(p["seq"]))): p.get("turn_digest") for cid, p in events if cid is not None}
+            # A tampered payload may not even be an object; the chain walk above has already reported it.
+            expected = {
+                (cid, p["seq"]): p.get("turn_digest")
+                for cid, p in events
+                if cid is not None and isinstance(p, dict) and isinstance(p.get("seq"), int)
+            }
             for row in s.execute(select(Turn)).scalars():
                 want = expected.get((row.conversation_id, row.seq))
                 if want is None:
