@@ -235,3 +235,28 @@ def test_turns_are_recorded_sealed_with_review_items_and_a_verifiable_chain(engi
     assert report.ok and report.events == 1 + 3 + 1
     kinds = [e["kind"] for e in store.audit_events(cid)]
     assert kinds.count("turn") == 3 and "review_opened" in kinds
+
+
+# ---------------------------------------------------------------- privacy
+class _RemoteScripted(ScriptedBackend):
+    """A scripted stand-in whose text would leave the machine, so the gateway must redact for it."""
+
+    is_local = False
+
+
+def test_identifiers_never_reach_a_remote_model_and_come_back_in_the_reply(engine: RiskEngine) -> None:
+    from mindrail.privacy import Vault, default_redactor
+
+    backend = _RemoteScripted(
+        rules=[(r"<PERSON_\d+>", "I'm sorry things are hard with <PERSON_1>. How are you coping?")]
+    )
+    g = _guard(engine, backend, redactor=default_redactor(), vault_factory=Vault)
+    s = _session(g)
+    text = "My sister Marguerite Okonkwo-Reyes stopped talking to me and I feel lost"
+    r = run(g.turn(s, text))
+    sent = " ".join(m.content for m in backend.calls[-1])
+    assert "Marguerite" not in sent and "<PERSON_1>" in sent
+    assert "Marguerite Okonkwo-Reyes" in r.reply
+    pieces, r2 = run(_collect(g, s, "Marguerite used to call every Sunday"))
+    assert "Marguerite" in "".join(pieces) and "<PERSON" not in "".join(pieces)
+    assert "Marguerite" not in " ".join(m.content for m in backend.calls[-1])

@@ -176,6 +176,15 @@ class Guard:
             return self.redactor.restore(text, session.vault)
         return text
 
+    def _restore_prefix(self, session: Session, text: str) -> str:
+        """Restored text that cannot change as more arrives: a placeholder cut in half by a stream chunk
+        ("<PERS") is held back until it is whole."""
+        if not self.redacts:
+            return text
+        from mindrail.privacy import restore_stable_prefix
+
+        return restore_stable_prefix(text, session.vault)
+
     def _finish_reply(self, session: Session, decision: Decision, text: str) -> str:
         if decision.has(Action.RESPOND_WITH_SUPPORT):
             text = f"{text.rstrip()}\n\n{self.policy.support_footer(decision.locale)}"
@@ -342,7 +351,7 @@ class Guard:
             async with asyncio.timeout(self.config.backend_timeout_s):
                 async for piece in stream:
                     raw_all += piece
-                    pending = self._restore(session, raw_all)[len(released) :]
+                    pending = self._restore_prefix(session, raw_all)[len(released) :]
                     cut = _last_sentence_end(pending)
                     if cut == 0:
                         continue
