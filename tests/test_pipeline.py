@@ -257,6 +257,6 @@ def test_identifiers_never_reach_a_remote_model_and_come_back_in_the_reply(engin
     sent = " ".join(m.content for m in backend.calls[-1])
     assert "Marguerite" not in sent and "<PERSON_1>" in sent
     assert "Marguerite Okonkwo-Reyes" in r.reply
-    pieces, r2 = run(_collect(g, s, "Marguerite used to call every Sunday"))
+    pieces, _ = run(_collect(g, s, "Marguerite used to call every Sunday"))
     assert "Marguerite" in "".join(pieces) and "<PERSON" not in "".join(pieces)
     assert "Marguerite" not in " ".join(m.content for m in backend.calls[-1])

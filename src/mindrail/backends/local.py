@@ -155,8 +155,9 @@ class LocalBackend:
                     verbose=False,
                 )
             except Exception as exc:
-                raise BackendError(f"could not load the local model from {self.model_path.name}: "
-                                   f"{type(exc).__name__}") from None
+                raise BackendError(
+                    f"could not load the local model from {self.model_path.name}: {type(exc).__name__}"
+                ) from None
             self.load_seconds = time.perf_counter() - started
         return self._llama
 
