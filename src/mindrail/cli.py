@@ -333,6 +333,7 @@ def serve(
     import uvicorn
 
     from mindrail.gateway.app import create_app
+    from mindrail.gateway.chat import add_chat_routes
     from mindrail.gateway.factory import Settings, build_gateway
 
     if backend not in ("local", "openai", "scripted"):
@@ -351,8 +352,12 @@ def serve(
         locale=locale,
     )
     gateway = build_gateway(settings, _engine())
-    err.print(f"mindrail gateway on http://{host}:{port}  (API docs at http://{host}:{port}/docs)")
-    uvicorn.run(create_app(gateway, require_api_key=not no_api_key), host=host, port=port, log_level="warning")
+    secret = gateway.store.keys.derive("chat-cookie")
+    app_ = create_app(
+        gateway, require_api_key=not no_api_key, extra_routes=lambda a: add_chat_routes(a, gateway, secret)
+    )
+    err.print(f"mindrail: chat page at http://{host}:{port}/chat  (API docs at http://{host}:{port}/docs)")
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 
 @keys_app.command("init")

@@ -104,6 +104,10 @@ class KeyRing:
         kid = _key_id(key)
         return KeyRing({**self.keys, kid: key}, kid)
 
+    def derive(self, label: str) -> bytes:
+        """A 32-byte secret for another purpose (e.g. signing chat cookies), derived from the active key."""
+        return hashlib.sha256(b"mindrail-derive\x00" + label.encode() + b"\x00" + self.keys[self.active]).digest()
+
     def without_retired(self, keep: set[str]) -> KeyRing:
         return KeyRing({k: v for k, v in self.keys.items() if k in keep or k == self.active}, self.active)
 

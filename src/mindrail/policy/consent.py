@@ -1,0 +1,22 @@
+"""The consent text the person accepts before a conversation starts (data, versioned)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mindrail.datafiles import load_model
+
+
+class ConsentText(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    version: str = Field(min_length=1, max_length=64)
+    title: str
+    disclosure: str = Field(min_length=20)
+    paragraphs: tuple[str, ...] = Field(min_length=1)
+
+
+@lru_cache(maxsize=1)
+def default_consent() -> ConsentText:
+    return load_model(ConsentText, "data/consent.yaml", package="mindrail.policy")

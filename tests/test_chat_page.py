@@ -1,0 +1,148 @@
+"""The person's chat page, end to end in Debian's Chromium driven by Playwright (no browser download): consent,
+the AI disclosure, a checked streamed reply, a crisis message answered with the protocol, the always-visible
+crisis button, keyboard use, and deleting the conversation. Plus the page's CSRF and cookie rules over HTTP."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from mindrail.backends.scripted import ScriptedBackend
+from mindrail.gateway.app import create_app
+from mindrail.gateway.chat import add_chat_routes
+from mindrail.gateway.pipeline import Guard
+from mindrail.gateway.recorder import StoreRecorder
+from mindrail.gateway.service import Gateway
+from mindrail.policy.consent import default_consent
+from mindrail.policy.decide import default_policy
+from mindrail.risk.engine import RiskEngine
+from mindrail.store import KeyRing, Store
+
+ROOT = Path(__file__).resolve().parents[1]
+REPLY = "That sounds like a heavy week. I'm an AI, but I'm glad you reached out. What has been hardest?"
+
+
+def _app(engine: RiskEngine, tmp: Path) -> tuple[Gateway, object]:
+    keys = KeyRing.generate()
+    store = Store(f"sqlite:///{tmp / 'chat.db'}", keys)
+    gateway = Gateway(
+        Guard(engine, default_policy(), ScriptedBackend(default=REPLY), recorder=StoreRecorder(store)), store
+    )
+    app = create_app(gateway, extra_routes=lambda a: add_chat_routes(a, gateway, keys.derive("chat-cookie")))
+    return gateway, app
+
+
+# ---------------------------------------------------------------- over HTTP
+def test_chat_api_needs_the_csrf_header_and_a_signed_cookie(engine: RiskEngine, tmp_path: Path) -> None:
+    _, app = _app(engine, tmp_path)
+    with TestClient(app) as c:  # type: ignore[arg-type]
+        page = c.get("/chat")
+        assert page.status_code == 200 and "not a person and not a therapist" in page.text
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        v = default_consent().version
+        assert c.post("/chat/api/start", json={"consent_version": v}).status_code == 403
+        assert (
+            c.post("/chat/api/start", json={"consent_version": "old"}, headers={"X-Mindrail-Chat": "1"}).status_code
+            == 409
+        )
+        r = c.post("/chat/api/start", json={"consent_version": v, "locale": "UK"}, headers={"X-Mindrail-Chat": "1"})
+        assert r.status_code == 200
+        cookie = r.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        assert c.post("/chat/api/message", json={"text": "hi"}).status_code == 403
+        ok = c.post("/chat/api/message", json={"text": "hi there"}, headers={"X-Mindrail-Chat": "1"})
+        assert ok.status_code == 200 and "event: done" in ok.text
+        c.cookies.clear()
+        c.cookies.set("mr_chat", "forged.AAAA", path="/chat")
+        bad = c.post("/chat/api/message", json={"text": "hi"}, headers={"X-Mindrail-Chat": "1"})
+        assert bad.status_code == 401
+
+
+# ---------------------------------------------------------------- in a real browser
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture()
+def served(engine: RiskEngine, tmp_path: Path) -> Iterator[tuple[str, Gateway]]:
+    gateway, app = _app(engine, tmp_path)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
+    t = threading.Thread(target=server.run, daemon=True)
+    t.start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", gateway
+    server.should_exit = True
+    t.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    res = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "ensure_chromium.sh")], capture_output=True, text=True, timeout=900
+    )
+    if res.returncode != 0:
+        pytest.fail(f"Debian's chromium is not available: {res.stderr[-1500:]}")
+    return res.stdout.strip().splitlines()[-1]
+
+
+def test_person_consents_chats_sees_crisis_protocol_and_deletes(served: tuple[str, Gateway], chromium: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    url, gateway = served
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(locale="en-GB", viewport={"width": 800, "height": 900})
+        page.goto(f"{url}/chat?locale=en-GB")
+
+        # Before consent: disclosure and the crisis button are there; no chat yet.
+        expect(page.get_by_role("heading", name="Before we start")).to_be_visible()
+        expect(page.get_by_role("note").first).to_contain_text("not a person and not a therapist")
+        expect(page.get_by_label("Your message")).to_be_hidden()
+        page.get_by_role("button", name="Crisis resources").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_be_visible()
+        expect(dialog).to_contain_text("116 123")
+        page.keyboard.press("Escape")
+        expect(dialog).to_be_hidden()
+
+        # Consent with the keyboard.
+        page.get_by_role("button", name="I understand and agree").focus()
+        page.keyboard.press("Enter")
+        box = page.get_by_label("Your message")
+        expect(box).to_be_focused()
+
+        box.fill("It's been a heavy week at work")
+        page.keyboard.press("Enter")
+        reply = page.locator("#log li.assistant").last
+        expect(reply).to_have_attribute("data-source", "model", timeout=15000)
+        expect(reply).to_contain_text("heavy week")
+
+        box.fill("I have the pills in my hand and I'm going to take them all tonight")
+        page.get_by_role("button", name="Send").click()
+        crisis = page.locator("#log li.assistant").last
+        expect(crisis).to_have_attribute("data-crisis", "1", timeout=15000)
+        expect(crisis).to_contain_text("Are you safe right now?")
+        expect(crisis).to_contain_text("116 123")
+        expect(page.get_by_role("button", name="Crisis resources")).to_be_visible()
+
+        assert gateway.store.count("turns") == 2
+        page.get_by_text("Your data").click()
+        page.get_by_role("button", name="Delete this conversation").click()
+        expect(page.get_by_role("status")).to_contain_text("Deleted")
+        browser.close()
+    assert gateway.store.count("turns") == 0
+    assert gateway.store.verify_audit().ok
