@@ -27,10 +27,13 @@ model: $(ENCODER)
 $(ENCODER): $(STAMP) src/mindrail/risk/build_encoder.py
 	$(BIN)/python -m mindrail.risk.build_encoder
 
+# Screens the sample conversation (a table of each turn's assessment), then serves the guarded chat on embedded
+# defaults: SQLite and a key ring under ./var, the local model. Open the printed URL.
 demo: install
 	$(BIN)/mindrail demo
+	$(BIN)/mindrail serve --db sqlite:///var/mindrail.db --key-file var/keys.json --create-key
 
-# The guarded gateway on embedded defaults: SQLite and a key ring under ./var, the local model.
+# The gateway alone (same defaults).
 serve: install
 	$(BIN)/mindrail serve --db sqlite:///var/mindrail.db --key-file var/keys.json --create-key
 
