@@ -260,3 +260,75 @@ def test_identifiers_never_reach_a_remote_model_and_come_back_in_the_reply(engin
     pieces, _ = run(_collect(g, s, "Marguerite used to call every Sunday"))
     assert "Marguerite" in "".join(pieces) and "<PERSON" not in "".join(pieces)
     assert "Marguerite" not in " ".join(m.content for m in backend.calls[-1])
+
+
+def test_escalation_webhook_is_signed_carries_no_text_and_is_audited(engine: RiskEngine, tmp_path: Any) -> None:
+    import hashlib
+    import hmac
+    import json as _json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from mindrail.gateway.recorder import StoreRecorder
+    from mindrail.gateway.webhook import WebhookNotifier
+    from mindrail.store import KeyRing, Store
+
+    received: list[tuple[bytes, str]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((body, self.headers.get("X-Mindrail-Signature", "")))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    httpd = HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    store = Store(f"sqlite:///{tmp_path / 'w.db'}", KeyRing.generate())
+    secret = b"test-webhook-secret"
+
+    async def scenario() -> None:
+        hook = WebhookNotifier(f"http://127.0.0.1:{httpd.server_port}/hook", store, secret=secret)
+        g = _guard(engine, ScriptedBackend([KIND]), recorder=StoreRecorder(store, webhook=hook))
+        cid = store.start_conversation("consent-v1", locale="en-US")
+        s = g.new_session(cid, "en-US")
+        await g.turn(s, "I have the pills in my hand and I'm going to take them all tonight")
+        await g.turn(s, "ok")
+        await hook.aclose()
+
+    try:
+        run(scenario())
+    finally:
+        httpd.shutdown()
+    assert len(received) >= 1
+    body, sig = received[0]
+    assert sig == "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    event = _json.loads(body)
+    assert event["event"] == "escalation" and event["level"] in ("high", "imminent")
+    assert b"pills" not in body
+    assert "webhook_delivered" in [e["kind"] for e in store.audit_events()]
+
+
+def test_failing_webhook_never_fails_the_turn(engine: RiskEngine, tmp_path: Any) -> None:
+    from mindrail.gateway.recorder import StoreRecorder
+    from mindrail.gateway.webhook import WebhookNotifier
+    from mindrail.store import KeyRing, Store
+
+    store = Store(f"sqlite:///{tmp_path / 'w.db'}", KeyRing.generate())
+
+    async def scenario() -> Source:
+        hook = WebhookNotifier("http://127.0.0.1:9/nothing-listens", store, retries=1, backoff_s=0.01)
+        g = _guard(engine, ScriptedBackend([KIND]), recorder=StoreRecorder(store, webhook=hook))
+        cid = store.start_conversation("consent-v1")
+        r = await g.turn(
+            g.new_session(cid, "en-US"), "I have the pills in my hand and I'm going to take them all tonight"
+        )
+        await hook.aclose()
+        return r.source
+
+    assert run(scenario()) == Source.CRISIS_PROTOCOL
+    assert "webhook_failed" in [e["kind"] for e in store.audit_events()]
+    assert store.verify_audit().ok

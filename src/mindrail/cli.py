@@ -328,6 +328,9 @@ def serve(
     policy: Annotated[Path | None, typer.Option(help="Policy YAML (default: the shipped policy).")] = None,
     locale: Annotated[str | None, typer.Option(help="Default crisis-resource locale, e.g. en-GB.")] = None,
     no_api_key: Annotated[bool, typer.Option(help="Do not require API keys (local testing only).")] = False,
+    webhook_url: Annotated[
+        str | None, typer.Option(help="POST escalations here (signed with $MINDRAIL_WEBHOOK_SECRET if set).")
+    ] = None,
 ) -> None:
     """Serve the guarded gateway: OpenAI-compatible API, screening, consent and data rights."""
     import uvicorn
@@ -350,6 +353,7 @@ def serve(
         script=script,
         policy=policy,
         locale=locale,
+        webhook_url=webhook_url,
     )
     gateway = build_gateway(settings, _engine())
     secret = gateway.store.keys.derive("chat-cookie")

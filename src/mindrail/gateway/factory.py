@@ -34,6 +34,8 @@ class Settings:
     locale: str | None = None
     redact: bool | None = None
     """None: redact only for non-local backends."""
+    webhook_url: str | None = None
+    webhook_secret_env: str = "MINDRAIL_WEBHOOK_SECRET"
 
 
 def load_keys(settings: Settings) -> KeyRing:
@@ -76,6 +78,15 @@ def _privacy(settings: Settings, backend: Backend) -> tuple[Any, Any, Any]:
     return default_redactor(), Vault, Vault.from_dict
 
 
+def _webhook(settings: Settings, store: Store) -> Any:
+    if not settings.webhook_url:
+        return None
+    from mindrail.gateway.webhook import WebhookNotifier
+
+    secret = os.environ.get(settings.webhook_secret_env)
+    return WebhookNotifier(settings.webhook_url, store, secret=secret.encode() if secret else None)
+
+
 def build_gateway(settings: Settings, engine: RiskEngine | None = None) -> Gateway:
     engine = engine or RiskEngine.load()
     store = Store(settings.db_url, load_keys(settings))
@@ -86,7 +97,7 @@ def build_gateway(settings: Settings, engine: RiskEngine | None = None) -> Gatew
         Policy.load(settings.policy),
         backend,
         redactor=redactor,
-        recorder=StoreRecorder(store),
+        recorder=StoreRecorder(store, webhook=_webhook(settings, store)),
         vault_factory=vault_factory,
         config=GuardConfig(redact_local=bool(settings.redact) and backend.is_local),
     )

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from mindrail.gateway.pipeline import Session, Source, TurnResult
 from mindrail.policy.schema import Action
 from mindrail.store import Store, TurnInput
 
+if TYPE_CHECKING:
+    from mindrail.gateway.webhook import WebhookNotifier
+
 
 class StoreRecorder:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, webhook: WebhookNotifier | None = None) -> None:
         self.store = store
+        self.webhook = webhook
 
     @staticmethod
     def to_input(user_text: str, result: TurnResult) -> TurnInput:
@@ -38,6 +43,14 @@ class StoreRecorder:
         )
 
     async def record_turn(self, session: Session, user_text: str, result: TurnResult) -> None:
-        await asyncio.to_thread(self.store.record_turn, session.id, self.to_input(user_text, result))
+        turn = self.to_input(user_text, result)
+        seq = await asyncio.to_thread(self.store.record_turn, session.id, turn)
+        if self.webhook is not None and "escalation" in turn.review and result.decision is not None:
+            d = result.decision
+            self.webhook.notify(
+                self.webhook.payload(
+                    session.id, seq, d.level.label, d.category.value if d.category else None, list(turn.actions)
+                )
+            )
         if session.vault is not None and hasattr(session.vault, "to_dict") and len(session.vault):
             await asyncio.to_thread(self.store.save_vault, session.id, session.vault.to_dict())
