@@ -282,3 +282,10 @@ def test_real_server_on_loopback_with_an_openai_client(gateway: Gateway) -> None
         server.should_exit = True
         thread.join(timeout=5)
     assert gateway.store.verify_audit().ok
+
+
+def test_published_openapi_spec_is_current() -> None:
+    from mindrail.gateway.app import openapi_spec
+
+    published = json.loads((Path(__file__).resolve().parents[1] / "docs" / "openapi.json").read_text(encoding="utf-8"))
+    assert published == json.loads(json.dumps(openapi_spec())), "run `mindrail openapi` to update docs/openapi.json"

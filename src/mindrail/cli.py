@@ -364,6 +364,15 @@ def serve(
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 
+@app.command()
+def openapi(out: Annotated[Path, typer.Option(help="Where to write the spec.")] = Path("docs/openapi.json")) -> None:
+    """Write the gateway's OpenAPI spec (the published API contract; tests check it is current)."""
+    from mindrail.gateway.app import openapi_spec
+
+    out.write_text(json.dumps(openapi_spec(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    err.print(f"wrote {out}")
+
+
 @keys_app.command("init")
 def keys_init(path: Annotated[Path, typer.Argument(help="Key-ring file to create.")]) -> None:
     """Create a key-ring file with one new AES-256 key (mode 0600)."""

@@ -234,6 +234,14 @@ def create_app(
     return app
 
 
+def openapi_spec() -> dict[str, Any]:
+    """The API's OpenAPI document, built without loading models or opening a store."""
+    from fastapi.openapi.utils import get_openapi
+
+    app = create_app(None, require_api_key=True)  # type: ignore[arg-type]
+    return get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+
+
 def _completion(rid: str, created: int, model: str, r: TurnResult) -> dict[str, Any]:
     return {
         "id": rid,
