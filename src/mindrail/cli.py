@@ -331,6 +331,10 @@ def serve(
     webhook_url: Annotated[
         str | None, typer.Option(help="POST escalations here (signed with $MINDRAIL_WEBHOOK_SECRET if set).")
     ] = None,
+    redact: Annotated[
+        bool | None,
+        typer.Option("--redact/--no-redact", help="Redact identifiers (default: only for non-local backends)."),
+    ] = None,
 ) -> None:
     """Serve the guarded gateway: OpenAI-compatible API, screening, consent and data rights."""
     import uvicorn
@@ -354,6 +358,7 @@ def serve(
         policy=policy,
         locale=locale,
         webhook_url=webhook_url,
+        redact=redact,
     )
     gateway = build_gateway(settings, _engine())
     secret = gateway.store.keys.derive("chat-cookie")
