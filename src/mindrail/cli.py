@@ -28,6 +28,8 @@ apikeys_app = typer.Typer(help="API keys for apps calling the gateway.", no_args
 app.add_typer(apikeys_app, name="apikeys")
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+users_app = typer.Typer(help="Staff accounts for the clinician console.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 
 DbOpt = Annotated[str, typer.Option("--db", envvar="MINDRAIL_DB", help="SQLAlchemy URL of the store.")]
 KeyFileOpt = Annotated[
@@ -339,6 +341,7 @@ def serve(
     """Serve the guarded gateway: OpenAI-compatible API, screening, consent and data rights."""
     import uvicorn
 
+    from mindrail.console.app import add_console_routes
     from mindrail.gateway.app import create_app
     from mindrail.gateway.chat import add_chat_routes
     from mindrail.gateway.factory import Settings, build_gateway
@@ -362,9 +365,12 @@ def serve(
     )
     gateway = build_gateway(settings, _engine())
     secret = gateway.store.keys.derive("chat-cookie")
-    app_ = create_app(
-        gateway, require_api_key=not no_api_key, extra_routes=lambda a: add_chat_routes(a, gateway, secret)
-    )
+
+    def extra(a: Any) -> None:
+        add_chat_routes(a, gateway, secret)
+        add_console_routes(a, gateway)
+
+    app_ = create_app(gateway, require_api_key=not no_api_key, extra_routes=extra)
     err.print(f"mindrail: chat page at http://{host}:{port}/chat  (API docs at http://{host}:{port}/docs)")
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 
@@ -427,6 +433,29 @@ def apikeys_revoke(
 ) -> None:
     _store(db, key_file).revoke_api_key(key_id)
     err.print(f"revoked {key_id}")
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    role: Annotated[str, typer.Option(help="admin | clinician | auditor")] = "admin",
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+    db: DbOpt = "sqlite:///var/mindrail.db",
+    key_file: KeyFileOpt = None,
+) -> None:
+    """Create a staff account (the first admin is created this way; there are no default passwords)."""
+    from mindrail.console.accounts import Accounts
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        Accounts(_store(db, key_file)).add_user(username, role, password)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    err.print(f"added {role} {username}")
 
 
 @audit_app.command("verify")

@@ -123,6 +123,17 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    def transaction(self) -> Any:
+        """A write transaction (serialised on SQLite) for other packages' tables, e.g. the console's accounts."""
+        return self._tx()
+
+    def reading(self) -> Any:
+        return self._read()
+
+    def append_audit(self, s: Session, kind: str, actor: str, cid: str | None, payload: dict[str, Any]) -> None:
+        """Append an audit event inside a transaction opened with ``transaction()``."""
+        chain.append(s, kind, actor, cid, payload)
+
     # ------------------------------------------------------------------ conversations and consent
     def start_conversation(
         self,

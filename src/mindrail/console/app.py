@@ -1,0 +1,218 @@
+"""The clinician console, served by the same process as the gateway: login, review queue, conversation view, audit
+log, users. Server-rendered (Jinja2), no JavaScript needed.
+
+Access is by role (``PERMISSIONS``); every page and action checks it, and tests walk the whole matrix. Every view
+of a conversation is written to the audit log (who, when, which conversation). State-changing requests need the
+session's CSRF token. Cookies are HttpOnly, SameSite=Strict, and Secure unless serving plain HTTP on loopback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from mindrail.console.accounts import Accounts, LoginError, Role, Staff
+from mindrail.console.queue import OUTCOMES, QueueError, ReviewQueue
+from mindrail.gateway.service import Gateway
+from mindrail.risk.types import Level
+from mindrail.store import NotFound
+
+COOKIE = "mr_staff"
+
+PERMISSIONS: dict[str, frozenset[Role]] = {
+    "queue.view": frozenset({Role.CLINICIAN}),
+    "queue.act": frozenset({Role.CLINICIAN}),
+    "conversation.view": frozenset({Role.CLINICIAN}),
+    "audit.view": frozenset({Role.AUDITOR, Role.ADMIN}),
+    "users.manage": frozenset({Role.ADMIN}),
+}
+HOME = {Role.CLINICIAN: "/console/queue", Role.AUDITOR: "/console/audit", Role.ADMIN: "/console/users"}
+
+
+class _Redirect(Exception):
+    def __init__(self, to: str) -> None:
+        self.to = to
+
+
+def add_console_routes(app: FastAPI, gateway: Gateway, *, secure_cookie: bool = False) -> None:
+    store = gateway.store
+    accounts = Accounts(store)
+    queue = ReviewQueue(store)
+    env = Environment(loader=PackageLoader("mindrail.console", "templates"), autoescape=select_autoescape(["html"]))
+    env.globals["OUTCOMES"] = OUTCOMES
+    env.filters["level"] = lambda v: Level(int(v)).label
+    router = APIRouter(prefix="/console")
+    app.state.console_accounts = accounts
+
+    def render(name: str, staff: Staff | None = None, status: int = 200, **ctx: Any) -> HTMLResponse:
+        html = env.get_template(name).render(staff=staff, perms=_perms(staff), **ctx)
+        return HTMLResponse(
+            html,
+            status_code=status,
+            headers={
+                "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "no-store",
+                "Referrer-Policy": "no-referrer",
+            },
+        )
+
+    def _perms(staff: Staff | None) -> set[str]:
+        return {p for p, roles in PERMISSIONS.items() if staff is not None and staff.role in roles}
+
+    def current(request: Request, permission: str) -> Staff:
+        staff = accounts.session(request.cookies.get(COOKIE))
+        if staff is None:
+            raise _Redirect("/console/login")
+        if staff.role not in PERMISSIONS[permission]:
+            raise HTTPException(403, "your role cannot do this")
+        return staff
+
+    def csrf(staff: Staff, token: str) -> None:
+        if not token or token != staff.csrf:
+            raise HTTPException(403, "invalid CSRF token")
+
+    @app.exception_handler(_Redirect)
+    async def redirect(request: Request, exc: _Redirect) -> Response:
+        return RedirectResponse(exc.to, status_code=303)
+
+    @router.get("/static/console.css", include_in_schema=False)
+    async def css() -> Response:
+        body = resources.files("mindrail.console").joinpath("static").joinpath("console.css").read_text("utf-8")
+        return Response(body, media_type="text/css")
+
+    # ------------------------------------------------------------------ login
+    @router.get("/login", response_class=HTMLResponse)
+    async def login_page(request: Request) -> HTMLResponse:
+        return render("login.html")
+
+    @router.post("/login")
+    async def login(request: Request, username: str = Form(...), password: str = Form(...)) -> Response:
+        client = request.client.host if request.client else "unknown"
+        try:
+            token, staff = accounts.login(username, password, client)
+        except LoginError as exc:
+            return render("login.html", error=str(exc), status=401)
+        resp = RedirectResponse(HOME[staff.role], status_code=303)
+        # A fresh token on every login: a session id planted before login is never promoted (no fixation).
+        resp.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure_cookie, path="/console")
+        return resp
+
+    @router.post("/logout")
+    async def logout(request: Request, csrf_token: str = Form("")) -> Response:
+        staff = accounts.session(request.cookies.get(COOKIE))
+        if staff is not None:
+            csrf(staff, csrf_token)
+            accounts.logout(staff)
+        resp = RedirectResponse("/console/login", status_code=303)
+        resp.delete_cookie(COOKIE, path="/console")
+        return resp
+
+    @router.get("", response_class=HTMLResponse)
+    async def home(request: Request) -> Response:
+        staff = accounts.session(request.cookies.get(COOKIE))
+        return RedirectResponse(HOME[staff.role] if staff else "/console/login", status_code=303)
+
+    # ------------------------------------------------------------------ queue
+    @router.get("/queue", response_class=HTMLResponse)
+    async def queue_page(request: Request) -> HTMLResponse:
+        staff = current(request, "queue.view")
+        return render("queue.html", staff, items=queue.items())
+
+    def _act(action: Callable[[], None], staff: Staff) -> Response:
+        try:
+            action()
+        except QueueError as exc:
+            raise HTTPException(409, str(exc)) from None
+        except NotFound:
+            raise HTTPException(404, "no such item") from None
+        return RedirectResponse("/console/queue", status_code=303)
+
+    @router.post("/items/{item_id}/claim")
+    async def claim(request: Request, item_id: int, csrf_token: str = Form("")) -> Response:
+        staff = current(request, "queue.act")
+        csrf(staff, csrf_token)
+        return _act(lambda: queue.claim(item_id, staff.username), staff)
+
+    @router.post("/items/{item_id}/acknowledge")
+    async def acknowledge(request: Request, item_id: int, csrf_token: str = Form("")) -> Response:
+        staff = current(request, "queue.act")
+        csrf(staff, csrf_token)
+        return _act(lambda: queue.acknowledge(item_id, staff.username), staff)
+
+    @router.post("/items/{item_id}/resolve")
+    async def resolve(
+        request: Request, item_id: int, outcome: str = Form(...), note: str = Form(""), csrf_token: str = Form("")
+    ) -> Response:
+        staff = current(request, "queue.act")
+        csrf(staff, csrf_token)
+        return _act(lambda: queue.resolve(item_id, staff.username, outcome, note), staff)
+
+    # ------------------------------------------------------------------ conversations
+    @router.get("/conversations/{cid}", response_class=HTMLResponse)
+    async def conversation(request: Request, cid: str) -> HTMLResponse:
+        staff = current(request, "conversation.view")
+        try:
+            info = store.conversation_info(cid)
+        except NotFound:
+            raise HTTPException(404, "no such conversation") from None
+        turns = store.transcript(cid, include_withheld=True)
+        store.audit("conversation_viewed", staff.username, cid, {"role": staff.role.value})
+        return render("conversation.html", staff, info=info, turns=[_with_highlights(t) for t in turns])
+
+    # ------------------------------------------------------------------ audit and users
+    @router.get("/audit", response_class=HTMLResponse)
+    async def audit_page(request: Request) -> HTMLResponse:
+        staff = current(request, "audit.view")
+        report = store.verify_audit()
+        return render("audit.html", staff, events=store.audit_events(limit=200), report=report)
+
+    @router.get("/users", response_class=HTMLResponse)
+    async def users_page(request: Request) -> HTMLResponse:
+        staff = current(request, "users.manage")
+        return render("users.html", staff, users=accounts.list_users())
+
+    @router.post("/users")
+    async def add_user(
+        request: Request,
+        username: str = Form(...),
+        role: str = Form(...),
+        password: str = Form(...),
+        csrf_token: str = Form(""),
+    ) -> Response:
+        staff = current(request, "users.manage")
+        csrf(staff, csrf_token)
+        try:
+            accounts.add_user(username, role, password, actor=staff.username)
+        except ValueError as exc:
+            return render("users.html", staff, users=accounts.list_users(), error=str(exc), status=400)
+        return RedirectResponse("/console/users", status_code=303)
+
+    app.include_router(router)
+
+
+def _with_highlights(turn: dict[str, Any]) -> dict[str, Any]:
+    """Split the user's text into plain and evidence parts (offsets are into the original text)."""
+    text: str = turn["user"]
+    spans: list[tuple[int, int]] = []
+    for result in ((turn.get("assessment") or {}).get("categories") or {}).values():
+        for s in result.get("evidence", []):
+            if isinstance(s, list) and len(s) == 2:
+                spans.append((int(s[0]), int(s[1])))
+    parts: list[tuple[str, bool]] = []
+    pos = 0
+    for a, b in sorted(set(spans)):
+        if a < pos:
+            a = pos
+        if a >= b:
+            continue
+        parts.append((text[pos:a], False))
+        parts.append((text[a:b], True))
+        pos = b
+    parts.append((text[pos:], False))
+    return {**turn, "parts": [p for p in parts if p[0]]}

@@ -1,0 +1,203 @@
+"""Clinician console: accounts (argon2, lockout, rate limit), server-side sessions without fixation, CSRF, the
+role × page matrix, the review queue from a real escalation to resolution, audited conversation views, and no
+sensitive text in server logs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from mindrail.backends.scripted import ScriptedBackend
+from mindrail.console.accounts import MAX_FAILURES, Accounts, LoginError
+from mindrail.console.app import PERMISSIONS, add_console_routes
+from mindrail.gateway.app import create_app
+from mindrail.gateway.pipeline import Guard
+from mindrail.gateway.recorder import StoreRecorder
+from mindrail.gateway.service import Gateway
+from mindrail.policy.decide import default_policy
+from mindrail.risk.engine import RiskEngine
+from mindrail.store import KeyRing, Store
+
+PW = "correct horse battery staple"
+CRISIS = "I have the pills in my hand and I'm going to take them all tonight"
+
+
+@pytest.fixture()
+def gw(engine: RiskEngine, tmp_path: Path) -> Gateway:
+    store = Store(f"sqlite:///{tmp_path / 'c.db'}", KeyRing.generate())
+    g = Gateway(
+        Guard(engine, default_policy(), ScriptedBackend(default="I'm here."), recorder=StoreRecorder(store)), store
+    )
+    acc = Accounts(store)
+    for name, role in (("ada", "admin"), ("cleo", "clinician"), ("cara", "clinician"), ("audra", "auditor")):
+        acc.add_user(name, role, PW)
+    return g
+
+
+@pytest.fixture()
+def client(gw: Gateway) -> Iterator[TestClient]:
+    app = create_app(gw, extra_routes=lambda a: add_console_routes(a, gw))
+    with TestClient(app) as c:
+        yield c
+
+
+def _login(c: TestClient, user: str) -> str:
+    r = c.post("/console/login", data={"username": user, "password": PW}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    return r.cookies.get("mr_staff") or ""
+
+
+def _csrf(c: TestClient, page: str) -> str:
+    html = c.get(page).text
+    return html.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+
+
+def _escalate(gw: Gateway) -> str:
+    cid = gw.store.start_conversation("consent-v1", locale="en-GB")
+    asyncio.run(gw.turn(cid, "rough week"))
+    asyncio.run(gw.turn(cid, CRISIS))
+    return cid
+
+
+def test_passwords_are_argon2_and_accounts_lock(gw: Gateway) -> None:
+    acc = Accounts(gw.store)
+    with gw.store.engine.connect() as conn:
+        h = conn.exec_driver_sql("SELECT password_hash FROM staff_users WHERE username='cleo'").scalar_one()
+    assert h.startswith("$argon2id$") and PW not in h
+    with pytest.raises(ValueError, match="at least"):
+        acc.add_user("short", "clinician", "tooshort")
+    for _ in range(MAX_FAILURES):
+        with pytest.raises(LoginError):
+            acc.login("cara", "wrong password!!", "10.0.0.1")
+    with pytest.raises(LoginError, match="locked"):
+        acc.login("cara", PW, "10.0.0.2")
+    kinds = [e["kind"] for e in gw.store.audit_events(limit=50)]
+    assert kinds.count("staff_login_failed") == MAX_FAILURES + 1
+
+
+def test_login_rate_limit_per_client(gw: Gateway) -> None:
+    acc = Accounts(gw.store)
+    with pytest.raises(LoginError):
+        for i in range(100):
+            try:
+                acc.login(f"nobody{i}", "x" * 12, "192.0.2.9")
+            except LoginError as exc:
+                if "too many" in str(exc):
+                    raise
+    assert True
+
+
+def test_session_fixation_and_logout(client: TestClient) -> None:
+    client.cookies.set("mr_staff", "planted-by-attacker", path="/console")
+    token = _login(client, "cleo")
+    assert token and token != "planted-by-attacker"
+    client.cookies.clear()
+    client.cookies.set("mr_staff", "planted-by-attacker", path="/console")
+    assert client.get("/console/queue", follow_redirects=False).status_code == 303  # the planted id is nobody
+    client.cookies.clear()
+    client.cookies.set("mr_staff", token, path="/console")
+    assert client.get("/console/queue").status_code == 200
+    csrf = _csrf(client, "/console/queue")
+    client.post("/console/logout", data={"csrf_token": csrf})
+    client.cookies.set("mr_staff", token, path="/console")
+    r = client.get("/console/queue", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/console/login"
+
+
+def test_cookie_flags(client: TestClient) -> None:
+    r = client.post("/console/login", data={"username": "cleo", "password": PW}, follow_redirects=False)
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "path=/console" in cookie
+
+
+PAGES = [
+    ("GET", "/console/queue", "queue.view"),
+    ("GET", "/console/conversations/{cid}", "conversation.view"),
+    ("GET", "/console/audit", "audit.view"),
+    ("GET", "/console/users", "users.manage"),
+    ("POST", "/console/items/{item}/claim", "queue.act"),
+    ("POST", "/console/users", "users.manage"),
+]
+
+
+@pytest.mark.parametrize("user", ["ada", "cleo", "audra", None])
+def test_role_matrix(client: TestClient, gw: Gateway, user: str | None) -> None:
+    cid = _escalate(gw)
+    item = 1
+    roles = {"ada": "admin", "cleo": "clinician", "audra": "auditor"}
+    if user:
+        _login(client, user)
+    for method, path, perm in PAGES:
+        url = path.format(cid=cid, item=item)
+        if method == "GET":
+            r = client.get(url, follow_redirects=False)
+        else:
+            home = {"ada": "/console/users", "cleo": "/console/queue", "audra": "/console/audit"}
+            token = _csrf(client, home[user]) if user else ""
+            data = {"csrf_token": token, "username": "zed", "role": "auditor", "password": PW}
+            r = client.post(url, data=data, follow_redirects=False)
+        if user is None:
+            assert r.status_code == 303 and r.headers["location"] == "/console/login", url
+        elif roles[user] in {p.value for p in PERMISSIONS[perm]}:
+            assert r.status_code in (200, 303), (user, url, r.status_code)
+        else:
+            assert r.status_code == 403, (user, url, r.status_code)
+
+
+def test_csrf_is_required_for_actions(client: TestClient, gw: Gateway) -> None:
+    _escalate(gw)
+    _login(client, "cleo")
+    assert client.post("/console/items/1/claim", data={"csrf_token": "forged"}).status_code == 403
+    assert client.post("/console/items/1/claim", data={}).status_code == 403
+
+
+def test_escalation_to_resolution_and_audited_view(client: TestClient, gw: Gateway) -> None:
+    cid = _escalate(gw)
+    _login(client, "cleo")
+    page = client.get("/console/queue").text
+    assert "high" in page or "imminent" in page
+    csrf = _csrf(client, "/console/queue")
+    assert client.post("/console/items/1/claim", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
+    assert (
+        client.post("/console/items/1/acknowledge", data={"csrf_token": csrf}, follow_redirects=False).status_code
+        == 303
+    )
+    view = client.get(f"/console/conversations/{cid}").text
+    assert "<mark>" in view and "pills in my hand" in view
+    r = client.post(
+        "/console/items/1/resolve",
+        data={"csrf_token": csrf, "outcome": "contacted_person", "note": "called, safe, follow-up booked"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert "No open items" in client.get("/console/queue").text
+    events = gw.store.audit_events(limit=100)
+    viewed = [e for e in events if e["kind"] == "conversation_viewed"]
+    assert viewed and viewed[0]["actor"] == "cleo" and viewed[0]["conversation_id"] == cid
+    assert {"review_claimed", "review_acknowledged", "review_resolved"} <= {e["kind"] for e in events}
+    assert gw.store.verify_audit().ok
+
+
+def test_another_clinician_cannot_resolve_a_claimed_item(client: TestClient, gw: Gateway) -> None:
+    _escalate(gw)
+    _login(client, "cleo")
+    client.post("/console/items/1/claim", data={"csrf_token": _csrf(client, "/console/queue")})
+    client.cookies.clear()
+    _login(client, "cara")
+    r = client.post("/console/items/1/claim", data={"csrf_token": _csrf(client, "/console/queue")})
+    assert r.status_code == 409
+
+
+def test_no_sensitive_text_in_server_logs(client: TestClient, gw: Gateway, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    cid = _escalate(gw)
+    _login(client, "cleo")
+    client.get(f"/console/conversations/{cid}")
+    client.post("/console/login", data={"username": "cleo", "password": "not the password"})
+    text = caplog.text
+    assert "pills in my hand" not in text and PW not in text and "not the password" not in text
