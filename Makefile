@@ -48,6 +48,7 @@ bench: install
 	bash benchmarks/peers/setup.sh
 	$(BIN)/python benchmarks/run_benchmarks.py --out docs/benchmarks.md
 	$(BIN)/python benchmarks/run_gateway.py --out docs/benchmarks-gateway.md
+	$(BIN)/python benchmarks/run_console.py --out docs/benchmarks-gateway.md
 
 train: install
 	$(BIN)/mindrail train

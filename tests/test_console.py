@@ -201,3 +201,51 @@ def test_no_sensitive_text_in_server_logs(client: TestClient, gw: Gateway, caplo
     client.post("/console/login", data={"username": "cleo", "password": "not the password"})
     text = caplog.text
     assert "pills in my hand" not in text and PW not in text and "not the password" not in text
+
+
+def test_dashboard_counts_a_resolved_false_alarm(client: TestClient, gw: Gateway) -> None:
+    _escalate(gw)
+    _login(client, "cleo")
+    csrf = _csrf(client, "/console/queue")
+    client.post("/console/items/1/claim", data={"csrf_token": csrf})
+    client.post("/console/items/1/resolve", data={"csrf_token": csrf, "outcome": "false_alarm"})
+    page = client.get("/console/dashboard?days=7").text
+    assert '<td id="fig-conversations">1</td>' in page
+    assert '<td id="fig-crisis">1</td>' in page
+    assert '<td id="fig-resolved">1</td>' in page
+    assert '<td id="fig-false-alarm">100.0%</td>' in page
+    assert "<svg" in page and 'role="img"' in page
+
+
+def test_dashboard_on_ten_thousand_conversations(gw: Gateway) -> None:
+    """Figures stay right at volume (timing is in make bench, not here)."""
+    import datetime as dt
+
+    from mindrail.console import dashboard
+    from mindrail.store.models import Conversation, ReviewItem, utcnow
+
+    now = utcnow()
+    with gw.store.transaction() as s:
+        for i in range(10_000):
+            s.add(Conversation(id=f"c{i:05d}", created_at=now - dt.timedelta(minutes=i), top_level=i % 5, turns=1))
+        s.flush()
+        for i in range(0, 10_000, 100):
+            s.add(
+                ReviewItem(
+                    conversation_id=f"c{i:05d}",
+                    turn_seq=1,
+                    kind="escalation",
+                    level=3,
+                    category="suicide_self_harm",
+                    status="resolved",
+                    created_at=now - dt.timedelta(minutes=i + 10),
+                    acknowledged_at=now - dt.timedelta(minutes=i),
+                    resolved_at=now,
+                    outcome="false_alarm" if i % 200 else "referred",
+                )
+            )
+    d = dashboard.compute(gw.store, now - dt.timedelta(days=30), now + dt.timedelta(seconds=1))
+    assert d.conversations == 10_000
+    assert d.level_counts["high"] == 2_000
+    assert d.ack_median_min == pytest.approx(10.0)
+    assert d.false_alarm_rate == pytest.approx(0.5)

@@ -8,6 +8,7 @@ session's CSRF token. Cookies are HttpOnly, SameSite=Strict, and Secure unless s
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from importlib import resources
 from typing import Any
@@ -16,11 +17,13 @@ from fastapi import APIRouter, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from mindrail.console import dashboard
 from mindrail.console.accounts import Accounts, LoginError, Role, Staff
 from mindrail.console.queue import OUTCOMES, QueueError, ReviewQueue
 from mindrail.gateway.service import Gateway
 from mindrail.risk.types import Level
 from mindrail.store import NotFound
+from mindrail.store.models import utcnow
 
 COOKIE = "mr_staff"
 
@@ -28,10 +31,11 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "queue.view": frozenset({Role.CLINICIAN}),
     "queue.act": frozenset({Role.CLINICIAN}),
     "conversation.view": frozenset({Role.CLINICIAN}),
+    "dashboard.view": frozenset({Role.CLINICIAN, Role.AUDITOR}),
     "audit.view": frozenset({Role.AUDITOR, Role.ADMIN}),
     "users.manage": frozenset({Role.ADMIN}),
 }
-HOME = {Role.CLINICIAN: "/console/queue", Role.AUDITOR: "/console/audit", Role.ADMIN: "/console/users"}
+HOME = {Role.CLINICIAN: "/console/queue", Role.AUDITOR: "/console/dashboard", Role.ADMIN: "/console/users"}
 
 
 class _Redirect(Exception):
@@ -164,6 +168,18 @@ def add_console_routes(app: FastAPI, gateway: Gateway, *, secure_cookie: bool = 
         turns = store.transcript(cid, include_withheld=True)
         store.audit("conversation_viewed", staff.username, cid, {"role": staff.role.value})
         return render("conversation.html", staff, info=info, turns=[_with_highlights(t) for t in turns])
+
+    # ------------------------------------------------------------------ dashboard
+    @router.get("/dashboard", response_class=HTMLResponse)
+    async def dashboard_page(request: Request, days: int = 30) -> HTMLResponse:
+        staff = current(request, "dashboard.view")
+        days = max(1, min(days, 366))
+        end = utcnow() + dt.timedelta(seconds=1)
+        start = end - dt.timedelta(days=days)
+        data = dashboard.compute(store, start, end, queue)
+        volume = dashboard.bar_chart([(d.isoformat(), n) for d, n in data.per_day], "Conversations per day")
+        shares = dashboard.share_chart(data.level_share, "Share of conversations by highest level")
+        return render("dashboard.html", staff, d=data, days=days, volume_svg=volume, share_svg=shares)
 
     # ------------------------------------------------------------------ audit and users
     @router.get("/audit", response_class=HTMLResponse)
