@@ -249,3 +249,37 @@ def test_dashboard_on_ten_thousand_conversations(gw: Gateway) -> None:
     assert d.level_counts["high"] == 2_000
     assert d.ack_median_min == pytest.approx(10.0)
     assert d.false_alarm_rate == pytest.approx(0.5)
+
+
+def test_export_labels_deidentified_in_the_train_format(client: TestClient, gw: Gateway, tmp_path: Path) -> None:
+    import json
+
+    from mindrail.console.labels import export_labels
+    from mindrail.privacy import Vault, default_redactor
+    from mindrail.risk.dataset import load_extra
+    from mindrail.risk.types import Category, Level
+
+    cid = gw.store.start_conversation("consent-v1", locale="en-GB")
+    asyncio.run(gw.turn(cid, "My name is Philippa Arkwright and " + CRISIS))
+    _escalate(gw)
+    _login(client, "cleo")
+    csrf = _csrf(client, "/console/queue")
+    for item, outcome in ((1, "referred"), (2, "false_alarm")):
+        client.post(f"/console/items/{item}/claim", data={"csrf_token": csrf})
+        client.post(f"/console/items/{item}/resolve", data={"csrf_token": csrf, "outcome": outcome})
+    out = tmp_path / "labels.jsonl"
+    assert export_labels(gw.store, out, default_redactor(), Vault) == 2
+    raw = out.read_text(encoding="utf-8")
+    assert "Philippa" not in raw and "Arkwright" not in raw and cid not in raw
+    rows = [json.loads(x) for x in raw.splitlines()]
+    assert (
+        rows[0]["labels"]["suicide_self_harm"] in ("high", "imminent")
+        and rows[1]["labels"]["suicide_self_harm"] == "none"
+    )
+    examples = list(load_extra(out, seed=13))
+    assert (
+        examples[0].label(Category.SUICIDE_SELF_HARM) is not None
+        and examples[0].label(Category.SUICIDE_SELF_HARM) >= Level.HIGH
+    )
+    assert examples[1].label(Category.SUICIDE_SELF_HARM) == Level.NONE
+    assert examples[1].label(Category.PSYCHOSIS) is None  # only the reviewed category is known

@@ -30,6 +30,8 @@ audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=Tr
 app.add_typer(audit_app, name="audit")
 users_app = typer.Typer(help="Staff accounts for the clinician console.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+export_app = typer.Typer(help="Export data for other tools.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
 
 DbOpt = Annotated[str, typer.Option("--db", envvar="MINDRAIL_DB", help="SQLAlchemy URL of the store.")]
 KeyFileOpt = Annotated[
@@ -202,6 +204,9 @@ def train(
     shared: Annotated[Path | None, typer.Option(help="Folder of public data (default ../shared/data).")] = None,
     sources: Annotated[str | None, typer.Option(help="Comma-separated subset of sources.")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Re-embed everything.")] = False,
+    extra: Annotated[
+        list[Path] | None, typer.Option(help="Extra labelled JSONL, e.g. from `mindrail export labels` (repeatable).")
+    ] = None,
 ) -> None:
     """Reproduce the shipped detector heads from source data (seeded)."""
     from mindrail.risk.train import run_training
@@ -221,6 +226,7 @@ def train(
             sources=tuple(sources.split(",")) if sources else None,
             cache_dir=None if no_cache else Path(".cache/train"),
             progress=progress,
+            extra=tuple(extra or ()),
         )
     table = Table(title=f"heads {report['heads_version']} (dev split)")
     for col in ("head", "dev n", "pos", "AUROC", "precision", "recall", "threshold"):
@@ -456,6 +462,22 @@ def users_add(
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     err.print(f"added {role} {username}")
+
+
+@export_app.command("labels")
+def export_labels_cmd(
+    out: Annotated[Path, typer.Option(help="JSONL to write (the format `mindrail train --extra` reads).")] = Path(
+        "clinician-labels.jsonl"
+    ),
+    db: DbOpt = "sqlite:///var/mindrail.db",
+    key_file: KeyFileOpt = None,
+) -> None:
+    """Resolved escalations, de-identified, as labelled examples: clinicians' judgements improve the detector."""
+    from mindrail.console.labels import export_labels
+    from mindrail.privacy import Vault, default_redactor
+
+    n = export_labels(_store(db, key_file), out, default_redactor(), Vault)
+    err.print(f"wrote {n} labelled examples to {out}")
 
 
 @audit_app.command("verify")

@@ -122,6 +122,33 @@ def load_authored(root: Path, seed: int) -> Iterator[Example]:
             )
 
 
+def load_extra(path: Path, seed: int) -> Iterator[Example]:
+    """Extra labelled examples (e.g. `mindrail export labels`): the authored format, plus ``known``, the
+    categories the labels speak for (default: the labelled ones). Errors name the line."""
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                labels = {Category(k): Level.parse(v) for k, v in row.get("labels", {}).items()}
+                known = frozenset(Category(k) for k in row.get("known", [c.value for c in labels]))
+                text, id_ = str(row["text"]), str(row["id"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{lineno}: {exc}") from None
+            yield _mk(
+                id_,
+                text,
+                "extra",
+                row.get("group") or id_,
+                labels,
+                known,
+                seed,
+                weight=3.0,
+                tags=tuple(row.get("tags", ())),
+            )
+
+
 _CSSRS = {
     "Supportive": ({}, 0.0),
     "Indicator": ({DIS: Level.LOW}, 0.0),
@@ -341,6 +368,7 @@ def load_corpus(
     project_data: Path | None = None,
     seed: int = 13,
     sources: tuple[str, ...] | None = None,
+    extra: tuple[Path, ...] = (),
 ) -> list[Example]:
     """All examples, deterministic order. ``sources`` restricts to a subset (``authored`` included by name)."""
     shared = shared or default_shared_dir()
@@ -351,6 +379,8 @@ def load_corpus(
     for name, loader in LOADERS.items():
         if sources is None or name in sources:
             out.extend(loader(shared, seed))
+    for path in extra:
+        out.extend(load_extra(path, seed))
     return out
 
 

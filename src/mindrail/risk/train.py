@@ -329,6 +329,7 @@ def run_training(
     shared: Path | None = None,
     project_data: Path | None = None,
     sources: tuple[str, ...] | None = None,
+    extra: tuple[Path, ...] = (),
     cache_dir: Path | None = Path(".cache/train"),
     progress: Progress | None = None,
     encoder: Encoder | None = None,
@@ -336,7 +337,7 @@ def run_training(
     out = out or default_artifact_path()
     encoder = encoder or Encoder(threads=2)
     patterns = PatternDetector()
-    examples = load_corpus(shared, project_data, seed=seed, sources=sources)
+    examples = load_corpus(shared, project_data, seed=seed, sources=sources, extra=extra)
     examples += identity_augmented(examples, seed=seed)
     emb = embed_corpus(examples, encoder, patterns, cache_dir, progress)
     heads, report = train_heads(examples, emb, encoder.version, seed=seed, progress=progress)

@@ -1,0 +1,70 @@
+"""Clinicians' judgements back into training: resolved escalations, de-identified, as labelled examples in the
+JSONL format `mindrail train --extra FILE` reads.
+
+Only the category a clinician reviewed is labelled ("known"): a false alarm says the message was not that risk;
+any other outcome confirms the level the item was raised at. Text is redacted (names, places, contact details...)
+before it leaves the store, and ids are one-way hashes, so the file can be shared with whoever trains models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import select
+
+from mindrail.risk.types import Level
+from mindrail.store import Store
+from mindrail.store.models import ReviewItem, Turn
+
+
+class _Redactor(Protocol):
+    def redact(self, text: str, vault: Any) -> str: ...
+
+
+def _pseudonym(value: str) -> str:
+    return hashlib.sha256(b"mindrail-label-export\x00" + value.encode()).hexdigest()[:16]
+
+
+def labelled_examples(store: Store, redactor: _Redactor, vault_factory: Any) -> Iterator[dict[str, Any]]:
+    with store.reading() as s:
+        items = (
+            s.execute(
+                select(ReviewItem)
+                .where(
+                    ReviewItem.status == "resolved", ReviewItem.kind == "escalation", ReviewItem.category.is_not(None)
+                )
+                .order_by(ReviewItem.id)
+            )
+            .scalars()
+            .all()
+        )
+        for item in items:
+            turn = s.execute(
+                select(Turn).where(Turn.conversation_id == item.conversation_id, Turn.seq == item.turn_seq)
+            ).scalar_one_or_none()
+            if turn is None:
+                continue
+            text = store.keys.open_text(turn.user_enc, f"turns/{turn.conversation_id}/{turn.seq}/user")
+            level = "none" if item.outcome == "false_alarm" else Level(item.level).label
+            yield {
+                "id": f"clin-{_pseudonym(f'{item.conversation_id}/{item.id}')}",
+                "text": redactor.redact(text, vault_factory()),
+                "labels": {item.category: level},
+                "known": [item.category],
+                "tags": ["clinician_review", item.outcome or "other"],
+                "group": f"clin-{_pseudonym(item.conversation_id)}",
+            }
+
+
+def export_labels(store: Store, out: Path, redactor: _Redactor, vault_factory: Any) -> int:
+    n = 0
+    with out.open("w", encoding="utf-8") as f:
+        for row in labelled_examples(store, redactor, vault_factory):
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+    store.audit("labels_exported", "cli", None, {"examples": n})
+    return n
