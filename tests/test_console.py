@@ -283,3 +283,57 @@ def test_export_labels_deidentified_in_the_train_format(client: TestClient, gw: 
     )
     assert examples[1].label(Category.SUICIDE_SELF_HARM) == Level.NONE
     assert examples[1].label(Category.PSYCHOSIS) is None  # only the reviewed category is known
+
+
+def _held_gateway(engine: RiskEngine, tmp_path: Path, timeout_s: float = 300.0) -> Gateway:
+    from mindrail.gateway.service import GatewayConfig
+    from mindrail.policy.decide import Policy
+    from mindrail.policy.schema import PolicyFile
+
+    spec = default_policy().spec.model_dump(mode="json", by_alias=True)
+    spec["default_actions"] = ["respond", "hold_for_review"]
+    store = Store(f"sqlite:///{tmp_path / 'h.db'}", KeyRing.generate())
+    guard = Guard(
+        engine,
+        Policy(PolicyFile.model_validate(spec)),
+        ScriptedBackend(default="Model draft: try a walk."),
+        recorder=StoreRecorder(store),
+    )
+    Accounts(store).add_user("cleo", "clinician", PW)
+    return Gateway(guard, store, GatewayConfig(hold_timeout_s=timeout_s))
+
+
+def test_hold_for_review_edit_then_delivery(engine: RiskEngine, tmp_path: Path) -> None:
+    gw = _held_gateway(engine, tmp_path)
+    cid = gw.store.start_conversation("consent-v1", locale="en-US")
+    r = asyncio.run(gw.turn(cid, "could you suggest ways to wind down after a long shift?"))
+    assert r.source.value == "held" and "care team" in r.reply
+    assert asyncio.run(gw.updates(cid)) == []  # nothing released yet
+    app = create_app(gw, extra_routes=lambda a: add_console_routes(a, gw))
+    with TestClient(app) as c:
+        _login(c, "cleo")
+        csrf = _csrf(c, "/console/queue")
+        c.post("/console/items/1/claim", data={"csrf_token": csrf})
+        page = c.get("/console/queue").text
+        assert "Model draft: try a walk." in page  # the clinician sees the held reply
+        r2 = c.post(
+            "/console/items/1/release",
+            data={"csrf_token": csrf, "release": "edited", "text": "A short walk or a warm shower can help."},
+            follow_redirects=False,
+        )
+        assert r2.status_code == 303
+    got = asyncio.run(gw.updates(cid))
+    assert got == [{"turn": 1, "text": "A short walk or a warm shower can help.", "release": "edited"}]
+    assert asyncio.run(gw.updates(cid)) == []  # delivered once
+    kinds = [e["kind"] for e in gw.store.audit_events(cid)]
+    assert "hold_released" in kinds and "hold_delivered" in kinds
+
+
+def test_hold_times_out_to_the_safe_fallback(engine: RiskEngine, tmp_path: Path) -> None:
+    gw = _held_gateway(engine, tmp_path, timeout_s=0.0)
+    cid = gw.store.start_conversation("consent-v1", locale="en-US")
+    asyncio.run(gw.turn(cid, "could you suggest ways to wind down after a long shift?"))
+    got = asyncio.run(gw.updates(cid))
+    assert len(got) == 1 and got[0]["release"] == "timed_out" and "988" in got[0]["text"]
+    assert "Model draft" not in got[0]["text"]
+    assert gw.store.verify_audit().ok

@@ -126,7 +126,11 @@ def add_console_routes(app: FastAPI, gateway: Gateway, *, secure_cookie: bool = 
     @router.get("/queue", response_class=HTMLResponse)
     async def queue_page(request: Request) -> HTMLResponse:
         staff = current(request, "queue.view")
-        return render("queue.html", staff, items=queue.items())
+        items = queue.items()
+        pending = {
+            it.id: queue.pending_reply(it.id) for it in items if it.kind == "hold" and it.claimed_by == staff.username
+        }
+        return render("queue.html", staff, items=items, pending=pending)
 
     def _act(action: Callable[[], None], staff: Staff) -> Response:
         try:
@@ -156,6 +160,25 @@ def add_console_routes(app: FastAPI, gateway: Gateway, *, secure_cookie: bool = 
         staff = current(request, "queue.act")
         csrf(staff, csrf_token)
         return _act(lambda: queue.resolve(item_id, staff.username, outcome, note), staff)
+
+    @router.post("/items/{item_id}/release")
+    async def release(
+        request: Request,
+        item_id: int,
+        release: str = Form(...),
+        text: str = Form(""),
+        csrf_token: str = Form(""),
+    ) -> Response:
+        staff = current(request, "queue.act")
+        csrf(staff, csrf_token)
+        if release == "approved":
+            text = queue.pending_reply(item_id) or ""
+        elif release == "rejected":
+            locale = store.conversation_info(queue.get(item_id).conversation_id)["locale"]
+            text = gateway.guard.policy.message("reply_replaced", locale)
+        elif release == "edited" and not text.strip():
+            raise HTTPException(400, "text: an edited reply cannot be empty")
+        return _act(lambda: queue.release(item_id, staff.username, release, text), staff)
 
     # ------------------------------------------------------------------ conversations
     @router.get("/conversations/{cid}", response_class=HTMLResponse)

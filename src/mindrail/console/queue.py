@@ -14,9 +14,10 @@ from sqlalchemy import select
 
 from mindrail.risk.types import Level
 from mindrail.store import NotFound, Store
-from mindrail.store.models import ReviewItem, utcnow
+from mindrail.store.models import ReviewItem, Turn, utcnow
 
 OUTCOMES = ("contacted_person", "referred", "emergency_services", "false_alarm", "other")
+RELEASES = ("approved", "edited", "rejected")
 DEFAULT_SLA_MINUTES = {Level.IMMINENT: 5, Level.HIGH: 15, Level.MODERATE: 60, Level.LOW: 240, Level.NONE: 1440}
 
 
@@ -130,3 +131,39 @@ class ReviewQueue:
                 r.note_enc = keys.seal_text(note, f"review_items/{r.id}/note")
 
         self._change(item_id, actor, "review_resolved", {"outcome": outcome, "note": bool(note)}, fn)
+
+    # ------------------------------------------------------------------ held replies
+    def pending_reply(self, item_id: int) -> str | None:
+        """The model's held reply for a hold item (clinicians only)."""
+        with self.store.reading() as s:
+            r = s.get(ReviewItem, item_id)
+            if r is None or r.kind != "hold":
+                return None
+            turn = s.execute(
+                select(Turn).where(Turn.conversation_id == r.conversation_id, Turn.seq == r.turn_seq)
+            ).scalar_one_or_none()
+            if turn is None or turn.withheld_enc is None:
+                return None
+            return self.store.keys.open_text(turn.withheld_enc, f"turns/{turn.conversation_id}/{turn.seq}/withheld")
+
+    def release(self, item_id: int, actor: str, kind: str, text: str) -> None:
+        """Approve (the held reply as is), edit (a clinician's text) or reject (the safe reply): the text goes to
+        the person, and the item is resolved."""
+        if kind not in RELEASES:
+            raise QueueError(f"release must be one of {', '.join(RELEASES)}")
+        keys = self.store.keys
+
+        def fn(r: ReviewItem) -> None:
+            if r.kind != "hold":
+                raise QueueError("only held replies can be released")
+            if r.released_at is not None:
+                raise QueueError(f"already released ({r.release_kind})")
+            if r.claimed_by != actor:
+                raise QueueError("claim the item before releasing the reply")
+            now = utcnow()
+            r.release_kind, r.released_at = kind, now
+            r.release_enc = keys.seal_text(text, f"review_items/{r.id}/release")
+            r.acknowledged_at = r.acknowledged_at or now
+            r.status, r.resolved_at, r.outcome = "resolved", now, "other"
+
+        self._change(item_id, actor, "hold_released", {"release": kind}, fn)

@@ -186,6 +186,11 @@ def create_app(
         await gateway.withdraw(cid)
         return {"id": cid, "consent": "withdrawn"}
 
+    @app.get("/v1/conversations/{cid}/updates")
+    async def updates(cid: str, client: str | None = Depends(api_key)) -> dict[str, Any]:
+        """Replies a clinician released (or the safe fallback after the hold timeout), each delivered once."""
+        return {"id": cid, "released": await gateway.updates(cid)}
+
     @app.get("/v1/conversations/{cid}/export")
     async def export(cid: str, client: str | None = Depends(api_key)) -> JSONResponse:
         return JSONResponse(await gateway.export(cid))

@@ -139,12 +139,20 @@ def add_chat_routes(app: FastAPI, gateway: Gateway, secret: bytes, *, secure_coo
         async def events() -> AsyncIterator[str]:
             async for item in gateway.stream(cid, body.text):
                 if isinstance(item, TurnResult):
-                    meta = {"source": item.source.value, "crisis": item.source.value == "crisis_protocol"}
+                    meta = {
+                        "source": item.source.value,
+                        "crisis": item.source.value == "crisis_protocol",
+                        "held": item.source.value == "held",
+                    }
                     yield f"event: done\ndata: {json.dumps(meta)}\n\n"
                 elif item:
                     yield f"data: {json.dumps({'text': item})}\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream")
+
+    @router.get("/chat/api/updates")
+    async def updates(request: Request) -> dict[str, Any]:
+        return {"released": await gateway.updates(conversation(request))}
 
     @router.post("/chat/api/withdraw")
     async def withdraw(request: Request, x_mindrail_chat: str | None = Header(default=None)) -> dict[str, Any]:

@@ -4,6 +4,7 @@ turns. The HTTP layer (app.py) is a thin shell around it."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 from collections import OrderedDict
@@ -26,6 +27,8 @@ class GatewayConfig:
     consent_version: str = "mindrail-consent-v1"
     max_cached_sessions: int = 2000
     max_message_chars: int = 20_000
+    hold_timeout_s: float = 300.0
+    """A held reply nobody approved within this time is replaced by the safe fallback with resources."""
 
 
 class Metrics:
@@ -121,6 +124,19 @@ class Gateway:
 
     async def export(self, cid: str) -> dict[str, Any]:
         return await asyncio.to_thread(self.store.export, cid)
+
+    async def updates(self, cid: str) -> list[dict[str, Any]]:
+        """Replies released since the person last asked: approved, edited or rejected by a clinician, or the safe
+        fallback when nobody acted in time. Each is delivered once and added to the conversation's history."""
+        info = await asyncio.to_thread(self.store.conversation_info, cid)
+        fallback = self.guard.policy.message("fallback", info["locale"] or self.config.default_locale)
+        await asyncio.to_thread(self.store.expire_holds, dt.timedelta(seconds=self.config.hold_timeout_s), fallback)
+        released = await asyncio.to_thread(self.store.take_released, cid)
+        cached = self._sessions.get(cid)
+        if cached is not None:
+            for r in released:
+                cached.history.append(ChatMessage("assistant", r["text"]))
+        return released
 
     # ------------------------------------------------------------------ turns
     def _fallback(self, locale: str | None, stage: str, exc: BaseException) -> TurnResult:

@@ -102,6 +102,12 @@ class ReviewItem(Base):
     resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     outcome: Mapped[str | None] = mapped_column(String(32))
     note_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    release_kind: Mapped[str | None] = mapped_column(String(16))
+    """For held replies: approved, edited, rejected or timed_out."""
+    release_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """The text released to the person, sealed."""
+    released_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AuditEvent(Base):

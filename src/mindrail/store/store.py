@@ -432,15 +432,66 @@ class Store:
                 if new.key_of(conv.vault_enc) != new.active:
                     conv.vault_enc = new.seal(old.open(conv.vault_enc, aad), aad)
                     n += 1
-            for item in s.execute(select(ReviewItem).where(ReviewItem.note_enc.is_not(None))).scalars():
-                aad = f"review_items/{item.id}/note".encode()
-                assert item.note_enc is not None
-                if new.key_of(item.note_enc) != new.active:
-                    item.note_enc = new.seal(old.open(item.note_enc, aad), aad)
-                    n += 1
+            for item in s.execute(select(ReviewItem)).scalars():
+                for col, name in (("note_enc", "note"), ("release_enc", "release")):
+                    val = getattr(item, col)
+                    if val is not None and new.key_of(val) != new.active:
+                        aad = f"review_items/{item.id}/{name}".encode()
+                        setattr(item, col, new.seal(old.open(val, aad), aad))
+                        n += 1
             chain.append(s, "keys_rotated", "keys", None, {"active_key": new.active, "values_resealed": n})
         self.keys = new
         return n
+
+    # ------------------------------------------------------------------ held replies (hold_for_review)
+    def expire_holds(self, timeout: dt.timedelta, fallback: str) -> int:
+        """Held replies nobody acted on in time: the person gets the safe fallback with resources."""
+        cutoff = utcnow() - timeout
+        keys, n = self.keys, 0
+        with self._tx() as s:
+            rows = (
+                s.execute(
+                    select(ReviewItem).where(
+                        ReviewItem.kind == "hold", ReviewItem.released_at.is_(None), ReviewItem.created_at < cutoff
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for r in rows:
+                now = utcnow()
+                r.release_kind, r.released_at = "timed_out", now
+                r.release_enc = keys.seal_text(fallback, f"review_items/{r.id}/release")
+                r.status, r.resolved_at, r.outcome = "resolved", now, "other"
+                chain.append(s, "hold_timed_out", "console", r.conversation_id, {"item": r.id})
+                n += 1
+        return n
+
+    def take_released(self, conversation_id: str) -> list[dict[str, Any]]:
+        """Released replies not yet delivered to the person, marked delivered (each is delivered once)."""
+        out: list[dict[str, Any]] = []
+        with self._tx() as s:
+            rows = (
+                s.execute(
+                    select(ReviewItem)
+                    .where(
+                        ReviewItem.conversation_id == conversation_id,
+                        ReviewItem.kind == "hold",
+                        ReviewItem.released_at.is_not(None),
+                        ReviewItem.delivered_at.is_(None),
+                    )
+                    .order_by(ReviewItem.turn_seq)
+                )
+                .scalars()
+                .all()
+            )
+            for r in rows:
+                assert r.release_enc is not None
+                text = self.keys.open_text(r.release_enc, f"review_items/{r.id}/release")
+                out.append({"turn": r.turn_seq, "text": text, "release": r.release_kind})
+                r.delivered_at = utcnow()
+                chain.append(s, "hold_delivered", "gateway", conversation_id, {"item": r.id})
+        return out
 
     # ------------------------------------------------------------------ API keys
     def create_api_key(self, name: str, actor: str = "admin") -> str:

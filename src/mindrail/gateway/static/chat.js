@@ -53,7 +53,11 @@
           const data = event.split("\n").find((l) => l.startsWith("data: "));
           if (!data) continue;
           const payload = JSON.parse(data.slice(6));
-          if (isDone) { if (payload.crisis) { li.classList.add("crisis"); li.setAttribute("data-crisis", "1"); } li.setAttribute("data-source", payload.source); }
+          if (isDone) {
+            if (payload.crisis) { li.classList.add("crisis"); li.setAttribute("data-crisis", "1"); }
+            li.setAttribute("data-source", payload.source);
+            if (payload.held) pollUpdates();
+          }
           else node.textContent += payload.text;
         }
       }
@@ -61,6 +65,27 @@
       $("send").disabled = false;
       $("message").focus();
     }
+  }
+
+  // A held reply arrives once a member of the care team has reviewed it (or the safe fallback after the timeout).
+  let polling = false;
+  async function pollUpdates() {
+    if (polling) return;
+    polling = true;
+    try {
+      for (let i = 0; i < 400; i++) {
+        await new Promise((r) => setTimeout(r, 2000));
+        const r = await fetch("/chat/api/updates", { credentials: "same-origin" });
+        if (!r.ok) return;
+        const data = await r.json();
+        for (const m of data.released) {
+          const li = addMessage("assistant", m.text);
+          li.setAttribute("data-source", "released");
+          li.setAttribute("data-release", m.release);
+        }
+        if (data.released.length) return;
+      }
+    } finally { polling = false; }
   }
 
   $("composer").addEventListener("submit", (e) => {
