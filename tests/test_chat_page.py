@@ -5,7 +5,6 @@ crisis button, keyboard use, and deleting the conversation. Plus the page's CSRF
 from __future__ import annotations
 
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -87,16 +86,6 @@ def served(engine: RiskEngine, tmp_path: Path) -> Iterator[tuple[str, Gateway]]:
     yield f"http://127.0.0.1:{port}", gateway
     server.should_exit = True
     t.join(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    res = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "ensure_chromium.sh")], capture_output=True, text=True, timeout=900
-    )
-    if res.returncode != 0:
-        pytest.fail(f"Debian's chromium is not available: {res.stderr[-1500:]}")
-    return res.stdout.strip().splitlines()[-1]
 
 
 def test_person_consents_chats_sees_crisis_protocol_and_deletes(served: tuple[str, Gateway], chromium: str) -> None:
