@@ -332,3 +332,52 @@ def test_failing_webhook_never_fails_the_turn(engine: RiskEngine, tmp_path: Any)
     assert run(scenario()) == Source.CRISIS_PROTOCOL
     assert "webhook_failed" in [e["kind"] for e in store.audit_events()]
     assert store.verify_audit().ok
+
+
+def test_escalation_email_through_a_real_smtp_server(engine: RiskEngine, tmp_path: Any) -> None:
+    """aiosmtpd on loopback, started here: the message arrives, names the level, carries no conversation text."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    from mindrail.gateway.email import EmailNotifier, SmtpSettings
+    from mindrail.gateway.recorder import StoreRecorder
+    from mindrail.store import KeyRing, Store
+
+    received: list[Any] = []
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            received.append(envelope)
+            return "250 OK"
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    store = Store(f"sqlite:///{tmp_path / 'e.db'}", KeyRing.generate())
+    try:
+
+        async def scenario() -> None:
+            mail = EmailNotifier(
+                SmtpSettings("127.0.0.1", port, sender="mindrail@clinic.test", recipients=("oncall@clinic.test",)),
+                store,
+            )
+            g = _guard(engine, ScriptedBackend([KIND]), recorder=StoreRecorder(store, notifiers=(mail,)))
+            cid = store.start_conversation("consent-v1", locale="en-US")
+            await g.turn(
+                g.new_session(cid, "en-US"), "I have the pills in my hand and I'm going to take them all tonight"
+            )
+            await mail.aclose()
+
+        run(scenario())
+    finally:
+        controller.stop()
+    assert len(received) == 1
+    env = received[0]
+    assert env.rcpt_tos == ["oncall@clinic.test"]
+    body = env.content.decode()
+    assert "escalation waiting for review" in body and "HIGH" in body.upper()
+    assert "pills" not in body
+    assert "email_sent" in [e["kind"] for e in store.audit_events()]

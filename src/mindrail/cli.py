@@ -343,6 +343,12 @@ def serve(
         bool | None,
         typer.Option("--redact/--no-redact", help="Redact identifiers (default: only for non-local backends)."),
     ] = None,
+    smtp_host: Annotated[str | None, typer.Option(help="SMTP server for escalation e-mails.")] = None,
+    smtp_port: Annotated[int, typer.Option(help="SMTP port.")] = 25,
+    smtp_from: Annotated[str, typer.Option(help="Sender address.")] = "mindrail@localhost",
+    notify_email: Annotated[
+        list[str] | None, typer.Option(help="Recipient of escalation e-mails (repeatable).")
+    ] = None,
 ) -> None:
     """Serve the guarded gateway: OpenAI-compatible API, screening, consent and data rights."""
     import uvicorn
@@ -368,6 +374,11 @@ def serve(
         locale=locale,
         webhook_url=webhook_url,
         redact=redact,
+        smtp_host=smtp_host,
+        smtp_port=smtp_port,
+        smtp_sender=smtp_from,
+        smtp_recipients=tuple(notify_email or ()),
+        console_url=f"http://{host}:{port}/console",
     )
     gateway = build_gateway(settings, _engine())
     secret = gateway.store.keys.derive("chat-cookie")

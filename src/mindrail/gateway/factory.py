@@ -36,6 +36,11 @@ class Settings:
     """None: redact only for non-local backends."""
     webhook_url: str | None = None
     webhook_secret_env: str = "MINDRAIL_WEBHOOK_SECRET"
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_sender: str = "mindrail@localhost"
+    smtp_recipients: tuple[str, ...] = ()
+    console_url: str = "http://127.0.0.1:8080/console"
 
 
 def load_keys(settings: Settings) -> KeyRing:
@@ -87,6 +92,24 @@ def _webhook(settings: Settings, store: Store) -> Any:
     return WebhookNotifier(settings.webhook_url, store, secret=secret.encode() if secret else None)
 
 
+def _email(settings: Settings, store: Store) -> tuple[Any, ...]:
+    if not settings.smtp_host or not settings.smtp_recipients:
+        return ()
+    from mindrail.gateway.email import EmailNotifier, SmtpSettings
+
+    smtp = SmtpSettings(
+        settings.smtp_host,
+        settings.smtp_port,
+        sender=settings.smtp_sender,
+        recipients=settings.smtp_recipients,
+        username=os.environ.get("MINDRAIL_SMTP_USER"),
+        password=os.environ.get("MINDRAIL_SMTP_PASSWORD"),
+        starttls=bool(os.environ.get("MINDRAIL_SMTP_STARTTLS")),
+        console_url=settings.console_url,
+    )
+    return (EmailNotifier(smtp, store),)
+
+
 def build_gateway(settings: Settings, engine: RiskEngine | None = None) -> Gateway:
     engine = engine or RiskEngine.load()
     store = Store(settings.db_url, load_keys(settings))
@@ -97,7 +120,7 @@ def build_gateway(settings: Settings, engine: RiskEngine | None = None) -> Gatew
         Policy.load(settings.policy),
         backend,
         redactor=redactor,
-        recorder=StoreRecorder(store, webhook=_webhook(settings, store)),
+        recorder=StoreRecorder(store, webhook=_webhook(settings, store), notifiers=_email(settings, store)),
         vault_factory=vault_factory,
         config=GuardConfig(redact_local=bool(settings.redact) and backend.is_local),
     )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+import datetime as dt
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mindrail.gateway.pipeline import Session, Source, TurnResult
 from mindrail.policy.schema import Action
@@ -13,10 +14,19 @@ if TYPE_CHECKING:
     from mindrail.gateway.webhook import WebhookNotifier
 
 
+class Notifier(Protocol):
+    """Anything told about escalations (webhook, e-mail); ``notify`` returns at once."""
+
+    def notify(self, event: dict[str, Any]) -> None: ...
+
+
 class StoreRecorder:
-    def __init__(self, store: Store, webhook: WebhookNotifier | None = None) -> None:
+    def __init__(
+        self, store: Store, webhook: WebhookNotifier | None = None, notifiers: tuple[Notifier, ...] = ()
+    ) -> None:
         self.store = store
         self.webhook = webhook
+        self.notifiers: tuple[Notifier, ...] = (*((webhook,) if webhook is not None else ()), *notifiers)
 
     @staticmethod
     def to_input(user_text: str, result: TurnResult) -> TurnInput:
@@ -45,12 +55,18 @@ class StoreRecorder:
     async def record_turn(self, session: Session, user_text: str, result: TurnResult) -> None:
         turn = self.to_input(user_text, result)
         seq = await asyncio.to_thread(self.store.record_turn, session.id, turn)
-        if self.webhook is not None and "escalation" in turn.review and result.decision is not None:
+        if self.notifiers and "escalation" in turn.review and result.decision is not None:
             d = result.decision
-            self.webhook.notify(
-                self.webhook.payload(
-                    session.id, seq, d.level.label, d.category.value if d.category else None, list(turn.actions)
-                )
-            )
+            event = {
+                "event": "escalation",
+                "conversation_id": session.id,
+                "turn": seq,
+                "level": d.level.label,
+                "category": d.category.value if d.category else None,
+                "actions": list(turn.actions),
+                "at": dt.datetime.now(dt.UTC).isoformat(),
+            }
+            for n in self.notifiers:
+                n.notify(event)
         if session.vault is not None and hasattr(session.vault, "to_dict") and len(session.vault):
             await asyncio.to_thread(self.store.save_vault, session.id, session.vault.to_dict())

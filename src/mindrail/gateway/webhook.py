@@ -55,7 +55,7 @@ class WebhookNotifier:
         }
 
     def notify(self, payload: dict[str, Any]) -> None:
-        """Schedule delivery; returns at once."""
+        """Schedule delivery of an escalation event; returns at once."""
         task = asyncio.get_running_loop().create_task(self._deliver(payload))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
