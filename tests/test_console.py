@@ -337,3 +337,13 @@ def test_hold_times_out_to_the_safe_fallback(engine: RiskEngine, tmp_path: Path)
     assert len(got) == 1 and got[0]["release"] == "timed_out" and "988" in got[0]["text"]
     assert "Model draft" not in got[0]["text"]
     assert gw.store.verify_audit().ok
+
+
+def test_conversation_view_shows_consent_and_data_rights(client: TestClient, gw: Gateway) -> None:
+    cid = _escalate(gw)
+    gw.store.export(cid)
+    gw.store.withdraw_consent(cid)
+    _login(client, "cleo")
+    page = client.get(f"/console/conversations/{cid}").text
+    assert "Consent to text consent-v1" in page and "withdrawn" in page
+    assert "data exported by person" in page

@@ -190,7 +190,19 @@ def add_console_routes(app: FastAPI, gateway: Gateway, *, secure_cookie: bool = 
             raise HTTPException(404, "no such conversation") from None
         turns = store.transcript(cid, include_withheld=True)
         store.audit("conversation_viewed", staff.username, cid, {"role": staff.role.value})
-        return render("conversation.html", staff, info=info, turns=[_with_highlights(t) for t in turns])
+        rights = [
+            e
+            for e in store.audit_events(cid, limit=500)
+            if e["kind"] in ("data_exported", "consent_withdrawn", "consent_given")
+        ]
+        return render(
+            "conversation.html",
+            staff,
+            info=info,
+            turns=[_with_highlights(t) for t in turns],
+            consents=store.consents(cid),
+            rights=rights,
+        )
 
     # ------------------------------------------------------------------ dashboard
     @router.get("/dashboard", response_class=HTMLResponse)

@@ -185,6 +185,18 @@ class Store:
                 "client": conv.client,
             }
 
+    def consents(self, cid: str) -> list[dict[str, Any]]:
+        with self._read() as s:
+            rows = s.execute(select(Consent).where(Consent.conversation_id == cid).order_by(Consent.id)).scalars()
+            return [
+                {
+                    "text_version": c.text_version,
+                    "given_at": c.given_at.isoformat(timespec="seconds"),
+                    "withdrawn_at": c.withdrawn_at.isoformat(timespec="seconds") if c.withdrawn_at else None,
+                }
+                for c in rows
+            ]
+
     def withdraw_consent(self, cid: str, actor: str = "person") -> None:
         with self._tx() as s:
             rows = s.execute(
