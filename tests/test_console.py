@@ -377,3 +377,13 @@ def test_conversation_view_shows_consent_and_data_rights(client: TestClient, gw:
     page = client.get(f"/console/conversations/{cid}").text
     assert "Consent to text consent-v1" in page and "withdrawn" in page
     assert "data exported by person" in page
+
+
+def test_sla_is_configurable_and_overdue_items_are_flagged(client: TestClient, gw: Gateway) -> None:
+    from mindrail.console.queue import ReviewQueue
+    from mindrail.risk.types import Level
+
+    _escalate(gw)
+    strict = ReviewQueue(gw.store, {Level.HIGH: 0, Level.IMMINENT: 0})
+    assert all(it.overdue for it in strict.items())
+    assert not any(it.overdue for it in ReviewQueue(gw.store).items())

@@ -383,13 +383,31 @@ def serve(
     gateway = build_gateway(settings, _engine())
     secret = gateway.store.keys.derive("chat-cookie")
 
+    sla_minutes = _parse_sla(sla)
+
     def extra(a: Any) -> None:
         add_chat_routes(a, gateway, secret)
-        add_console_routes(a, gateway)
+        add_console_routes(a, gateway, sla_minutes=sla_minutes)
 
     app_ = create_app(gateway, require_api_key=not no_api_key, extra_routes=extra)
     err.print(f"mindrail: chat page at http://{host}:{port}/chat  (API docs at http://{host}:{port}/docs)")
     uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
+def _parse_sla(spec: str | None) -> Any:
+    from mindrail.risk.types import Level
+
+    if not spec:
+        return None
+    out = {}
+    for part in spec.split(","):
+        name, _, minutes = part.partition("=")
+        try:
+            out[Level.parse(name.strip())] = int(minutes)
+        except ValueError:
+            err.print(f"[red]error:[/red] --sla: {part!r} is not level=minutes (levels: low, moderate, high, imminent)")
+            raise typer.Exit(2) from None
+    return out
 
 
 @app.command()

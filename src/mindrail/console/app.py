@@ -43,10 +43,12 @@ class _Redirect(Exception):
         self.to = to
 
 
-def add_console_routes(app: FastAPI, gateway: Gateway, *, secure_cookie: bool = False) -> None:
+def add_console_routes(
+    app: FastAPI, gateway: Gateway, *, secure_cookie: bool = False, sla_minutes: dict[Level, int] | None = None
+) -> None:
     store = gateway.store
     accounts = Accounts(store)
-    queue = ReviewQueue(store)
+    queue = ReviewQueue(store, sla_minutes)
     env = Environment(loader=PackageLoader("mindrail.console", "templates"), autoescape=select_autoescape(["html"]))
     env.globals["OUTCOMES"] = OUTCOMES
     env.filters["level"] = lambda v: Level(int(v)).label
