@@ -349,6 +349,9 @@ def serve(
     notify_email: Annotated[
         list[str] | None, typer.Option(help="Recipient of escalation e-mails (repeatable).")
     ] = None,
+    sla: Annotated[
+        str | None, typer.Option(help="Review SLA minutes per level, e.g. imminent=5,high=15,moderate=60,low=240.")
+    ] = None,
 ) -> None:
     """Serve the guarded gateway: OpenAI-compatible API, screening, consent and data rights."""
     import uvicorn
