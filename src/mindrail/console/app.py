@@ -214,7 +214,10 @@ def add_console_routes(
         end = utcnow() + dt.timedelta(seconds=1)
         start = end - dt.timedelta(days=days)
         data = dashboard.compute(store, start, end, queue)
-        volume = dashboard.bar_chart([(d.isoformat(), n) for d, n in data.per_day], "Conversations per day")
+        counts = dict(data.per_day)
+        first = start.date()
+        days_axis = [first + dt.timedelta(days=i) for i in range((end.date() - first).days + 1)]
+        volume = dashboard.bar_chart([(d.isoformat(), counts.get(d, 0)) for d in days_axis], "Conversations per day")
         shares = dashboard.share_chart(data.level_share, "Share of conversations by highest level")
         return render("dashboard.html", staff, d=data, days=days, volume_svg=volume, share_svg=shares)
 

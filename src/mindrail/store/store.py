@@ -179,7 +179,7 @@ class Store:
             return {
                 "id": cid,
                 "locale": conv.locale,
-                "created_at": conv.created_at.isoformat(),
+                "created_at": conv.created_at.isoformat(timespec="seconds"),
                 "turns": conv.turns,
                 "top_level": conv.top_level,
                 "client": conv.client,
