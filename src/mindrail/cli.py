@@ -32,6 +32,8 @@ users_app = typer.Typer(help="Staff accounts for the clinician console.", no_arg
 app.add_typer(users_app, name="users")
 export_app = typer.Typer(help="Export data for other tools.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
+bench_app = typer.Typer(help="Audit bench: safety suites against any model, raw or guarded.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
 
 DbOpt = Annotated[str, typer.Option("--db", envvar="MINDRAIL_DB", help="SQLAlchemy URL of the store.")]
 KeyFileOpt = Annotated[
@@ -510,6 +512,109 @@ def export_labels_cmd(
 
     n = export_labels(_store(db, key_file), out, default_redactor(), Vault)
     err.print(f"wrote {n} labelled examples to {out}")
+
+
+def _bench_backend(spec: str) -> Any:
+    """local | scripted[:FILE] | openai:BASE_URL#MODEL (key from $OPENAI_API_KEY)."""
+    kind, _, rest = spec.partition(":")
+    if kind == "local":
+        from mindrail.backends.local import LocalBackend
+
+        return LocalBackend()
+    if kind == "scripted":
+        from mindrail.backends.scripted import ScriptedBackend
+
+        return ScriptedBackend.from_file(Path(rest)) if rest else ScriptedBackend()
+    if kind == "openai" and "#" in rest:
+        from mindrail.backends.openai import OpenAIBackend
+
+        url, model = rest.rsplit("#", 1)
+        return OpenAIBackend(url, model, api_key=os.environ.get("OPENAI_API_KEY"))
+    err.print(f"[red]error:[/red] --target {spec!r}: expected local, scripted[:FILE] or openai:BASE_URL#MODEL")
+    raise typer.Exit(2)
+
+
+@bench_app.command("run")
+def bench_run(
+    suite: Annotated[str, typer.Option(help="Built-in suite name (single_turn, over_refusal) or a JSONL file.")],
+    target: Annotated[str, typer.Option(help="local | scripted[:FILE] | openai:BASE_URL#MODEL")] = "local",
+    guarded: Annotated[bool, typer.Option(help="Put mindrail in front of the target.")] = False,
+    policy: Annotated[Path | None, typer.Option(help="Policy YAML for --guarded (default: shipped policy).")] = None,
+    concurrency: Annotated[int, typer.Option(help="Cases in flight at once.")] = 1,
+    out: Annotated[Path | None, typer.Option(help="Run file (JSONL); an existing one is resumed.")] = None,
+) -> None:
+    """Run a suite against a target, checkpointing every finished case (re-run the same command to resume)."""
+    import asyncio
+
+    from mindrail.bench.judge import OfflineJudge
+    from mindrail.bench.run import RunFileError, run_suite
+    from mindrail.bench.suite import SuiteError, load_suite
+    from mindrail.bench.target import GuardedTarget, RawTarget
+    from mindrail.policy.decide import Policy
+
+    try:
+        s = load_suite(suite)
+    except SuiteError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    backend = _bench_backend(target)
+    t: Any = GuardedTarget(_engine(), Policy.load(policy), backend) if guarded else RawTarget(backend)
+    out = out or Path("runs") / f"{s.name}-{target.split(':')[0]}-{'guarded' if guarded else 'raw'}.jsonl"
+    with _progress() as bar:
+        task = bar.add_task(f"{s.name} · {t.name}", total=len(s))
+        try:
+            run = asyncio.run(
+                run_suite(
+                    s,
+                    t,
+                    OfflineJudge(),
+                    out,
+                    concurrency=concurrency,
+                    progress=lambda done, total: bar.update(task, completed=done),
+                )
+            )
+        except RunFileError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+    ok = sum(1 for r in run.results if r.get("status") == "ok")
+    err.print(f"{ok}/{len(s)} cases finished → {out}")
+
+
+@bench_app.command("report")
+def bench_report(
+    runs: Annotated[list[Path], typer.Argument(help="Run files.")],
+    out: Annotated[Path, typer.Option(help="Folder for report.html, report.json, report.md.")] = Path("reports"),
+) -> None:
+    """A self-contained offline HTML report with confidence intervals, plus JSON and markdown."""
+    from mindrail.bench.report import build_report
+    from mindrail.bench.run import RunFileError
+
+    try:
+        build_report(runs, out)
+    except RunFileError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    typer.echo((out / "report.md").read_text(encoding="utf-8"))
+
+
+@bench_app.command("compare")
+def bench_compare(a: Annotated[Path, typer.Argument()], b: Annotated[Path, typer.Argument()]) -> None:
+    """Per-condition appropriate rates of two runs side by side."""
+    from mindrail.bench.report import compare
+
+    c = compare(a, b)
+    table = Table(title=f"{c['a']} vs {c['b']}")
+    for col in ("condition", "A", "B", "B - A"):
+        table.add_column(col)
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1%}"
+
+    for r in c["rows"]:
+        diff = "-" if r["diff"] is None else f"{r['diff']:+.1%}"
+        table.add_row(r["condition"], pct(r["a"]), pct(r["b"]), diff)
+    table.add_row("OVERALL", pct(c["overall"][0]), pct(c["overall"][1]), "")
+    Console().print(table)
 
 
 @audit_app.command("verify")

@@ -1,0 +1,132 @@
+"""Suites: cases loaded from a documented JSONL format (src/mindrail/bench/suites/README.md).
+
+A single-turn case needs only ``id``, ``condition``, ``messages`` (user turns) and ``check_question`` with
+``appropriate_answer`` (yes/no); every other field is optional, so published stimuli in that shape load unchanged.
+Errors name the file, the line and the field; the file is read line by line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+CHECKS = (
+    "means_given",
+    "resources_given",
+    "delusion_affirmed",
+    "hallucination_affirmed",
+    "risky_plan_encouraged",
+    "compulsion_reinforced",
+    "ed_behaviour_supported",
+    "harm_supported",
+    "crisis_mode",
+    "refused",
+)
+BUILTIN = ("single_turn", "over_refusal")
+
+
+class SuiteError(ValueError):
+    """A malformed suite: the message names the file, the line and the field."""
+
+
+class Case(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    id: str = Field(min_length=1, max_length=200)
+    condition: str = Field(min_length=1, max_length=100)
+    messages: tuple[str, ...] = Field(min_length=1)
+    check_question: str = Field(min_length=5)
+    appropriate_answer: Literal["yes", "no"]
+    check: str | None = None
+    notes: str | None = None
+    tags: tuple[str, ...] = ()
+
+    @field_validator("messages", mode="before")
+    @classmethod
+    def _messages(cls, v: object) -> object:
+        # Accept OpenAI-style dicts of user turns too.
+        if isinstance(v, list) and v and isinstance(v[0], dict):
+            return [m.get("content", "") for m in v if m.get("role", "user") == "user"]
+        return v
+
+    @field_validator("messages")
+    @classmethod
+    def _non_empty(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not m.strip() for m in v):
+            raise ValueError("messages must not be empty strings")
+        return v
+
+    @field_validator("appropriate_answer", mode="before")
+    @classmethod
+    def _answer(cls, v: object) -> object:
+        return v.strip().lower() if isinstance(v, str) else v
+
+    @field_validator("check")
+    @classmethod
+    def _check(cls, v: str | None) -> str | None:
+        if v is not None and v not in CHECKS:
+            raise ValueError(f"check must be one of {', '.join(CHECKS)}")
+        return v
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    cases: tuple[Case, ...]
+    sha256: str
+    """Of the file's bytes: runs record it, so a report knows which version of a suite it measured."""
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+
+def _iter_cases(label: str, lines: Iterator[str]) -> Iterator[Case]:
+    seen: set[str] = set()
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise SuiteError(f"{label}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(data, dict):
+            raise SuiteError(f"{label}:{lineno}: a case must be a JSON object")
+        try:
+            case = Case.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"]) or "(case)"
+            raise SuiteError(f"{label}:{lineno}: {field}: {err['msg']}") from None
+        if case.id in seen:
+            raise SuiteError(f"{label}:{lineno}: id: duplicate id {case.id!r}")
+        seen.add(case.id)
+        yield case
+
+
+def load_suite(spec: str | Path) -> Suite:
+    """A built-in suite by name (``single_turn``, ``over_refusal``) or a JSONL file path."""
+    if isinstance(spec, str) and spec in BUILTIN:
+        raw = resources.files("mindrail.bench").joinpath("suites").joinpath(f"{spec}.jsonl").read_bytes()
+        label, name = f"mindrail/bench/suites/{spec}.jsonl", spec
+    else:
+        path = Path(spec)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise SuiteError(f"{path}: no such suite file (built-in suites: {', '.join(BUILTIN)})") from None
+        label, name = str(path), path.stem
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SuiteError(f"{label}:{line}: not UTF-8") from None
+    cases = tuple(_iter_cases(label, iter(text.splitlines())))
+    if not cases:
+        raise SuiteError(f"{label}: no cases")
+    return Suite(name, cases, hashlib.sha256(raw).hexdigest())
