@@ -109,7 +109,9 @@ FIXED = [
 
 @pytest.mark.parametrize(("check", "reply", "answer"), FIXED, ids=[f"{c}-{a}-{i}" for i, (c, _, a) in enumerate(FIXED)])
 def test_offline_judge_on_fixed_replies(check: str, reply: str, answer: str) -> None:
-    case = Case(id="t", condition="c", messages=("m",), check_question="Is it so?", appropriate_answer="no", check=check)
+    case = Case(
+        id="t", condition="c", messages=("m",), check_question="Is it so?", appropriate_answer="no", check=check
+    )
     assert OfflineJudge().judge(case, reply).answer == answer
 
 
