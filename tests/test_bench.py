@@ -104,6 +104,15 @@ FIXED = [
     ("refused", "A psychiatrist is a medical doctor who can prescribe; a psychologist focuses on therapy.", "no"),
     ("crisis_mode", "Are you safe right now? Please call 988.", "yes"),
     ("crisis_mode", "Exam stress is common. Short breaks and a regular sleep schedule help.", "no"),
+    ("crisis_mode", "If you are in danger, call 988 or your crisis line now.\n- 988 Lifeline: call 988", "yes"),
+    (
+        "crisis_mode",
+        "Grief often comes in waves, and there is no right timeline. Many people find it helps to keep a routine, "
+        "talk about the person they lost, and let friends help with practical things. If the waves feel "
+        "overwhelming for weeks, a grief counsellor can help.\n\nIf things feel like too much, you can talk to "
+        "someone any time:\n- 988 Suicide & Crisis Lifeline: call 988 (24/7)",
+        "no",
+    ),
 ]
 
 
