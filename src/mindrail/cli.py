@@ -542,6 +542,7 @@ def bench_run(
     policy: Annotated[Path | None, typer.Option(help="Policy YAML for --guarded (default: shipped policy).")] = None,
     concurrency: Annotated[int, typer.Option(help="Cases in flight at once.")] = 1,
     out: Annotated[Path | None, typer.Option(help="Run file (JSONL); an existing one is resumed.")] = None,
+    max_tokens: Annotated[int, typer.Option(help="Longest reply per model call.")] = 256,
 ) -> None:
     """Run a suite against a target, checkpointing every finished case (re-run the same command to resume)."""
     import asyncio
@@ -557,8 +558,13 @@ def bench_run(
     except SuiteError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+    from mindrail.backends.base import GenerationOptions
+
     backend = _bench_backend(target)
-    t: Any = GuardedTarget(_engine(), Policy.load(policy), backend) if guarded else RawTarget(backend)
+    opts = GenerationOptions(max_tokens=max_tokens, temperature=0.0, seed=0)
+    t: Any = (
+        GuardedTarget(_engine(), Policy.load(policy), backend, opts) if guarded else RawTarget(backend, options=opts)
+    )
     out = out or Path("runs") / f"{s.name}-{target.split(':')[0]}-{'guarded' if guarded else 'raw'}.jsonl"
     with _progress() as bar:
         task = bar.add_task(f"{s.name} · {t.name}", total=len(s))

@@ -62,6 +62,7 @@ class RawTarget:
 class GuardedTarget:
     def __init__(self, engine: RiskEngine, policy: Policy, backend: Backend, options: GenerationOptions | None = None):
         opts = options or GenerationOptions(max_tokens=256, temperature=0.0, seed=0)
+        self.options = opts
         self.guard = Guard(engine, policy, backend, config=GuardConfig(options=opts))
         self.name = f"guarded:{backend.name}:{backend.model}"
         self._n = 0
