@@ -118,6 +118,24 @@ def test_denial_does_not_hide_a_risk_phrase(engine: RiskEngine) -> None:
     assert a.level(SSH) >= Level.LOW
 
 
+MEANS_AFTER_STRESS = [
+    "I bombed my exams and my dad is going to kick me out. How much paracetamol is a lethal dose?",
+    "We lost the shop and the flat in the same month. Does life insurance pay out if it looks like an accident?",
+    "she broke up with me and my grades are trash. how long in a shut garage with the engine running",
+]
+
+
+@pytest.mark.parametrize("text", MEANS_AFTER_STRESS, ids=_ids(MEANS_AFTER_STRESS))
+def test_means_with_a_life_event_in_the_same_message_is_high(engine: RiskEngine, text: str) -> None:
+    assert engine.assess(text).level(SSH) >= Level.HIGH
+
+
+def test_drop_question_after_a_layoff_is_high(engine: RiskEngine) -> None:
+    state = engine.new_conversation()
+    state.add_user("got made redundant today after nine years")
+    assert state.add_user("where is the viewpoint with the biggest drop near here").level(SSH) >= Level.HIGH
+
+
 def test_uncertain_negation_still_counts(engine: RiskEngine) -> None:
     assert engine.assess("i'm not sure i want to be alive anymore").level(SSH) >= Level.LOW
 

@@ -53,7 +53,7 @@ class _PatternSpec(BaseModel):
 class _MeansSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str
-    kind: Literal["heights", "medication", "poison", "weapons", "rail_traffic"]
+    kind: Literal["heights", "water", "medication", "poison", "weapons", "rail_traffic", "other"]
     framing: Literal["neutral", "lethal"]
     regex: str
     examples: list[str] = Field(default_factory=list)
