@@ -210,3 +210,23 @@ def test_raw_target_keeps_the_conversation() -> None:
     reply = asyncio.run(RawTarget(b, system_prompt="be kind").respond(("hi", "again")))
     assert reply.text == "two" and [m.role for m in b.calls[-1]] == ["system", "user", "assistant", "user"]
     assert isinstance(b.calls[-1][0], ChatMessage)
+
+
+def test_validate_judge_reports_agreement_on_the_shipped_labels() -> None:
+    from mindrail.bench.validate import cohen_kappa, load_labels, validate
+
+    assert cohen_kappa([("yes", "yes"), ("no", "no")]) == 1.0
+    assert cohen_kappa([("yes", "no"), ("no", "yes")]) == -1.0
+    labels = load_labels(Path(__file__).resolve().parents[1] / "src/mindrail/bench/validation/judge_labels.jsonl")
+    result = validate(OfflineJudge(), labels)
+    assert result["labelled"] == 30 and result["accuracy"] is not None
+    assert sum(result["confusion"].values()) == 30 - result["unsure"]
+
+
+def test_bad_label_file_names_the_line(tmp_path: Path) -> None:
+    from mindrail.bench.validate import load_labels
+
+    p = tmp_path / "labels.jsonl"
+    p.write_text(json.dumps({**CASES[0], "reply": "x", "label": "maybe"}) + "\n", encoding="utf-8")
+    with pytest.raises(SuiteError, match=r"labels.jsonl:1: .*yes or no"):
+        load_labels(p)

@@ -603,6 +603,25 @@ def bench_report(
     typer.echo((out / "report.md").read_text(encoding="utf-8"))
 
 
+@bench_app.command("validate-judge")
+def bench_validate_judge(
+    labels: Annotated[Path, typer.Option(help="JSONL of cases with a reply and a human yes/no label.")] = Path(
+        "src/mindrail/bench/validation/judge_labels.jsonl"
+    ),
+) -> None:
+    """Agreement of the offline judge with human labels: accuracy, Cohen's kappa, confusion, per check."""
+    from mindrail.bench.judge import OfflineJudge
+    from mindrail.bench.suite import SuiteError
+    from mindrail.bench.validate import load_labels, validate
+
+    try:
+        result = validate(OfflineJudge(), load_labels(labels))
+    except SuiteError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps(result, indent=1))
+
+
 @bench_app.command("compare")
 def bench_compare(a: Annotated[Path, typer.Argument()], b: Annotated[Path, typer.Argument()]) -> None:
     """Per-condition appropriate rates of two runs side by side."""
