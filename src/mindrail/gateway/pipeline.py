@@ -225,25 +225,28 @@ class Guard:
             return await self._record(session, text, await self._turn(session, text))
 
     async def _decide(self, session: Session, text: str) -> tuple[Assessment, Decision] | TurnResult:
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
         assessment: Assessment | None = None
         try:
             assessment = await self._assess(session, text)
-            timings["assess"] = (time.perf_counter() - t0) * 1000
             decision = self.policy.decide(assessment, session.locale)
         except Exception as exc:
             return self._fallback(session, "assess" if assessment is None else "decide", exc, assessment)
         return assessment, decision
 
+    def _backend_meta(self) -> dict[str, Any]:
+        return {"backend": self.backend.name, "model": self.backend.model, "redacted": self.redacts}
+
     async def _turn(self, session: Session, text: str) -> TurnResult:
         decided = await self._decide(session, text)
         if isinstance(decided, TurnResult):
             return decided
-        assessment, decision = decided
+        return await self._respond(session, text, *decided)
+
+    async def _respond(self, session: Session, text: str, assessment: Assessment, decision: Decision) -> TurnResult:
+        """Everything after the decision, for a whole (not streamed) reply."""
         if not decision.calls_model:
             return TurnResult(self.policy.crisis_reply(decision), Source.CRISIS_PROTOCOL, assessment, decision)
-        meta: dict[str, Any] = {"backend": self.backend.name, "model": self.backend.model, "redacted": self.redacts}
+        meta = self._backend_meta()
         try:
             messages = self._model_messages(session, text)
         except Exception as exc:
@@ -304,7 +307,7 @@ class Guard:
             assessment, decision = decided
             if not decision.calls_model or decision.has(Action.HOLD_FOR_REVIEW):
                 # Held replies are produced whole (a clinician approves all of it); crisis never calls the model.
-                result = await self._turn_from_decision(session, text, assessment, decision)
+                result = await self._respond(session, text, assessment, decision)
                 final = await self._record(session, text, result)
                 yield final.reply
                 yield final
@@ -318,28 +321,10 @@ class Guard:
                     return
                 yield piece
 
-    async def _turn_from_decision(
-        self, session: Session, text: str, assessment: Assessment, decision: Decision
-    ) -> TurnResult:
-        if not decision.calls_model:
-            return TurnResult(self.policy.crisis_reply(decision), Source.CRISIS_PROTOCOL, assessment, decision)
-        messages = self._model_messages(session, text)
-        try:
-            completion = await asyncio.wait_for(
-                self.backend.complete(messages, self.config.options), timeout=self.config.backend_timeout_s
-            )
-        except (BackendError, TimeoutError):
-            reply = self.policy.message("backend_unavailable", decision.locale)
-            return TurnResult(reply, Source.BACKEND_UNAVAILABLE, assessment, decision)
-        raw = self._restore(session, completion.text)
-        verdict = self.checker.check(raw, ReplyContext(assessment))
-        meta = {"backend": self.backend.name, "model": self.backend.model, "redacted": self.redacts}
-        return self._conclude(session, assessment, decision, raw, verdict, meta)
-
     async def _stream_model(
         self, session: Session, text: str, assessment: Assessment, decision: Decision
     ) -> AsyncIterator[str | TurnResult]:
-        meta: dict[str, Any] = {"backend": self.backend.name, "model": self.backend.model, "redacted": self.redacts}
+        meta = self._backend_meta()
         ctx = ReplyContext(assessment)
         released = ""  # text the person has seen (restored, checked)
         pending = ""  # restored text not yet checked

@@ -149,31 +149,32 @@ class Gateway:
             error=f"{stage}:{type(exc).__name__}",
         )
 
-    async def turn(self, cid: str, text: str, locale: str | None = None) -> TurnResult:
-        t0 = time.perf_counter()
+    async def _open(self, cid: str, locale: str | None, t0: float) -> Session | TurnResult:
+        """The session, or the safe fallback when loading it fails for any reason but missing consent."""
         try:
-            session = await self.session(cid, locale)
+            return await self.session(cid, locale)
         except (ConsentRequired, NotFound):
             raise
         except Exception as exc:
             result = self._fallback(locale, "session", exc)
             self.metrics.observe(result, time.perf_counter() - t0)
             return result
+
+    async def turn(self, cid: str, text: str, locale: str | None = None) -> TurnResult:
+        t0 = time.perf_counter()
+        session = await self._open(cid, locale, t0)
+        if isinstance(session, TurnResult):
+            return session
         result = await self.guard.turn(session, text)
         self.metrics.observe(result, time.perf_counter() - t0)
         return result
 
     async def stream(self, cid: str, text: str, locale: str | None = None) -> AsyncIterator[str | TurnResult]:
         t0 = time.perf_counter()
-        try:
-            session = await self.session(cid, locale)
-        except (ConsentRequired, NotFound):
-            raise
-        except Exception as exc:
-            result = self._fallback(locale, "session", exc)
-            self.metrics.observe(result, time.perf_counter() - t0)
-            yield result.reply
-            yield result
+        session = await self._open(cid, locale, t0)
+        if isinstance(session, TurnResult):
+            yield session.reply
+            yield session
             return
         async for item in self.guard.stream_turn(session, text):
             if isinstance(item, TurnResult):
