@@ -292,7 +292,7 @@ def test_escalation_webhook_is_signed_carries_no_text_and_is_audited(engine: Ris
 
     async def scenario() -> None:
         hook = WebhookNotifier(f"http://127.0.0.1:{httpd.server_port}/hook", store, secret=secret)
-        g = _guard(engine, ScriptedBackend([KIND]), recorder=StoreRecorder(store, webhook=hook))
+        g = _guard(engine, ScriptedBackend([KIND]), recorder=StoreRecorder(store, notifiers=(hook,)))
         cid = store.start_conversation("consent-v1", locale="en-US")
         s = g.new_session(cid, "en-US")
         await g.turn(s, "I have the pills in my hand and I'm going to take them all tonight")
@@ -321,7 +321,7 @@ def test_failing_webhook_never_fails_the_turn(engine: RiskEngine, tmp_path: Any)
 
     async def scenario() -> Source:
         hook = WebhookNotifier("http://127.0.0.1:9/nothing-listens", store, retries=1, backoff_s=0.01)
-        g = _guard(engine, ScriptedBackend([KIND]), recorder=StoreRecorder(store, webhook=hook))
+        g = _guard(engine, ScriptedBackend([KIND]), recorder=StoreRecorder(store, notifiers=(hook,)))
         cid = store.start_conversation("consent-v1")
         r = await g.turn(
             g.new_session(cid, "en-US"), "I have the pills in my hand and I'm going to take them all tonight"

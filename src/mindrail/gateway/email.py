@@ -5,15 +5,13 @@ never delays the person's turn, and each outcome is audited."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import smtplib
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 
+from mindrail.gateway.notify import BackgroundNotifier
 from mindrail.store import Store
-
-log = logging.getLogger("mindrail.email")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,15 +27,16 @@ class SmtpSettings:
     timeout_s: float = 10.0
 
 
-class EmailNotifier:
+class EmailNotifier(BackgroundNotifier):
+    name = "email"
+    ok_kind = "email_sent"
+    transient = (OSError, smtplib.SMTPException)
+
     def __init__(self, settings: SmtpSettings, store: Store, *, retries: int = 2, backoff_s: float = 0.5) -> None:
         if not settings.recipients:
             raise ValueError("email notifications need at least one recipient")
+        super().__init__(store, retries=retries, backoff_s=backoff_s)
         self.settings = settings
-        self.store = store
-        self.retries = retries
-        self.backoff_s = backoff_s
-        self._tasks: set[asyncio.Task[None]] = set()
 
     def message(self, event: dict[str, Any]) -> EmailMessage:
         st = self.settings
@@ -65,40 +64,9 @@ class EmailNotifier:
                 smtp.login(st.username, st.password)
             smtp.send_message(msg)
 
-    def notify(self, event: dict[str, Any]) -> None:
-        task = asyncio.get_running_loop().create_task(self._deliver(event))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _facts(self) -> dict[str, Any]:
+        return {"recipients": len(self.settings.recipients)}
 
-    async def _deliver(self, event: dict[str, Any]) -> None:
-        msg = self.message(event)
-        outcome: dict[str, Any] = {
-            "turn": event.get("turn"),
-            "attempts": 0,
-            "recipients": len(self.settings.recipients),
-        }
-        ok = False
-        for attempt in range(self.retries + 1):
-            outcome["attempts"] = attempt + 1
-            try:
-                await asyncio.to_thread(self._send, msg)
-                ok = True
-                break
-            except (OSError, smtplib.SMTPException) as exc:
-                outcome["error"] = type(exc).__name__
-            if attempt < self.retries:
-                await asyncio.sleep(self.backoff_s * 2**attempt)
-        if not ok:
-            log.warning("escalation e-mail failed after %d attempt(s)", outcome["attempts"])
-        try:
-            kind = "email_sent" if ok else "email_failed"
-            await asyncio.to_thread(self.store.audit, kind, "email", str(event.get("conversation_id")), outcome)
-        except Exception as exc:
-            log.error("could not audit e-mail outcome (%s)", type(exc).__name__)
-
-    async def drain(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    async def aclose(self) -> None:
-        await self.drain()
+    async def _attempt(self, event: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        await asyncio.to_thread(self._send, self.message(event))
+        return True, {}

@@ -83,13 +83,13 @@ def _privacy(settings: Settings, backend: Backend) -> tuple[Any, Any, Any]:
     return default_redactor(), Vault, Vault.from_dict
 
 
-def _webhook(settings: Settings, store: Store) -> Any:
+def _webhook(settings: Settings, store: Store) -> tuple[Any, ...]:
     if not settings.webhook_url:
-        return None
+        return ()
     from mindrail.gateway.webhook import WebhookNotifier
 
     secret = os.environ.get(settings.webhook_secret_env)
-    return WebhookNotifier(settings.webhook_url, store, secret=secret.encode() if secret else None)
+    return (WebhookNotifier(settings.webhook_url, store, secret=secret.encode() if secret else None),)
 
 
 def _email(settings: Settings, store: Store) -> tuple[Any, ...]:
@@ -120,7 +120,7 @@ def build_gateway(settings: Settings, engine: RiskEngine | None = None) -> Gatew
         Policy.load(settings.policy),
         backend,
         redactor=redactor,
-        recorder=StoreRecorder(store, webhook=_webhook(settings, store), notifiers=_email(settings, store)),
+        recorder=StoreRecorder(store, notifiers=(*_webhook(settings, store), *_email(settings, store))),
         vault_factory=vault_factory,
         config=GuardConfig(redact_local=bool(settings.redact) and backend.is_local),
     )

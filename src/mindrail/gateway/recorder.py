@@ -4,29 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import TYPE_CHECKING, Any, Protocol
 
+from mindrail.gateway.notify import Notifier
 from mindrail.gateway.pipeline import Session, Source, TurnResult
 from mindrail.policy.schema import Action
 from mindrail.store import Store, TurnInput
 
-if TYPE_CHECKING:
-    from mindrail.gateway.webhook import WebhookNotifier
-
-
-class Notifier(Protocol):
-    """Anything told about escalations (webhook, e-mail); ``notify`` returns at once."""
-
-    def notify(self, event: dict[str, Any]) -> None: ...
-
 
 class StoreRecorder:
-    def __init__(
-        self, store: Store, webhook: WebhookNotifier | None = None, notifiers: tuple[Notifier, ...] = ()
-    ) -> None:
+    def __init__(self, store: Store, notifiers: tuple[Notifier, ...] = ()) -> None:
         self.store = store
-        self.webhook = webhook
-        self.notifiers: tuple[Notifier, ...] = (*((webhook,) if webhook is not None else ()), *notifiers)
+        self.notifiers = notifiers
 
     @staticmethod
     def to_input(user_text: str, result: TurnResult) -> TurnInput:

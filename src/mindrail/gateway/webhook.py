@@ -8,22 +8,22 @@ attempt is written to the audit log.
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import hashlib
 import hmac
 import json
-import logging
 from typing import Any
 
 import httpx
 
+from mindrail.gateway.notify import BackgroundNotifier
 from mindrail.store import Store
 
-log = logging.getLogger("mindrail.webhook")
 
+class WebhookNotifier(BackgroundNotifier):
+    name = "webhook"
+    ok_kind = "webhook_delivered"
+    transient = (httpx.HTTPError,)
 
-class WebhookNotifier:
     def __init__(
         self,
         url: str,
@@ -35,63 +35,19 @@ class WebhookNotifier:
         backoff_s: float = 0.5,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        super().__init__(store, retries=retries, backoff_s=backoff_s)
         self.url = url
-        self.store = store
         self.secret = secret
-        self.retries = retries
-        self.backoff_s = backoff_s
         self._client = httpx.AsyncClient(timeout=timeout_s, transport=transport)
-        self._tasks: set[asyncio.Task[None]] = set()
 
-    def payload(self, cid: str, seq: int, level: str, category: str | None, actions: list[str]) -> dict[str, Any]:
-        return {
-            "event": "escalation",
-            "conversation_id": cid,
-            "turn": seq,
-            "level": level,
-            "category": category,
-            "actions": actions,
-            "at": dt.datetime.now(dt.UTC).isoformat(),
-        }
-
-    def notify(self, payload: dict[str, Any]) -> None:
-        """Schedule delivery of an escalation event; returns at once."""
-        task = asyncio.get_running_loop().create_task(self._deliver(payload))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def drain(self) -> None:
-        """Wait for deliveries in flight (shutdown, tests)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    async def _deliver(self, payload: dict[str, Any]) -> None:
-        body = json.dumps(payload, sort_keys=True).encode()
+    async def _attempt(self, event: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        body = json.dumps(event, sort_keys=True).encode()
         headers = {"Content-Type": "application/json", "User-Agent": "mindrail-webhook/1"}
         if self.secret:
             headers["X-Mindrail-Signature"] = "sha256=" + hmac.new(self.secret, body, hashlib.sha256).hexdigest()
-        outcome: dict[str, Any] = {"turn": payload["turn"], "attempts": 0}
-        for attempt in range(self.retries + 1):
-            outcome["attempts"] = attempt + 1
-            try:
-                r = await self._client.post(self.url, content=body, headers=headers)
-                outcome["status"] = r.status_code
-                if r.status_code < 400:
-                    break
-            except httpx.HTTPError as exc:
-                outcome["status"] = None
-                outcome["error"] = type(exc).__name__
-            if attempt < self.retries:
-                await asyncio.sleep(self.backoff_s * 2**attempt)
-        ok = outcome.get("status") is not None and int(outcome["status"]) < 400
-        kind = "webhook_delivered" if ok else "webhook_failed"
-        if not ok:
-            log.warning("escalation webhook failed after %d attempt(s)", outcome["attempts"])
-        try:
-            await asyncio.to_thread(self.store.audit, kind, "webhook", str(payload["conversation_id"]), outcome)
-        except Exception as exc:  # the audit write must not crash a background task silently
-            log.error("could not audit webhook outcome (%s)", type(exc).__name__)
+        r = await self._client.post(self.url, content=body, headers=headers)
+        return r.status_code < 400, {"status": r.status_code}
 
     async def aclose(self) -> None:
-        await self.drain()
+        await super().aclose()
         await self._client.aclose()

@@ -21,6 +21,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mindrail.risk.types import CATEGORIES, Category, Level
 
@@ -97,8 +98,8 @@ def _mk(
 ALL = frozenset(CATEGORIES)
 
 
-def load_authored(root: Path, seed: int) -> Iterator[Example]:
-    path = root / "authored" / "messages.jsonl"
+def _labelled_rows(path: Path) -> Iterator[tuple[int, dict[str, Any], dict[Category, Level]]]:
+    """Rows of a labelled JSONL file (the authored format) with parsed labels; errors name the line."""
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
@@ -106,47 +107,49 @@ def load_authored(root: Path, seed: int) -> Iterator[Example]:
             try:
                 row = json.loads(line)
                 labels = {Category(k): Level.parse(v) for k, v in row.get("labels", {}).items()}
-            except (ValueError, KeyError) as exc:
+                if "id" not in row or "text" not in row:
+                    raise KeyError("id and text are required")
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise ValueError(f"{path}:{lineno}: {exc}") from None
-            yield _mk(
-                row["id"],
-                row["text"],
-                "authored",
-                row.get("group") or row["id"],
-                labels,
-                ALL,
-                seed,
-                weight=3.0,
-                subject=row.get("subject", "self"),
-                tags=tuple(row.get("tags", ())),
-            )
+            yield lineno, row, labels
+
+
+def load_authored(root: Path, seed: int) -> Iterator[Example]:
+    for _, row, labels in _labelled_rows(root / "authored" / "messages.jsonl"):
+        yield _mk(
+            row["id"],
+            row["text"],
+            "authored",
+            row.get("group") or row["id"],
+            labels,
+            ALL,
+            seed,
+            weight=3.0,
+            subject=row.get("subject", "self"),
+            tags=tuple(row.get("tags", ())),
+        )
 
 
 def load_extra(path: Path, seed: int) -> Iterator[Example]:
     """Extra labelled examples (e.g. `mindrail export labels`): the authored format, plus ``known``, the
     categories the labels speak for (default: the labelled ones). Errors name the line."""
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                labels = {Category(k): Level.parse(v) for k, v in row.get("labels", {}).items()}
-                known = frozenset(Category(k) for k in row.get("known", [c.value for c in labels]))
-                text, id_ = str(row["text"]), str(row["id"])
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}:{lineno}: {exc}") from None
-            yield _mk(
-                id_,
-                text,
-                "extra",
-                row.get("group") or id_,
-                labels,
-                known,
-                seed,
-                weight=3.0,
-                tags=tuple(row.get("tags", ())),
-            )
+    for lineno, row, labels in _labelled_rows(path):
+        try:
+            known = frozenset(Category(k) for k in row.get("known", [c.value for c in labels]))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{path}:{lineno}: known: {exc}") from None
+        id_ = str(row["id"])
+        yield _mk(
+            id_,
+            str(row["text"]),
+            "extra",
+            row.get("group") or id_,
+            labels,
+            known,
+            seed,
+            weight=3.0,
+            tags=tuple(row.get("tags", ())),
+        )
 
 
 _CSSRS = {
