@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mindrail.store import audit as chain
 from mindrail.store.crypto import KeyRing
-from mindrail.store.models import ApiKey, AuditEvent, Consent, Conversation, ReviewItem, Setting, Turn, utcnow
+from mindrail.store.models import ApiKey, AuditEvent, Consent, Conversation, ReviewItem, Turn, utcnow
 
 
 class ConsentRequired(PermissionError):
@@ -160,16 +160,7 @@ class Store:
             conv = s.get(Conversation, cid)
             if conv is None or conv.deleted_at is not None:
                 return False
-            active = s.execute(
-                select(func.count())
-                .select_from(Consent)
-                .where(Consent.conversation_id == cid, Consent.withdrawn_at.is_(None))
-            ).scalar_one()
-            return bool(active)
-
-    def require_consent(self, cid: str) -> None:
-        if not self.has_consent(cid):
-            raise ConsentRequired(f"conversation {cid} has no active consent")
+            return _consented(s, cid)
 
     def conversation_info(self, cid: str) -> dict[str, Any]:
         with self._read() as s:
@@ -220,12 +211,7 @@ class Store:
             conv = s.get(Conversation, cid, with_for_update=not self.is_sqlite)
             if conv is None or conv.deleted_at is not None:
                 raise NotFound(f"conversation {cid} does not exist")
-            active = s.execute(
-                select(func.count())
-                .select_from(Consent)
-                .where(Consent.conversation_id == cid, Consent.withdrawn_at.is_(None))
-            ).scalar_one()
-            if not active:
+            if not _consented(s, cid):
                 raise ConsentRequired(f"conversation {cid} has no active consent")
             seq = conv.turns + 1
             k, a = self.keys, self._aad
@@ -544,10 +530,11 @@ class Store:
         with self._read() as s:
             return int(s.execute(select(func.count()).select_from(model)).scalar_one())
 
-    def setting(self, key: str) -> str | None:
-        with self._read() as s:
-            row = s.get(Setting, key)
-            return row.value if row else None
+
+def _consented(s: Session, cid: str) -> bool:
+    """Whether the conversation has a consent record that was not withdrawn."""
+    q = select(func.count()).select_from(Consent).where(Consent.conversation_id == cid, Consent.withdrawn_at.is_(None))
+    return bool(s.execute(q).scalar_one())
 
 
 def _deleted(s: Session, stmt: Any) -> int:
@@ -569,7 +556,3 @@ def turn_digest(row: Turn) -> str:
     for blob in (row.user_enc, row.reply_enc, row.withheld_enc, row.assessment_enc, row.detail_enc):
         h.update(hashlib.sha256(blob or b"").digest())
     return h.hexdigest()
-
-
-def utc(ts: dt.datetime) -> dt.datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
