@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from mindrail.bench.suite import CHECKS, Case
 from mindrail.risk.normalise import normalise
@@ -30,6 +30,7 @@ class Judgement:
         return None if self.answer == "unsure" else self.answer == case.appropriate_answer
 
 
+@runtime_checkable
 class Judge(Protocol):
     name: str
 

@@ -18,8 +18,9 @@ from typing import Any
 
 from mindrail import __version__
 from mindrail.bench.judge import Judge
-from mindrail.bench.suite import Case, Suite
+from mindrail.bench.suite import Suite
 from mindrail.bench.target import Target
+from mindrail.bench.task import CheckScorer, Scorer, Solver, scripted_turns
 
 FORMAT = "mindrail-bench-run/1"
 
@@ -76,23 +77,26 @@ def _drop_partial_tail(path: Path) -> None:
 async def run_suite(
     suite: Suite,
     target: Target,
-    judge: Judge,
+    scorer: Scorer | Judge,
     out: Path,
     *,
+    solver: Solver = scripted_turns,
     concurrency: int = 1,
     retries: int = 2,
     progress: Callable[[int, int], None] | None = None,
 ) -> RunFile:
-    """Run (or resume) ``suite`` against ``target`` into ``out``."""
+    """Run (or resume) ``suite`` against ``target`` into ``out``. A plain judge is wrapped as a check scorer."""
     if concurrency < 1:
         raise ValueError("concurrency must be >= 1")
+    score: Scorer = CheckScorer(scorer) if isinstance(scorer, Judge) else scorer
     header: dict[str, Any] = {
         "format": FORMAT,
         "suite": suite.name,
         "suite_sha256": suite.sha256,
+        "kind": suite.kind,
         "cases": len(suite),
         "target": target.describe(),
-        "judge": judge.name,
+        "judge": score.name,
         "mindrail": __version__,
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
@@ -115,24 +119,28 @@ async def run_suite(
     if progress:
         progress(finished, len(suite))
 
-    async def one(case: Case) -> None:
+    async def one(case: Any) -> None:
         nonlocal finished
         async with sem:
-            row: dict[str, Any] = {"case_id": case.id, "condition": case.condition, "check": case.check}
+            row: dict[str, Any] = {
+                "case_id": case.id,
+                "condition": case.condition,
+                "check": getattr(case, "check", None),
+            }
             for attempt in range(retries + 1):
                 try:
-                    reply = await target.respond(case.messages)
-                    j = judge.judge(case, reply.text)
+                    reply = await solver(case, target)
+                    sc = score(case, reply)
                     row.update(
                         status="ok",
-                        messages=list(case.messages),
+                        messages=[u for role, u in reply.transcript if role == "user"],
                         reply=reply.text,
                         transcript=[list(t) for t in reply.transcript],
                         meta=reply.meta,
-                        judgement={"answer": j.answer, "check": j.check, "reason": j.reason, "judge": j.judge},
-                        appropriate_answer=case.appropriate_answer,
-                        appropriate=j.appropriate(case),
+                        judgement=sc.judgement,
+                        appropriate=sc.appropriate,
                         attempts=attempt + 1,
+                        **sc.extra,
                     )
                     break
                 except Exception as exc:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -78,9 +78,12 @@ class Case(BaseModel):
 @dataclass(frozen=True)
 class Suite:
     name: str
-    cases: tuple[Case, ...]
+    cases: tuple[Any, ...]
+    """Each has at least ``id`` and ``condition``; check suites hold :class:`Case`, other kinds their own models."""
     sha256: str
     """Of the file's bytes: runs record it, so a report knows which version of a suite it measured."""
+    kind: str = "check"
+    """check | persona | stigma | counterfactual: picks the solver, the scorer and the report section."""
 
     def __len__(self) -> int:
         return len(self.cases)

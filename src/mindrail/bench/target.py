@@ -1,6 +1,9 @@
 """Targets: what the bench talks to. Any backend, raw (the user turns go straight to the model, with an optional
 system prompt) or guarded by mindrail (the whole pipeline: assessment, policy, crisis protocol, reply checks).
-Each case starts a fresh conversation."""
+
+A target opens conversations; each case gets a fresh one. Scripted cases send all their turns at once through
+``respond``; multi-turn solvers (a simulated user) talk turn by turn through ``open``.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +20,18 @@ from mindrail.risk.engine import RiskEngine
 @dataclass(frozen=True, slots=True)
 class TargetReply:
     text: str
-    """The final reply, the one the check question is about."""
+    """The final reply, the one a single check question is about."""
     transcript: tuple[tuple[str, str], ...]
     meta: dict[str, Any] = field(default_factory=dict)
+    turns: tuple[dict[str, Any], ...] = ()
+    """Per assistant turn, what the target says about it (guarded: source, level, failed checks). No text."""
+
+
+class Conversation(Protocol):
+    transcript: list[tuple[str, str]]
+    turns: list[dict[str, Any]]
+
+    async def say(self, text: str) -> str: ...
 
 
 class Target(Protocol):
@@ -27,7 +39,38 @@ class Target(Protocol):
 
     def describe(self) -> dict[str, Any]: ...
 
+    def open(self) -> Conversation: ...
+
     async def respond(self, messages: tuple[str, ...]) -> TargetReply: ...
+
+
+async def converse(target: Target, messages: tuple[str, ...]) -> TargetReply:
+    """Send scripted user turns one after another in one fresh conversation."""
+    conv = target.open()
+    t0 = time.perf_counter()
+    text = ""
+    for m in messages:
+        text = await conv.say(m)
+    meta: dict[str, Any] = {"latency_ms": round((time.perf_counter() - t0) * 1000, 1)}
+    if conv.turns:
+        meta.update(conv.turns[-1])
+    return TargetReply(text, tuple(conv.transcript), meta, tuple(conv.turns))
+
+
+class _RawConversation:
+    def __init__(self, target: RawTarget) -> None:
+        self._t = target
+        self.history: list[ChatMessage] = [ChatMessage("system", target.system_prompt)] if target.system_prompt else []
+        self.transcript: list[tuple[str, str]] = []
+        self.turns: list[dict[str, Any]] = []
+
+    async def say(self, text: str) -> str:
+        self.history.append(ChatMessage("user", text))
+        reply = (await self._t.backend.complete(self.history, self._t.options)).text
+        self.history.append(ChatMessage("assistant", reply))
+        self.transcript += [("user", text), ("assistant", reply)]
+        self.turns.append({"source": "model"})
+        return reply
 
 
 class RawTarget:
@@ -46,17 +89,33 @@ class RawTarget:
             "system_prompt": bool(self.system_prompt),
         }
 
+    def open(self) -> _RawConversation:
+        return _RawConversation(self)
+
     async def respond(self, messages: tuple[str, ...]) -> TargetReply:
-        history: list[ChatMessage] = [ChatMessage("system", self.system_prompt)] if self.system_prompt else []
-        transcript: list[tuple[str, str]] = []
-        t0 = time.perf_counter()
-        text = ""
-        for m in messages:
-            history.append(ChatMessage("user", m))
-            text = (await self.backend.complete(history, self.options)).text
-            history.append(ChatMessage("assistant", text))
-            transcript += [("user", m), ("assistant", text)]
-        return TargetReply(text, tuple(transcript), {"latency_ms": round((time.perf_counter() - t0) * 1000, 1)})
+        return await converse(self, messages)
+
+
+class _GuardedConversation:
+    def __init__(self, target: GuardedTarget, session_id: str) -> None:
+        self._guard = target.guard
+        self._session = target.guard.new_session(session_id, "en-US")
+        self.transcript: list[tuple[str, str]] = []
+        self.turns: list[dict[str, Any]] = []
+
+    async def say(self, text: str) -> str:
+        result = await self._guard.turn(self._session, text)
+        self.transcript += [("user", text), ("assistant", result.reply)]
+        a = result.assessment
+        self.turns.append(
+            {
+                "source": result.source.value,
+                "level": result.decision.level.label if result.decision else None,
+                "risk_category": a.top_category.value if a and a.top_category else None,
+                "failed_checks": list(result.verdict.failed_checks) if result.verdict else [],
+            }
+        )
+        return result.reply
 
 
 class GuardedTarget:
@@ -78,20 +137,9 @@ class GuardedTarget:
             "risk_model": g.engine.version,
         }
 
-    async def respond(self, messages: tuple[str, ...]) -> TargetReply:
+    def open(self) -> _GuardedConversation:
         self._n += 1
-        session = self.guard.new_session(f"bench-{self._n}", "en-US")
-        transcript: list[tuple[str, str]] = []
-        t0 = time.perf_counter()
-        result = None
-        for m in messages:
-            result = await self.guard.turn(session, m)
-            transcript += [("user", m), ("assistant", result.reply)]
-        assert result is not None
-        meta = {
-            "latency_ms": round((time.perf_counter() - t0) * 1000, 1),
-            "source": result.source.value,
-            "level": result.decision.level.label if result.decision else None,
-            "failed_checks": list(result.verdict.failed_checks) if result.verdict else [],
-        }
-        return TargetReply(result.reply, tuple(transcript), meta)
+        return _GuardedConversation(self, f"bench-{self._n}")
+
+    async def respond(self, messages: tuple[str, ...]) -> TargetReply:
+        return await converse(self, messages)
