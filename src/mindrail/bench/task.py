@@ -43,11 +43,11 @@ class CheckScorer:
     """A yes/no check question answered by a judge (offline rules or a model)."""
 
     def __init__(self, judge: Judge) -> None:
-        self.judge = judge
+        self._judge = judge
         self.name = judge.name
 
     def __call__(self, case: Any, reply: TargetReply) -> Score:
-        j = self.judge.judge(case, reply.text)
+        j = self._judge.judge(case, reply.text)
         return Score(
             j.appropriate(case),
             {"answer": j.answer, "check": j.check, "reason": j.reason, "judge": j.judge},
