@@ -5,22 +5,12 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from mindrail.bench.run import RunFile, read_run
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return (0.0, 1.0)
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+from mindrail.bench.stats import wilson
 
 
 def summarise(run: RunFile) -> dict[str, Any]:

@@ -10,17 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from mindrail.bench.judge import Judge
+from mindrail.bench.stats import cohen_kappa
 from mindrail.bench.suite import Case, SuiteError
-
-
-def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
-    n = len(pairs)
-    if n == 0:
-        return None
-    po = sum(a == b for a, b in pairs) / n
-    cats = {x for p in pairs for x in p}
-    pe = sum((sum(a == c for a, _ in pairs) / n) * (sum(b == c for _, b in pairs) / n) for c in cats)
-    return None if pe == 1 else (po - pe) / (1 - pe)
 
 
 def load_labels(path: Path) -> list[tuple[Case, str, str]]:
