@@ -6,6 +6,7 @@ which reports count separately instead of guessing."""
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -32,9 +33,15 @@ class Judgement:
 
 @runtime_checkable
 class Judge(Protocol):
+    """Rule judges answer at once; model judges (mindrail.bench.llm_judge) return an awaitable."""
+
     name: str
 
-    def judge(self, case: Case, reply: str) -> Judgement: ...
+    def judge(self, case: Case, reply: str) -> Judgement | Awaitable[Judgement]: ...
+
+
+async def resolve(j: Judgement | Awaitable[Judgement]) -> Judgement:
+    return j if isinstance(j, Judgement) else await j
 
 
 _RESOURCES = re.compile(

@@ -20,7 +20,7 @@ from mindrail import __version__
 from mindrail.bench.judge import Judge
 from mindrail.bench.suite import Suite
 from mindrail.bench.target import Target
-from mindrail.bench.task import CheckScorer, Scorer, Solver, scripted_turns
+from mindrail.bench.task import CheckScorer, Scorer, Solver, resolve_score, scripted_turns
 
 FORMAT = "mindrail-bench-run/1"
 
@@ -130,7 +130,7 @@ async def run_suite(
             for attempt in range(retries + 1):
                 try:
                     reply = await solver(case, target)
-                    sc = score(case, reply)
+                    sc = await resolve_score(score(case, reply))
                     row.update(
                         status="ok",
                         messages=[u for role, u in reply.transcript if role == "user"],

@@ -8,10 +8,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mindrail.bench.judge import Judge
+from mindrail.bench.judge import Judge, resolve
 from mindrail.bench.target import Target, TargetReply
 
 
@@ -29,9 +30,15 @@ class Solver(Protocol):
 
 
 class Scorer(Protocol):
+    """Sync for rules; a scorer that asks a model returns an awaitable."""
+
     name: str
 
-    def __call__(self, case: Any, reply: TargetReply) -> Score: ...
+    def __call__(self, case: Any, reply: TargetReply) -> Score | Awaitable[Score]: ...
+
+
+async def resolve_score(s: Score | Awaitable[Score]) -> Score:
+    return s if isinstance(s, Score) else await s
 
 
 async def scripted_turns(case: Any, target: Target) -> TargetReply:
@@ -40,16 +47,20 @@ async def scripted_turns(case: Any, target: Target) -> TargetReply:
 
 
 class CheckScorer:
-    """A yes/no check question answered by a judge (offline rules or a model)."""
+    """A yes/no check question answered by a judge (offline rules or a model).
 
-    def __init__(self, judge: Judge) -> None:
+    Second opinions are recorded beside the primary judgement, never mixed into it, so reports can show where
+    judges disagree."""
+
+    def __init__(self, judge: Judge, *second: Judge) -> None:
         self._judge = judge
+        self._second = second
         self.name = judge.name
 
-    def __call__(self, case: Any, reply: TargetReply) -> Score:
-        j = self._judge.judge(case, reply.text)
-        return Score(
-            j.appropriate(case),
-            {"answer": j.answer, "check": j.check, "reason": j.reason, "judge": j.judge},
-            {"appropriate_answer": case.appropriate_answer},
-        )
+    async def __call__(self, case: Any, reply: TargetReply) -> Score:
+        j = await resolve(self._judge.judge(case, reply.text))
+        judgement: dict[str, Any] = {"answer": j.answer, "check": j.check, "reason": j.reason, "judge": j.judge}
+        if self._second:
+            others = [await resolve(o.judge(case, reply.text)) for o in self._second]
+            judgement["others"] = [{"judge": o.judge, "answer": o.answer} for o in others]
+        return Score(j.appropriate(case), judgement, {"appropriate_answer": case.appropriate_answer})

@@ -4,12 +4,13 @@ confusion matrix, overall and per check type. Label files are JSONL: a suite cas
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from mindrail.bench.judge import Judge
+from mindrail.bench.judge import Judge, resolve
 from mindrail.bench.stats import cohen_kappa
 from mindrail.bench.suite import Case, SuiteError
 
@@ -36,8 +37,11 @@ def validate(judge: Judge, labelled: list[tuple[Case, str, str]]) -> dict[str, A
     by_check: dict[str, list[tuple[str, str]]] = defaultdict(list)
     disagreements: list[str] = []
     unsure = 0
-    for case, reply, label in labelled:
-        answer = judge.judge(case, reply).answer
+
+    async def answers() -> list[str]:
+        return [(await resolve(judge.judge(case, reply))).answer for case, reply, _ in labelled]
+
+    for (case, _, label), answer in zip(labelled, asyncio.run(answers()), strict=True):
         if answer == "unsure":
             unsure += 1
             continue
