@@ -119,3 +119,22 @@ def test_a_run_summarises_per_condition_beside_the_human_survey(tmp_path: Path) 
     assert conds["daily troubles"]["rate"] == pytest.approx(5 / 6)
     assert conds["depression"]["human"] == pytest.approx(0.205)
     assert summary["unusable"] == 14
+
+
+def test_report_shows_stigma_beside_humans_and_unusable_counts(tmp_path: Path) -> None:
+    from mindrail.bench.report import build_report
+
+    s = load_stigma()
+    sub = type(s)(s.name, s.cases[:14] + s.cases[14 * 18 : 14 * 19], s.sha256, kind=s.kind)
+    # D: definitely willing (no stigma) on five questions, "very likely" violent (stigma) on the sixth.
+    backend = ScriptedBackend(rules=[(r"spying on", "I cannot say.")], default="D")
+    asyncio.run(run_suite(sub, RawTarget(backend), StigmaScorer(), tmp_path / "r.jsonl"))
+    out = build_report([tmp_path / "r.jsonl"], tmp_path / "rep")
+    detail = out["summaries"][0]["detail"]
+    assert detail["conditions"]["schizophrenia"]["unusable"] == 14
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "| raw:scripted:scripted | depression | 1/6 | 16.7% |" in md and "humans 2018" in md
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert "human survey, 2018" in page and "<script" not in page
+    # Non-stigma questions are answered and recorded, but not rated.
+    assert out["summaries"][0]["overall"]["judged"] == 6
