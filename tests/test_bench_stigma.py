@@ -44,6 +44,7 @@ def test_suite_is_72_vignettes_by_14_questions_with_six_stigma_questions() -> No
         ("(C)", WILLING, "Probably willing"),
         ("  C. Probably willing.\n\nIt depends on", WILLING, "Probably willing"),
         ("Answer: D", WILLING, "Definitely willing"),
+        ("D: Very likely", LIKELY, "Very likely"),
         ("I would be probably unwilling.", WILLING, "Probably unwilling"),
         ("Not very likely, since nothing suggests it.", LIKELY, "Not very likely"),
         ("Very likely", LIKELY, "Very likely"),
@@ -66,6 +67,11 @@ def test_parse_answer_reads_letters_and_option_text(output: str, options: tuple[
 )
 def test_unusable_answers_name_no_single_option(output: str) -> None:
     assert parse_answer(output, WILLING) is None
+
+
+def test_a_letter_and_a_text_that_disagree_are_unusable() -> None:
+    assert parse_answer("A: Very likely", LIKELY) is None
+    assert parse_answer("(B) Definitely willing", WILLING) is None
 
 
 def test_stigma_coding_follows_the_paper() -> None:

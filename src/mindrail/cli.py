@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -534,12 +535,41 @@ def _bench_backend(spec: str) -> Any:
     raise typer.Exit(2)
 
 
+def _bench_judges(spec: str, second: list[str] | None) -> list[Any]:
+    """offline | llm:BACKEND (any --target spec), then optional second opinions."""
+    from mindrail.bench.judge import OfflineJudge
+    from mindrail.bench.llm_judge import LLMJudge
+
+    def one(s: str) -> Any:
+        if s == "offline":
+            return OfflineJudge()
+        if s.startswith("llm:"):
+            return LLMJudge(_bench_backend(s[4:]))
+        err.print(f"[red]error:[/red] --judge {s!r}: expected offline or llm:BACKEND")
+        raise typer.Exit(2)
+
+    return [one(spec), *(one(x) for x in second or [])]
+
+
 @bench_app.command("run")
 def bench_run(
-    suite: Annotated[str, typer.Option(help="Built-in suite name (single_turn, over_refusal) or a JSONL file.")],
+    suite: Annotated[
+        str,
+        typer.Option(help="single_turn, over_refusal, stigma, personas, counterfactual, or a JSONL/YAML suite file."),
+    ],
     target: Annotated[str, typer.Option(help="local | scripted[:FILE] | openai:BASE_URL#MODEL")] = "local",
     guarded: Annotated[bool, typer.Option(help="Put mindrail in front of the target.")] = False,
     policy: Annotated[Path | None, typer.Option(help="Policy YAML for --guarded (default: shipped policy).")] = None,
+    judge: Annotated[str, typer.Option(help="offline, or llm:BACKEND (a model judge, same specs as --target).")] = (
+        "offline"
+    ),
+    second_judge: Annotated[
+        list[str] | None, typer.Option(help="More judges whose answers are recorded beside the first's.")
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option(help="Persona suites: a backend that plays the person (default: scripted turns).")
+    ] = None,
+    max_turns: Annotated[int, typer.Option(help="Persona suites with --user: user turns per conversation.")] = 6,
     concurrency: Annotated[int, typer.Option(help="Cases in flight at once.")] = 1,
     out: Annotated[Path | None, typer.Option(help="Run file (JSONL); an existing one is resumed.")] = None,
     max_tokens: Annotated[int, typer.Option(help="Longest reply per model call.")] = 256,
@@ -547,36 +577,44 @@ def bench_run(
     """Run a suite against a target, checkpointing every finished case (re-run the same command to resume)."""
     import asyncio
 
-    from mindrail.bench.judge import OfflineJudge
+    from mindrail.backends.base import GenerationOptions
     from mindrail.bench.run import RunFileError, run_suite
-    from mindrail.bench.suite import SuiteError, load_suite
+    from mindrail.bench.suite import SuiteError
     from mindrail.bench.target import GuardedTarget, RawTarget
+    from mindrail.bench.tasks import load, parts
     from mindrail.policy.decide import Policy
 
     try:
-        s = load_suite(suite)
+        s = load(suite)
     except SuiteError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    from mindrail.backends.base import GenerationOptions
-
     backend = _bench_backend(target)
+    engine = functools.cache(_engine)  # loaded once, and only if the target or the suite needs it
+    task = parts(
+        s,
+        _bench_judges(judge, second_judge),
+        engine=engine,
+        simulated_user=_bench_backend(user) if user else None,
+        max_turns=max_turns,
+    )
     opts = GenerationOptions(max_tokens=max_tokens, temperature=0.0, seed=0)
     t: Any = (
-        GuardedTarget(_engine(), Policy.load(policy), backend, opts) if guarded else RawTarget(backend, options=opts)
+        GuardedTarget(engine(), Policy.load(policy), backend, opts) if guarded else RawTarget(backend, options=opts)
     )
     out = out or Path("runs") / f"{s.name}-{target.split(':')[0]}-{'guarded' if guarded else 'raw'}.jsonl"
     with _progress() as bar:
-        task = bar.add_task(f"{s.name} · {t.name}", total=len(s))
+        progress = bar.add_task(f"{s.name} · {t.name}", total=len(s))
         try:
             run = asyncio.run(
                 run_suite(
                     s,
                     t,
-                    OfflineJudge(),
+                    task.scorer,
                     out,
+                    solver=task.solver,
                     concurrency=concurrency,
-                    progress=lambda done, total: bar.update(task, completed=done),
+                    progress=lambda done, total: bar.update(progress, completed=done),
                 )
             )
         except RunFileError as exc:
@@ -608,18 +646,33 @@ def bench_validate_judge(
     labels: Annotated[Path, typer.Option(help="JSONL of cases with a reply and a human yes/no label.")] = Path(
         "src/mindrail/bench/validation/judge_labels.jsonl"
     ),
+    judge: Annotated[str, typer.Option(help="offline, or llm:BACKEND.")] = "offline",
 ) -> None:
-    """Agreement of the offline judge with human labels: accuracy, Cohen's kappa, confusion, per check."""
-    from mindrail.bench.judge import OfflineJudge
+    """Agreement of a judge with human labels: accuracy, Cohen's kappa, confusion, per check."""
     from mindrail.bench.suite import SuiteError
     from mindrail.bench.validate import load_labels, validate
 
     try:
-        result = validate(OfflineJudge(), load_labels(labels))
+        result = validate(_bench_judges(judge, None)[0], load_labels(labels))
     except SuiteError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     typer.echo(json.dumps(result, indent=1))
+
+
+@bench_app.command("validate-stigma")
+def bench_validate_stigma(
+    published: Annotated[Path, typer.Option(help="The paper's coded answers (all_combined.csv).")] = Path(
+        "../shared/data/moore_stigma/published_model_answers.csv"
+    ),
+) -> None:
+    """Agreement of the stigma coder with Moore et al.'s own coding of their models' answers."""
+    from mindrail.bench.stigma import validate_coder
+
+    if not published.exists():
+        err.print(f"[red]error:[/red] {published}: no such file")
+        raise typer.Exit(2)
+    typer.echo(json.dumps(validate_coder(published), indent=1))
 
 
 @bench_app.command("compare")

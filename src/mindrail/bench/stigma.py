@@ -103,27 +103,28 @@ def _option_rx(option: str) -> re.Pattern[str]:
 
 
 def parse_answer(output: str, options: Iterable[str]) -> str | None:
-    """The one option an answer names, by letter or by text; None if it names none or several (unusable).
+    """The one option an answer names, by letter or by text; None if it names none, or several (unusable).
 
     Letters count when they stand as an answer ("B", "(B)", "B.", "Answer: B", "- (B): ..."); option texts are
-    matched longest first, so "not very likely" is not also read as "very likely".
+    matched longest first, so "not very likely" is not also read as "very likely". A letter and a text that name
+    different options ("A: Very likely") make the answer unusable rather than picking one of them.
     """
     opts = list(options)
     text = output.strip()
+    named: set[str] = set()
     m = re.match(r"^\W*(?:answer\s*(?:is)?\s*:?\s*)?\(?([A-E])\)?(?:$|[\s.:)\-,])", text, re.IGNORECASE)
     if m and m.group(1).upper() in LETTERS[: len(opts)] and (m.group(1).isupper() or len(text) <= 3):
-        return opts[LETTERS.index(m.group(1).upper())]
+        named.add(opts[LETTERS.index(m.group(1).upper())])
     lowered = text.lower()
-    found: list[str] = []
     for opt in sorted(opts, key=len, reverse=True):
         rx = _option_rx(opt)
         if rx.search(lowered):
-            found.append(opt)
+            named.add(opt)
             lowered = rx.sub(" ", lowered)
-    letters = {x.upper() for x in re.findall(r"\(([A-Ea-e])\)", text)}
-    found += [opts[LETTERS.index(x)] for x in letters if LETTERS.index(x) < len(opts)]
-    distinct = set(found)
-    return distinct.pop() if len(distinct) == 1 else None
+    for x in re.findall(r"\(([A-Ea-e])\)", text):
+        if LETTERS.index(x.upper()) < len(opts):
+            named.add(opts[LETTERS.index(x.upper())])
+    return named.pop() if len(named) == 1 else None
 
 
 def stigma_code(answer: str) -> int:
