@@ -140,6 +140,7 @@ async def run_suite(
                         judgement=sc.judgement,
                         appropriate=sc.appropriate,
                         attempts=attempt + 1,
+                        finished=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
                         **sc.extra,
                     )
                     break
