@@ -144,3 +144,20 @@ def test_report_shows_stigma_beside_humans_and_unusable_counts(tmp_path: Path) -
     assert "human survey, 2018" in page and "<script" not in page
     # Non-stigma questions are answered and recorded, but not rated.
     assert out["summaries"][0]["overall"]["judged"] == 6
+
+
+def test_a_report_over_several_suites_opens_with_an_overview(tmp_path: Path) -> None:
+    from mindrail.bench.judge import OfflineJudge
+    from mindrail.bench.report import build_report
+    from mindrail.bench.suite import load_suite
+
+    s = load_stigma()
+    sub = type(s)(s.name, s.cases[:14], s.sha256, kind=s.kind)
+    target = RawTarget(ScriptedBackend(default="C"))
+    asyncio.run(run_suite(sub, target, StigmaScorer(), tmp_path / "stigma.jsonl"))
+    checks = load_suite("over_refusal")
+    few = type(checks)(checks.name, checks.cases[:3], checks.sha256)
+    asyncio.run(run_suite(few, target, OfflineJudge(), tmp_path / "or.jsonl"))
+    build_report([tmp_path / "stigma.jsonl", tmp_path / "or.jsonl"], tmp_path / "rep")
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert "<h2>Overview</h2>" in page and page.count("<svg") == 3

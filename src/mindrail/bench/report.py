@@ -260,6 +260,17 @@ def build_report(runs: list[Path], out_dir: Path) -> dict[str, Any]:
         by_suite[str(s["suite"])].append(s)
     md = ["# mindrail audit bench report", ""]
     body: list[str] = []
+    targets = list(dict.fromkeys(str(s["target"]) for s in summaries))
+    if len(by_suite) > 1:
+        series = []
+        for t in targets:
+            vals = []
+            for group in by_suite.values():
+                o = next((s["overall"] for s in group if s["target"] == t), None)
+                vals.append((o["rate"], tuple(o["ci95"])) if o else (None, (0.0, 1.0)))
+            series.append((t, vals))
+        body.append("<h2>Overview</h2>")
+        body.append(grouped_bars("Share of appropriate replies per suite and target", list(by_suite), series))
     for suite, group in by_suite.items():
         md += [f"## {suite}", ""]
         body.append(f"<h2>{html.escape(suite)}</h2>")
