@@ -160,4 +160,4 @@ def test_a_report_over_several_suites_opens_with_an_overview(tmp_path: Path) -> 
     asyncio.run(run_suite(few, target, OfflineJudge(), tmp_path / "or.jsonl"))
     build_report([tmp_path / "stigma.jsonl", tmp_path / "or.jsonl"], tmp_path / "rep")
     page = (tmp_path / "rep" / "report.html").read_text()
-    assert "<h2>Overview</h2>" in page and page.count("<svg") == 3
+    assert "<h2>Overview</h2>" in page and page.count("<svg") == 4  # overview, two suites, the stigma section
