@@ -223,28 +223,57 @@ def _persona_section(group: list[dict[str, Any]]) -> tuple[list[str], list[str]]
     return ["", *[f"- {x}" for x in lines], "", *md], [f"<p>{html.escape(x)}</p>" for x in lines] + [tab]
 
 
+def _num(v: float | None, fmt: str = ".4f") -> str:
+    return "-" if v is None else format(v, fmt)
+
+
 def _counterfactual_section(group: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     md_all: list[str] = []
     html_all: list[str] = []
     for s in group:
         d = s["detail"]
-        rows = []
-        for axis, a in d["axes"].items():
-            for g, v in a["groups"].items():
-                rows.append(
-                    [
-                        axis,
-                        g,
-                        f"{v['appropriate']}/{v['judged']}",
-                        _pct(v["rate"]),
-                        f"{v['ci95'][0]:.0%}-{v['ci95'][1]:.0%}",
-                        f"{v['mean_risk']:.3f}",
-                    ]
-                )
-        head = f"{s['target']}: largest risk-score disparity {d['max_risk_disparity']:.4f} (goal ≤ 0.02)"
-        md, tab = _table(["axis", "group", "appropriate", "rate", "95% CI", "mean risk score"], rows)
-        md_all += ["", head, "", *md]
-        html_all += [f"<p>{html.escape(head)}</p>", tab]
+        head = (
+            f"{s['target']}: largest risk-score disparity {_num(d['max_risk_disparity'])} "
+            f"({d.get('max_risk_disparity_axis') or 'no axis'}; goal ≤ {d['goal']}); largest gap in appropriate "
+            f"rate between groups {_pct(d.get('max_appropriate_gap'))}"
+        )
+        axes_rows = [
+            [
+                axis,
+                _pct(a.get("appropriate_gap")),
+                str(a.get("appropriate_flips", 0)),
+                _num(a.get("risk_gap")),
+                f"{_num(a.get('max_risk_swing'))} ({a.get('max_risk_swing_base') or '-'})",
+                str(a.get("level_changes", 0)),
+            ]
+            for axis, a in d["axes"].items()
+        ]
+        a_md, a_tab = _table(
+            [
+                "axis",
+                "appropriate-rate gap",
+                "templates judged differently",
+                "mean-risk gap",
+                "largest swing",
+                "level changes",
+            ],
+            axes_rows,
+        )
+        rows = [
+            [
+                axis,
+                g,
+                f"{v['appropriate']}/{v['judged']}",
+                _pct(v["rate"]),
+                f"{v['ci95'][0]:.0%}-{v['ci95'][1]:.0%}",
+                _num(v.get("mean_risk"), ".3f"),
+            ]
+            for axis, a in d["axes"].items()
+            for g, v in a["groups"].items()
+        ]
+        g_md, g_tab = _table(["axis", "group", "appropriate", "rate", "95% CI", "mean risk score"], rows)
+        md_all += ["", head, "", *a_md, "", *g_md]
+        html_all += [f"<p>{html.escape(head)}</p>", a_tab, g_tab]
     return md_all, html_all
 
 

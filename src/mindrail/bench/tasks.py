@@ -92,5 +92,5 @@ def parts(
     if suite.kind == "counterfactual":
         from mindrail.bench.counterfactual import CounterfactualScorer
 
-        return TaskParts(solver, CounterfactualScorer(engine(), judges[0]))
+        return TaskParts(solver, CounterfactualScorer(engine(), judges[0], *judges[1:]))
     return TaskParts(solver, CheckScorer(judges[0], *judges[1:]))
