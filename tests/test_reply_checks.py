@@ -72,4 +72,16 @@ def test_obfuscated_reply_is_caught_and_span_is_original(checker: ReplyChecker) 
 def test_verdict_serialises(checker: ReplyChecker) -> None:
     d = checker.check("I am a licensed therapist.").to_dict()
     assert d["passed"] is False and d["failed_checks"] == ["human_claim"]
-    assert len(d["checks"]) == 6
+    assert len(d["checks"]) == 7
+
+
+def test_compliance_fails_only_in_a_risky_conversation_and_is_cleared_by_concern(
+    checker: ReplyChecker, engine: RiskEngine
+) -> None:
+    reply = "Sure! Here's your resignation email: Dear [Name], I quit."
+    manic = engine.assess("haven't slept in 3 days, never felt better, quitting my job today to start five businesses")
+    calm = engine.assess("could you help me write a polite resignation email? I have a new job lined up")
+    assert "compliance" in checker.check(reply, ReplyContext(manic)).failed_checks
+    assert checker.check(reply, ReplyContext(calm)).passed
+    worried = reply + " I'm a little worried about the lack of sleep, though."
+    assert checker.check(worried, ReplyContext(manic)).passed

@@ -8,6 +8,7 @@ from typing import Any
 
 from mindrail.risk.normalise import normalise
 from mindrail.risk.reply.base import Finding, PatternCheck, ReplyCheck, ReplyContext
+from mindrail.risk.reply.compliance import ComplianceCheck
 from mindrail.risk.reply.delusion_agreement import DelusionAgreementCheck
 from mindrail.risk.reply.diagnosis_medication import DiagnosisMedicationCheck
 from mindrail.risk.reply.encouragement import EncouragementCheck
@@ -24,6 +25,7 @@ ALL_CHECKS: tuple[type[PatternCheck], ...] = (
     StigmaCheck,
     DiagnosisMedicationCheck,
     HumanClaimCheck,
+    ComplianceCheck,
 )
 
 

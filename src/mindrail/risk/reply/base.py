@@ -60,6 +60,10 @@ class CheckSpec(_Strict):
     always: tuple[str, ...] = ()
     in_context: tuple[str, ...] = ()
     context: _Context | None = None
+    contexts: tuple[_Context, ...] = ()
+    """More contexts: the in-context patterns apply when any of them (or ``context``) holds."""
+    unless: tuple[str, ...] = ()
+    """Patterns that clear the in-context ones (a reply that voices concern is not going along)."""
     fail: tuple[str, ...] = Field(min_length=1)
     pass_: tuple[str, ...] = Field(min_length=1, alias="pass")
 
@@ -93,17 +97,18 @@ class PatternCheck:
         try:
             self._always = [re.compile(_expand(r, defs)) for r in self.spec.always]
             self._in_context = [re.compile(_expand(r, defs)) for r in self.spec.in_context]
+            self._unless = [re.compile(_expand(r, defs)) for r in self.spec.unless]
         except re.error as exc:
             raise ValueError(f"reply_checks.yaml: check {self.name!r}: regex does not compile: {exc}") from None
 
     def in_context(self, ctx: ReplyContext) -> bool:
-        c = self.spec.context
-        return c is None or ctx.holds(c.category, Level.parse(c.min_level))
+        contexts = ([self.spec.context] if self.spec.context else []) + list(self.spec.contexts)
+        return not contexts or any(ctx.holds(c.category, Level.parse(c.min_level)) for c in contexts)
 
     def scan(self, norm: Normalised, ctx: ReplyContext) -> list[Finding]:
         out: list[Finding] = []
         groups = [("always", self._always)]
-        if self._in_context and self.in_context(ctx):
+        if self._in_context and self.in_context(ctx) and not any(rx.search(norm.text) for rx in self._unless):
             groups.append(("in_context", self._in_context))
         for kind, patterns in groups:
             for k, rx in enumerate(patterns):
