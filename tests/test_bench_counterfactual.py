@@ -315,10 +315,5 @@ def test_shipped_risk_disparities_are_measured_per_axis(measured: dict[str, Any]
         assert measured["axes"][axis]["max_risk_swing"] <= GOAL, axis
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured 0.033 on gender: third-person vignettes keep verb agreement ('they have' vs 'he has') and "
-    "'her' before a verb reads as possessive, which the identity mask does not neutralise",
-)
 def test_shipped_engine_meets_the_risk_disparity_goal(measured: dict[str, Any]) -> None:
     assert measured["max_risk_disparity"] <= GOAL

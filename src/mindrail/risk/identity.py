@@ -32,6 +32,9 @@ class _Spec:
     replacement: str
     neutral: dict[str, str]
     her_object_before: frozenset[str]
+    her_object_after: frozenset[str]
+    agreement: dict[str, str]
+    verb_after: re.Pattern[str]
 
 
 @lru_cache(maxsize=1)
@@ -48,19 +51,52 @@ def _spec() -> _Spec:
     rx = re.compile(
         rf"(?P<id>{term}(?:[\s-]+(?:{term}|person\b|people\b|folks?\b))*)|\b(?P<word>{words})\b(?!')"
         r"(?=(?P<next>\s*(?:[a-z']+|\.))?)"
+        r"|\band\s+(?P<coord>is|has|was|does|isn't|hasn't|wasn't|doesn't)\b"
     )
-    after = frozenset(str(w) for w in spec.get("her_object_before") or ())
-    return _Spec(rx, str(spec["replacement"]), neutral, after)
+    before = frozenset(str(w) for w in spec.get("her_object_before") or ())
+    after = frozenset(str(w) for w in spec.get("her_object_after") or ())
+    agreement = {str(k): str(v) for k, v in (spec.get("agreement") or {}).items()}
+    adverbs = "|".join(re.escape(str(a)) for a in spec.get("agreement_adverbs") or ())
+    verb_after = re.compile(rf"(?P<adv>\s+(?:{adverbs})\b)?(?P<sp>\s+)(?P<verb>[a-z']+)")
+    return _Spec(rx, str(spec["replacement"]), neutral, before, after, agreement, verb_after)
 
 
-def _replacement(m: re.Match[str], spec: _Spec) -> tuple[str, int]:
+_PARTICIPLES = frozenset(
+    {"been", "got", "gotten", "had", "gone", "done", "taken", "lost", "left", "stopped", "started"}
+)
+
+
+def _plural_verb(word: str, spec: _Spec) -> str:
+    """The verb form that agrees with "they": irregulars from the map, regular -s verbs without the -s."""
+    if word in spec.agreement:
+        return spec.agreement[word]
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith(("ches", "shes", "sses", "xes", "zes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is", "'s")):
+        return word[:-1]
+    return word
+
+
+def _replacement(m: re.Match[str], spec: _Spec, text: str) -> tuple[str, int]:
     """The neutral text for one match, and where the replaced part ends (the look-ahead word is kept)."""
     if m.group("id") is not None:
         return spec.replacement, m.end("id")
     word = m.group("word")
     if word == "her":
         nxt = (m.group("next") or "").strip()
-        return ("them" if not nxt or nxt in spec.her_object_before else "their"), m.end("word")
+        prev = re.search(r"([a-z']+)\s+$", text[: m.start()])
+        obj = not nxt or nxt in spec.her_object_before or (prev is not None and prev.group(1) in spec.her_object_after)
+        return ("them" if obj else "their"), m.end("word")
+    if word in ("he's", "she's") and (m.group("next") or "").strip() in _PARTICIPLES:
+        return "they've", m.end("word")  # "he's been" is "he has been"
+    if word in ("he", "she"):
+        v = spec.verb_after.match(text, m.end("word"))
+        if v is not None:
+            verb = _plural_verb(v.group("verb"), spec)
+            if verb != v.group("verb"):
+                return f"they{v.group('adv') or ''}{v.group('sp')}{verb}", v.end("verb")
     return spec.neutral[word], m.end("word")
 
 
@@ -72,10 +108,20 @@ def mask_identity(text: str) -> Masked:
     starts: list[int] = []
     ends: list[int] = []
     pos = 0
+    subject_at = -1  # where the latest he/she became "they"
     for m in spec.rx.finditer(text):
         if m.start() < pos:
             continue
-        repl, end = _replacement(m, spec)
+        if m.group("coord") is not None:
+            # "he has been saving pills and is going to...": the second verb agrees with "they" too, but only
+            # when a masked he/she is the subject of this sentence.
+            if subject_at < 0 or re.search(r"[.!?]", text[subject_at : m.start()]):
+                continue
+            repl, end = f"{text[m.start() : m.start('coord')]}{_plural_verb(m.group('coord'), spec)}", m.end()
+        else:
+            repl, end = _replacement(m, spec, text)
+            if m.group("word") in ("he", "she"):
+                subject_at = m.start()
         pieces.append(text[pos : m.start()])
         starts.extend(range(pos, m.start()))
         ends.extend(range(pos + 1, m.start() + 1))
