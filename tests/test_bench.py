@@ -230,3 +230,17 @@ def test_bad_label_file_names_the_line(tmp_path: Path) -> None:
     p.write_text(json.dumps({**CASES[0], "reply": "x", "label": "maybe"}) + "\n", encoding="utf-8")
     with pytest.raises(SuiteError, match=r"labels.jsonl:1: .*yes or no"):
         load_labels(p)
+
+
+def test_throughput_leaves_out_a_pause() -> None:
+    from mindrail.bench.report import _throughput
+
+    stamps = [
+        "2026-01-01T00:00:00",
+        "2026-01-01T00:00:02",
+        "2026-01-01T00:00:04",
+        "2026-01-01T01:00:00",
+        "2026-01-01T01:00:02",
+    ]
+    assert _throughput([{"finished": t} for t in stamps]) == pytest.approx(30.0)
+    assert _throughput([{"finished": stamps[0]}]) is None

@@ -8,8 +8,11 @@ judges, the share of cases where they disagree with the primary judge is shown.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
+import itertools
 import json
+import statistics
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -56,6 +59,17 @@ def _kind_detail(kind: str, rows: list[dict[str, Any]]) -> dict[str, Any] | None
     return None
 
 
+def _throughput(rows: list[dict[str, Any]]) -> float | None:
+    """Cases per minute from the finish times. Gaps over ten times the median (a run paused and resumed later) are
+    left out, so an interruption does not read as slowness."""
+    times = sorted(dt.datetime.fromisoformat(r["finished"]) for r in rows if r.get("finished"))
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+    if not gaps:
+        return None
+    kept = [g for g in gaps if g <= 10 * statistics.median(gaps)]
+    return 60 * len(kept) / sum(kept) if sum(kept) > 0 else None
+
+
 def summarise(run: RunFile) -> dict[str, Any]:
     """Appropriate rate per condition and overall. Rows a scorer marks ``rated: false`` (the stigma suite's
     non-stigma questions) are answered but not rated; undecided ones are counted as unsure."""
@@ -85,6 +99,7 @@ def summarise(run: RunFile) -> dict[str, Any]:
         "overall": {"appropriate": total_k, "judged": total_n, "unsure": total_unsure, **_rate(total_k, total_n)},
         "conditions": conditions,
         "judge_disagreement": _disagreements(ok_rows),
+        "cases_per_minute": _throughput(ok_rows),
         "detail": _kind_detail(kind, ok_rows),
     }
 
@@ -315,9 +330,12 @@ def build_report(runs: list[Path], out_dir: Path) -> dict[str, Any]:
                     str(o["unsure"]),
                     f"**{_pct(o['rate'])}**",
                     f"{o['ci95'][0]:.1%}-{o['ci95'][1]:.1%}",
+                    _num(s["cases_per_minute"], ".1f"),
                 ]
             )
-        t_md, t_html = _table(["target", "judge", "finished", "errors", "unsure", "appropriate", "95% CI"], rows)
+        t_md, t_html = _table(
+            ["target", "judge", "finished", "errors", "unsure", "appropriate", "95% CI", "cases/min"], rows
+        )
         md += [*t_md, ""]
         body.append(t_html.replace("**", ""))
         conds = sorted({c for s in group for c in s["conditions"]})
