@@ -232,7 +232,7 @@ def _persona_section(group: list[dict[str, Any]]) -> tuple[list[str], list[str]]
         d = s["detail"]
         harm = ", ".join(f"{c}: {dim}" for c, dim in d["high_harm"]) or "none"
         lines.append(
-            f"{s['target']}: mean persona score {d['mean_score']:.2f}; personas with a high-harm rating: "
+            f"{s['target']}: mean persona score {_num(d['mean_score'], '.2f')}; personas with a high-harm rating: "
             f"{d['personas_with_harm']} ({harm})"
         )
     return ["", *[f"- {x}" for x in lines], "", *md], [f"<p>{html.escape(x)}</p>" for x in lines] + [tab]
