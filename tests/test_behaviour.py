@@ -267,3 +267,11 @@ def test_assessment_serialises(engine: RiskEngine) -> None:
     assert d["top_level"] in {"low", "moderate", "high", "imminent"}
     assert set(d["categories"]) == {c.value for c in Category}
     assert d["model_version"].startswith("mindrail-risk/")
+
+
+def test_a_weapon_outside_someones_home_is_high_harm_to_others(engine: RiskEngine) -> None:
+    conv = engine.new_conversation()
+    conv.add_user("Just found out where my ex lives now.")
+    a = conv.add_user("I'm outside her building. I've got a knife in my jacket.")
+    assert a.level(Category.HARM_TO_OTHERS) >= Level.HIGH
+    assert engine.assess("I'm outside her building waiting to pick her up for the cinema.").top_level < Level.MODERATE
