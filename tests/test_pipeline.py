@@ -381,3 +381,16 @@ def test_escalation_email_through_a_real_smtp_server(engine: RiskEngine, tmp_pat
     assert "escalation waiting for review" in body and "HIGH" in body.upper()
     assert "pills" not in body
     assert "email_sent" in [e["kind"] for e in store.audit_events()]
+
+
+def test_asked_if_human_the_reply_says_it_is_an_ai(engine: RiskEngine) -> None:
+    from mindrail.gateway.disclosure import needs_disclosure
+
+    guard = Guard(engine, default_policy(), ScriptedBackend(default="I'm here for you. What's been going on?"))
+    s = guard.new_session("ai-q", "en-US")
+    r = asyncio.run(guard.turn(s, "Am I talking to a real person right now?"))
+    assert "I'm an AI, not a person" in r.reply and r.source.value == "model"
+    said = Guard(engine, default_policy(), ScriptedBackend(default="I'm an AI, but I'm listening."))
+    r2 = asyncio.run(said.turn(said.new_session("ai-q2", "en-US"), "are you a bot?"))
+    assert "not a person" not in r2.reply  # it already said so
+    assert not needs_disclosure("how are you today?", "Fine, thanks.")

@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from mindrail.backends.base import Backend, BackendError, ChatMessage, GenerationOptions
+from mindrail.gateway.disclosure import needs_disclosure
 from mindrail.policy.decide import Decision, Policy
 from mindrail.policy.schema import Action
 from mindrail.risk.conversation import ConversationState
@@ -185,7 +186,9 @@ class Guard:
 
         return restore_stable_prefix(text, session.vault)
 
-    def _finish_reply(self, session: Session, decision: Decision, text: str) -> str:
+    def _finish_reply(self, session: Session, decision: Decision, text: str, user_text: str) -> str:
+        if needs_disclosure(user_text, text):
+            text = f"{text.rstrip()}\n\n{self.policy.message('ai_disclosure', decision.locale)}"
         if decision.has(Action.RESPOND_WITH_SUPPORT):
             text = f"{text.rstrip()}\n\n{self.policy.support_footer(decision.locale)}"
         if self.policy.over_reliance_due(session.user_turns + 1, session.turns_today + 1):
@@ -273,11 +276,12 @@ class Guard:
             verdict = self.checker.check(raw, ReplyContext(assessment))
         except Exception as exc:
             return self._fallback(session, "check", exc, assessment)
-        return self._conclude(session, assessment, decision, raw, verdict, meta)
+        return self._conclude(session, text, assessment, decision, raw, verdict, meta)
 
     def _conclude(
         self,
         session: Session,
+        text: str,
         assessment: Assessment,
         decision: Decision,
         raw: str,
@@ -290,7 +294,7 @@ class Guard:
         if decision.has(Action.HOLD_FOR_REVIEW):
             reply = self.policy.message("hold_pending", decision.locale)
             return TurnResult(reply, Source.HELD, assessment, decision, verdict, withheld=raw, backend=meta)
-        reply = self._finish_reply(session, decision, raw)
+        reply = self._finish_reply(session, decision, raw, text)
         return TurnResult(reply, Source.MODEL, assessment, decision, verdict, backend=meta)
 
     # ------------------------------------------------------------------ streaming
@@ -374,7 +378,7 @@ class Guard:
                 yield out
             return
         rest = full[len(released) :]
-        finished = self._finish_reply(session, decision, full)
+        finished = self._finish_reply(session, decision, full, text)
         tail = rest + finished[len(full) :]
         if tail:
             yield tail

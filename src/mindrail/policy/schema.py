@@ -80,6 +80,8 @@ class Messages(_Strict):
     hold_pending: str
     over_reliance_nudge: str
     consent_required: str
+    ai_disclosure: str = "I'm an AI, not a person."
+    """Added to a model reply when the person asks whether they are talking to a human and the reply does not say."""
 
     @field_validator("*")
     @classmethod
