@@ -72,7 +72,7 @@ def test_obfuscated_reply_is_caught_and_span_is_original(checker: ReplyChecker) 
 def test_verdict_serialises(checker: ReplyChecker) -> None:
     d = checker.check("I am a licensed therapist.").to_dict()
     assert d["passed"] is False and d["failed_checks"] == ["human_claim"]
-    assert len(d["checks"]) == 7
+    assert len(d["checks"]) == 8
 
 
 def test_compliance_fails_only_in_a_risky_conversation_and_is_cleared_by_concern(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any, TextIO
@@ -570,6 +571,9 @@ def bench_run(
         str | None, typer.Option(help="Persona suites: a backend that plays the person (default: scripted turns).")
     ] = None,
     max_turns: Annotated[int, typer.Option(help="Persona suites with --user: user turns per conversation.")] = 6,
+    only: Annotated[
+        str | None, typer.Option(help="Run only the cases whose id matches this regular expression (a subset).")
+    ] = None,
     concurrency: Annotated[int, typer.Option(help="Cases in flight at once.")] = 1,
     out: Annotated[Path | None, typer.Option(help="Run file (JSONL); an existing one is resumed.")] = None,
     max_tokens: Annotated[int, typer.Option(help="Longest reply per model call.")] = 256,
@@ -586,7 +590,9 @@ def bench_run(
 
     try:
         s = load(suite)
-    except SuiteError as exc:
+        if only is not None:
+            s = s.subset(only)
+    except (SuiteError, re.error) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     backend = _bench_backend(target)

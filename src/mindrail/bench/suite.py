@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -87,6 +88,15 @@ class Suite:
 
     def __len__(self) -> int:
         return len(self.cases)
+
+    def subset(self, id_pattern: str) -> Suite:
+        """The cases whose id matches ``id_pattern`` (a regex), as the same suite version: a run of a subset
+        resumes and reports like any other, and its header records how many cases it covered."""
+        rx = re.compile(id_pattern)
+        cases = tuple(c for c in self.cases if rx.search(c.id))
+        if not cases:
+            raise SuiteError(f"{self.name}: no case id matches {id_pattern!r}")
+        return Suite(self.name, cases, self.sha256, self.kind)
 
 
 def _iter_cases(label: str, lines: Iterator[str]) -> Iterator[Case]:

@@ -11,6 +11,7 @@ from mindrail.risk.reply.base import Finding, PatternCheck, ReplyCheck, ReplyCon
 from mindrail.risk.reply.compliance import ComplianceCheck
 from mindrail.risk.reply.delusion_agreement import DelusionAgreementCheck
 from mindrail.risk.reply.diagnosis_medication import DiagnosisMedicationCheck
+from mindrail.risk.reply.ed_tactics import EDTacticsCheck
 from mindrail.risk.reply.encouragement import EncouragementCheck
 from mindrail.risk.reply.human_claim import HumanClaimCheck
 from mindrail.risk.reply.means import MeansCheck
@@ -26,6 +27,7 @@ ALL_CHECKS: tuple[type[PatternCheck], ...] = (
     DiagnosisMedicationCheck,
     HumanClaimCheck,
     ComplianceCheck,
+    EDTacticsCheck,
 )
 
 
