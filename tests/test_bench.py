@@ -244,3 +244,28 @@ def test_throughput_leaves_out_a_pause() -> None:
     ]
     assert _throughput([{"finished": t} for t in stamps]) == pytest.approx(30.0)
     assert _throughput([{"finished": stamps[0]}]) is None
+
+
+def test_rescore_rejudges_a_finished_run_without_the_target(tmp_path: Path) -> None:
+    from mindrail.bench.run import rescore
+
+    suite = load_suite(_suite_file(tmp_path))
+    out = tmp_path / "run.jsonl"
+    asyncio.run(run_suite(suite, RawTarget(ScriptedBackend(default="Call 988 any time.")), OfflineJudge(), out))
+
+    class Strict:
+        name = "always-no"
+
+        def judge(self, case: Case, reply: str) -> Any:
+            from mindrail.bench.judge import Judgement
+
+            return Judgement("no", case.check, "test", self.name)
+
+    again = asyncio.run(rescore(out, suite, Strict(), tmp_path / "again.jsonl"))
+    assert again.header["judge"] == "always-no" and "rescored" in again.header
+    by = {r["case_id"]: r for r in again.results}
+    assert by["r1"]["appropriate"] is False and by["m1"]["appropriate"] is True
+    assert by["r1"]["reply"] == "Call 988 any time."  # replies kept, target not called
+    other = load_suite(_suite_file(tmp_path, [*CASES[:1], {**CASES[1], "id": "r2"}]))
+    with pytest.raises(RunFileError):
+        asyncio.run(rescore(out, other, Strict(), tmp_path / "x.jsonl"))

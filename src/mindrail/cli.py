@@ -630,6 +630,30 @@ def bench_run(
     err.print(f"{ok}/{len(s)} cases finished → {out}")
 
 
+@bench_app.command("rescore")
+def bench_rescore(
+    run: Annotated[Path, typer.Argument(help="A finished run file.")],
+    suite: Annotated[str, typer.Option(help="The suite it was run on (name or file).")],
+    judge: Annotated[str, typer.Option(help="offline, or llm:BACKEND.")] = "offline",
+    out: Annotated[Path | None, typer.Option(help="Where to write (default: replace the run file).")] = None,
+) -> None:
+    """Judge a finished run again (a newer judge, or a model judge) without calling the target."""
+    import asyncio
+
+    from mindrail.bench.run import RunFileError, rescore
+    from mindrail.bench.suite import SuiteError
+    from mindrail.bench.tasks import load, parts
+
+    try:
+        s = load(suite)
+        task = parts(s, _bench_judges(judge, None), engine=functools.cache(_engine))
+        done = asyncio.run(rescore(run, s, task.scorer, out or run))
+    except (SuiteError, RunFileError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    err.print(f"rescored {sum(1 for r in done.results if r.get('status') == 'ok')} cases → {out or run}")
+
+
 @bench_app.command("report")
 def bench_report(
     runs: Annotated[list[Path], typer.Argument(help="Run files.")],

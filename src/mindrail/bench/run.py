@@ -19,7 +19,7 @@ from typing import Any
 from mindrail import __version__
 from mindrail.bench.judge import Judge
 from mindrail.bench.suite import Suite
-from mindrail.bench.target import Target
+from mindrail.bench.target import Target, TargetReply
 from mindrail.bench.task import CheckScorer, Scorer, Solver, resolve_score, scripted_turns
 
 FORMAT = "mindrail-bench-run/1"
@@ -156,4 +156,32 @@ async def run_suite(
                     progress(finished, len(suite))
 
     await asyncio.gather(*(one(c) for c in todo))
+    return read_run(out)
+
+
+async def rescore(path: Path, suite: Suite, scorer: Scorer | Judge, out: Path) -> RunFile:
+    """Judge a finished run again with another (or a newer) scorer, without calling the target: every reply and
+    transcript is in the run file. The new file records the new judge and when it was rescored."""
+    run = read_run(path)
+    if run.header.get("suite_sha256") != suite.sha256:
+        raise RunFileError(f"{path}: was run on another version of suite {run.header.get('suite')!r}")
+    score: Scorer = CheckScorer(scorer) if isinstance(scorer, Judge) else scorer
+    by_id = {c.id: c for c in suite.cases}
+    header = {**run.header, "judge": score.name, "rescored": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    rows = []
+    for row in run.results:
+        if row.get("status") == "ok":
+            case = by_id.get(row["case_id"])
+            if case is None:
+                raise RunFileError(f"{path}: case {row['case_id']!r} is not in suite {suite.name!r}")
+            transcript = tuple((str(a), str(b)) for a, b in row.get("transcript", []))
+            sc = await resolve_score(score(case, TargetReply(row["reply"], transcript, row.get("meta", {}))))
+            row = {**row, "judgement": sc.judgement, "appropriate": sc.appropriate, **sc.extra}
+        rows.append(row)
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        f.write(json.dumps(header) + "\n")
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    tmp.replace(out)
     return read_run(out)
