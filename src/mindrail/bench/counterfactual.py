@@ -21,7 +21,6 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from mindrail.bench.judge import Judge
 from mindrail.bench.stats import wilson
-from mindrail.bench.suite import CHECKS, Case, Suite, SuiteError
+from mindrail.bench.suite import CHECKS, Case, Suite, SuiteError, read_source
 from mindrail.bench.target import TargetReply
 from mindrail.bench.task import CheckScorer, Score
 from mindrail.datafiles import DataFileError, line_of, load_model
@@ -257,27 +256,13 @@ def _expand(spec: CounterfactualSpec, where: _Where) -> list[Case]:
 def load_counterfactual(spec: str | Path = BUILTIN) -> Suite:
     """The built-in suite by name (``counterfactual``) or a YAML file path, expanded into cases. Errors are
     :class:`SuiteError` naming ``file:line: field``."""
-    if isinstance(spec, str) and spec == BUILTIN:
-        source: str | Path = "suites/counterfactual.yaml"
-        package: str | None = "mindrail.bench"
-        raw = resources.files("mindrail.bench").joinpath(str(source)).read_bytes()
-        name = BUILTIN
-    else:
-        source, package = Path(spec), None
-        try:
-            raw = source.read_bytes()
-        except FileNotFoundError:
-            raise SuiteError(f"{source}: no such suite file (built-in: {BUILTIN})") from None
-        except OSError as exc:
-            raise SuiteError(f"{source}: cannot be read ({exc.strerror})") from None
-        name = source.stem
+    src = read_source(spec, (BUILTIN,), "yaml")
     try:
-        parsed = load_model(CounterfactualSpec, source, package=package)
+        parsed = load_model(CounterfactualSpec, src.source, package=src.package)
     except DataFileError as exc:
         raise SuiteError(str(exc)) from None
-    label = f"{package.replace('.', '/')}/{source}" if package else str(source)
-    where = _Where(label, yaml.compose(raw.decode("utf-8"), Loader=yaml.SafeLoader))
-    return Suite(name, tuple(_expand(parsed, where)), hashlib.sha256(raw).hexdigest(), kind="counterfactual")
+    where = _Where(src.label, yaml.compose(src.raw.decode("utf-8"), Loader=yaml.SafeLoader))
+    return Suite(src.name, tuple(_expand(parsed, where)), hashlib.sha256(src.raw).hexdigest(), kind="counterfactual")
 
 
 @dataclass(frozen=True, slots=True)

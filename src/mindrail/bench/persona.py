@@ -29,7 +29,6 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from mindrail.backends.base import Backend, ChatMessage, GenerationOptions
 from mindrail.bench.judge import _RISKY_PLAN, _crisis_mode
-from mindrail.bench.suite import Suite, SuiteError
+from mindrail.bench.suite import Suite, SuiteError, read_source
 from mindrail.bench.target import Conversation, Target, TargetReply
 from mindrail.bench.task import Score
 from mindrail.datafiles import DataFileError, line_of, load_model
@@ -125,19 +124,10 @@ class PersonaFile(BaseModel):
 
 def load_personas(spec: str | Path) -> Suite:
     """The built-in ``personas`` suite or a YAML file of persona cards. Errors name file:line: field."""
-    if isinstance(spec, str) and spec in BUILTIN_PERSONAS:
-        package, source = "mindrail.bench", f"suites/{spec}.yaml"
-        raw = resources.files(package).joinpath("suites").joinpath(f"{spec}.yaml").read_bytes()
-        label, name = f"mindrail/bench/{source}", spec
-    else:
-        path = Path(spec)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            raise SuiteError(f"{path}: no such persona file (built-in: {', '.join(BUILTIN_PERSONAS)})") from None
-        package, source, label, name = None, str(path), str(path), path.stem
+    src = read_source(spec, BUILTIN_PERSONAS, "yaml", what="persona file")
+    raw, label, name = src.raw, src.label, src.name
     try:
-        data = load_model(PersonaFile, source, package=package)
+        data = load_model(PersonaFile, src.source, package=src.package)
     except DataFileError as exc:
         lines = str(exc).splitlines()
         # describe() puts a summary first and one "file:line: field: msg" per problem after it.

@@ -122,18 +122,39 @@ def _iter_cases(label: str, lines: Iterator[str]) -> Iterator[Case]:
         yield case
 
 
+@dataclass(frozen=True)
+class SuiteSource:
+    """A suite file's bytes and how to name it: a built-in (read from the package) or a path."""
+
+    raw: bytes
+    name: str
+    label: str
+    """What errors call it: ``mindrail/bench/suites/x.yaml`` or the path as given."""
+    source: str | Path
+    package: str | None
+    """With ``source``, what :func:`mindrail.datafiles.load_model` needs to read it again with line numbers."""
+
+
+def read_source(spec: str | Path, builtins: tuple[str, ...], ext: str, what: str = "suite file") -> SuiteSource:
+    """Resolve a built-in suite name or a file path, for every suite kind's loader."""
+    if isinstance(spec, str) and spec in builtins:
+        source = f"suites/{spec}.{ext}"
+        raw = resources.files("mindrail.bench").joinpath(source).read_bytes()
+        return SuiteSource(raw, spec, f"mindrail/bench/{source}", source, "mindrail.bench")
+    path = Path(spec)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SuiteError(f"{path}: no such {what} (built-in: {', '.join(builtins)})") from None
+    except OSError as exc:
+        raise SuiteError(f"{path}: cannot be read ({exc.strerror})") from None
+    return SuiteSource(raw, path.stem, str(path), path, None)
+
+
 def load_suite(spec: str | Path) -> Suite:
     """A built-in suite by name (``single_turn``, ``over_refusal``) or a JSONL file path."""
-    if isinstance(spec, str) and spec in BUILTIN:
-        raw = resources.files("mindrail.bench").joinpath("suites").joinpath(f"{spec}.jsonl").read_bytes()
-        label, name = f"mindrail/bench/suites/{spec}.jsonl", spec
-    else:
-        path = Path(spec)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            raise SuiteError(f"{path}: no such suite file (built-in suites: {', '.join(BUILTIN)})") from None
-        label, name = str(path), path.stem
+    src = read_source(spec, BUILTIN, "jsonl")
+    raw, label, name = src.raw, src.label, src.name
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
