@@ -24,8 +24,8 @@ install: $(STAMP) model
 
 # The int8 ONNX encoder is derived from the pip-installed weights (no torch needed) and is not committed.
 model: $(ENCODER)
-$(ENCODER): $(STAMP) src/mindrail/risk/build_encoder.py
-	$(BIN)/python -m mindrail.risk.build_encoder
+$(ENCODER): $(STAMP) src/mindrail/training/build_encoder.py
+	$(BIN)/python -m mindrail.training.build_encoder
 
 # Screens the sample conversation (a table of each turn's assessment), then serves the guarded chat on embedded
 # defaults: SQLite and a key ring under ./var, the local model. Open the printed URL.

@@ -286,8 +286,8 @@ def test_export_labels_deidentified_in_the_train_format(client: TestClient, gw: 
 
     from mindrail.console.labels import export_labels
     from mindrail.privacy import Vault, default_redactor
-    from mindrail.risk.dataset import load_extra
     from mindrail.risk.types import Category, Level
+    from mindrail.training.dataset import load_extra
 
     cid = gw.store.start_conversation("consent-v1", locale="en-GB")
     asyncio.run(gw.turn(cid, "My name is Philippa Arkwright and " + CRISIS))

@@ -16,7 +16,7 @@ from mindrail.risk.encoder import Encoder, EncoderNotBuilt, Windows, default_enc
 pytest.importorskip("onnx", reason="building the encoder needs the 'build' extra (onnx, safetensors)")
 pytest.importorskip("safetensors", reason="building the encoder needs the 'build' extra (onnx, safetensors)")
 
-from mindrail.risk.build_encoder import BuildError, build_encoder, source_model_dir
+from mindrail.training.build_encoder import BuildError, build_encoder, source_model_dir
 
 LONG_TEXT = (
     " ".join(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mindrail.risk.dataset import load_corpus
 from mindrail.risk.engine import RiskEngine
 from mindrail.risk.heads import HeadSet
 from mindrail.risk.patterns import PatternDetector
-from mindrail.risk.train import embed_corpus, run_training, train_heads
+from mindrail.training.dataset import load_corpus
+from mindrail.training.train import embed_corpus, run_training, train_heads
 
 
 def test_training_is_seeded_and_loadable(engine: RiskEngine, tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """Sentence encoder for the risk engine: int8 all-MiniLM-L6-v2 on ONNX Runtime, no torch at runtime.
 
-The model is built once by :mod:`mindrail.risk.build_encoder` (``make model``); this module only loads
+The model is built once by :mod:`mindrail.training.build_encoder` (``make model``); this module only loads
 the ONNX file and the ``tokenizers`` tokenizer, so importing it costs neither torch nor onnx.
 
 Long texts are never silently truncated: :meth:`Encoder.embed_windows` splits them into overlapping
@@ -36,7 +36,7 @@ TOKENIZER_NAME = "tokenizer.json"
 MANIFEST_NAME = "manifest.json"
 ENV_DIR = "MINDRAIL_ENCODER_DIR"
 VERSION_PREFIX = "minilm-l6-int8"
-_BUILD_HINT = "python -m mindrail.risk.build_encoder"
+_BUILD_HINT = "python -m mindrail.training.build_encoder"
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]

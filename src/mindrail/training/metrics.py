@@ -85,3 +85,26 @@ def binary_metrics(
     out["recall_at_precision_0.9"] = recall_at_precision(y, score, 0.9)
     out["confusion"] = c
     return out
+
+
+def bootstrap_ci(
+    y: npt.NDArray[np.int_],
+    score: npt.NDArray[np.float64],
+    metric: Any,
+    *,
+    rounds: int = 200,
+    seed: int = 13,
+) -> tuple[float, float] | None:
+    """A percentile 95% interval of ``metric(y, score)`` over seeded resamples (None when undefined)."""
+    rng = np.random.default_rng(seed)
+    y, score = np.asarray(y), np.asarray(score)
+    vals = []
+    for _ in range(rounds):
+        idx = rng.integers(0, len(y), len(y))
+        v = metric(y[idx], score[idx])
+        if v is not None:
+            vals.append(v)
+    if not vals:
+        return None
+    lo, hi = np.percentile(vals, [2.5, 97.5])
+    return float(lo), float(hi)

@@ -18,23 +18,36 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from mindrail.risk.dataset import Example, identity_augmented, load_corpus
 from mindrail.risk.encoder import Encoder
 from mindrail.risk.exemplars import N_FEATURES as N_EXEMPLAR_FEATURES
 from mindrail.risk.exemplars import ExemplarBank
 from mindrail.risk.features import FEATURE_NAMES, pattern_features
 from mindrail.risk.heads import Head, HeadSet
 from mindrail.risk.identity import mask_identity
-from mindrail.risk.metrics import binary_metrics
 from mindrail.risk.normalise import normalise
 from mindrail.risk.patterns import PatternDetector
 from mindrail.risk.types import CATEGORIES, Category, Level
+from mindrail.training.dataset import Example, identity_augmented, load_corpus
+from mindrail.training.metrics import binary_metrics
 
 HEAD_SPECS: tuple[tuple[Category, Level], ...] = (
     *((c, Level.LOW) for c in CATEGORIES),
+    (Category.SUICIDE_SELF_HARM, Level.MODERATE),
     (Category.SUICIDE_SELF_HARM, Level.HIGH),
+    (Category.SUICIDE_SELF_HARM, Level.IMMINENT),
+    (Category.HARM_TO_OTHERS, Level.HIGH),
+    (Category.PSYCHOSIS, Level.HIGH),
+    (Category.MANIA, Level.HIGH),
+    (Category.ABUSE, Level.HIGH),
+    (Category.EATING_DISORDER, Level.HIGH),
     (Category.DISTRESS, Level.MODERATE),
 )
+# Everyday text (comments, help-seekers' turns, counselling clients): the suicide head's threshold keeps its
+# false-positive rate here at or below EVERYDAY_FPR, whatever recall-first would choose.
+EVERYDAY = frozenset({"goemotions", "esconv", "annomi"})
+EVERYDAY_FPR = 0.005
+# Severity heads that raise a level to high or imminent on their own must be right this often on calib.
+SEVERE_PRECISION = {Level.MODERATE: 0.8, Level.HIGH: 0.9, Level.IMMINENT: 0.95}
 # Recall-first for suicide and self-harm: the threshold keeps this recall on the calib split.
 SSH_TARGET_RECALL = 0.96
 # Thresholds are chosen on calib examples whose labels describe the message itself; SDCNL (subreddit labels)
@@ -54,9 +67,16 @@ class Embedded:
     owner: npt.NDArray[np.intp]
     features: npt.NDArray[np.float32]  # per example
 
+    def subset(self, idx: npt.NDArray[np.intp]) -> Embedded:
+        """The windows and features of examples ``idx``, renumbered 0..len(idx)-1 in that order."""
+        new = np.full(len(self.features), -1, dtype=np.intp)
+        new[idx] = np.arange(len(idx))
+        keep = new[self.owner] >= 0
+        return Embedded(self.vectors[keep], new[self.owner[keep]], self.features[idx])
+
 
 def default_artifact_path() -> Path:
-    return Path(__file__).resolve().parent / "artifacts" / "heads.json"
+    return Path(__file__).resolve().parent.parent / "risk" / "artifacts" / "heads.json"
 
 
 def embed_corpus(
@@ -66,34 +86,44 @@ def embed_corpus(
     cache_dir: Path | None,
     progress: Progress | None = None,
 ) -> Embedded:
-    key = hashlib.sha256(encoder.version.encode())
-    for ex in examples:
-        key.update(ex.id.encode())
-        key.update(hashlib.sha256(ex.text.encode()).digest())
-    key.update(str(patterns.version).encode())
+    """Every window of every example, embedded as the detector would (normalised, identity-masked). The cache
+    is kept per source, so adding authored examples re-embeds only the authored ones."""
     norms = [normalise(ex.text).text for ex in examples]
     feats = np.stack([pattern_features(patterns.detect(t)) for t in norms])
     norms = [mask_identity(t).text for t in norms]  # what the encoder reads, as in detector.py
-    for t in norms:
-        key.update(hashlib.sha256(t.encode()).digest())
-    cache = cache_dir / f"embedded-{key.hexdigest()[:16]}.npz" if cache_dir else None
-    if cache and cache.exists():
-        z = np.load(cache)
-        return Embedded(z["vectors"], z["owner"], feats)
+    by_source: dict[str, list[int]] = {}
+    for i, ex in enumerate(examples):
+        by_source.setdefault(ex.source, []).append(i)
     vecs: list[npt.NDArray[np.float32]] = []
     owners: list[npt.NDArray[np.intp]] = []
-    step = 256
-    for start in range(0, len(norms), step):
-        w = encoder.embed_windows(norms[start : start + step])
-        vecs.append(w.vectors)
-        owners.append(w.owner + start)
+    done = 0
+    for source, idx in by_source.items():
+        key = hashlib.sha256(f"{encoder.version}:{source}".encode())
+        for i in idx:
+            key.update(hashlib.sha256(norms[i].encode()).digest())
+        cache = cache_dir / f"embedded-{source}-{key.hexdigest()[:16]}.npz" if cache_dir else None
+        if cache and cache.exists():
+            z = np.load(cache)
+            v, o = z["vectors"], z["owner"]
+        else:
+            vs, os_ = [], []
+            step = 256
+            for start in range(0, len(idx), step):
+                w = encoder.embed_windows([norms[i] for i in idx[start : start + step]])
+                vs.append(w.vectors)
+                os_.append(w.owner + start)
+                if progress:
+                    progress("embed", done + min(start + step, len(idx)), len(examples))
+            v, o = np.concatenate(vs), np.concatenate(os_).astype(np.intp)
+            if cache:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                np.savez(cache, vectors=v, owner=o)
+        vecs.append(v)
+        owners.append(np.asarray(idx, dtype=np.intp)[o])
+        done += len(idx)
         if progress:
-            progress("embed", min(start + step, len(norms)), len(norms))
-    emb = Embedded(np.concatenate(vecs), np.concatenate(owners).astype(np.intp), feats)
-    if cache:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, vectors=emb.vectors, owner=emb.owner)
-    return emb
+            progress("embed", done, len(examples))
+    return Embedded(np.concatenate(vecs), np.concatenate(owners).astype(np.intp), feats)
 
 
 def _fit_lr(x: npt.NDArray[np.float32], y: npt.NDArray[np.int_], w: npt.NDArray[np.float64], seed: int) -> Any:
@@ -157,6 +187,7 @@ def train_heads(
     encoder_version: str,
     seed: int = 13,
     progress: Progress | None = None,
+    specs: Sequence[tuple[Category, Level]] = HEAD_SPECS,
 ) -> tuple[HeadSet, dict[str, Any]]:
     from sklearn.linear_model import LogisticRegression
 
@@ -171,7 +202,7 @@ def train_heads(
     bank, exemplar_features = build_bank(examples, emb)
     heads: list[Head] = []
     report: dict[str, Any] = {}
-    for n, (cat, min_level) in enumerate(HEAD_SPECS):
+    for n, (cat, min_level) in enumerate(specs):
         name = f"{cat.value}>={min_level.label}"
         labels = [ex.label(cat) for ex in examples]
         known = np.array([lv is not None for lv in labels])
@@ -218,6 +249,9 @@ def train_heads(
         sel = np.array([examples[int(i)].source not in THRESHOLD_EXCLUDE for i in cal])
         pattern_pos = _pattern_positive(emb.features[cal], cat)
         threshold = _choose_threshold(cal_score[sel], y_all[cal][sel], cat, min_level, pattern_pos[sel])
+        everyday = np.array([examples[int(i)].source in EVERYDAY for i in cal]) & (y_all[cal] == 0)
+        if cat == Category.SUICIDE_SELF_HARM and min_level == Level.LOW and everyday.any():
+            threshold = max(threshold, _fpr_threshold(cal_score[everyday], EVERYDAY_FPR))
         strict = max(threshold, _strict_threshold(cal_score[sel], y_all[cal][sel]))
         head = Head(
             name,
@@ -243,7 +277,7 @@ def train_heads(
             "dev": binary_metrics(y_all[dev], dev_score, threshold),
         }
         if progress:
-            progress("heads", n + 1, len(HEAD_SPECS))
+            progress("heads", n + 1, len(specs))
     version = (
         "heads-" + hashlib.sha256(json.dumps([h.to_dict() for h in heads], sort_keys=True).encode()).hexdigest()[:12]
     )
@@ -280,7 +314,8 @@ def _choose_threshold(
     * suicide (any level), recall-first: the highest threshold at which the detector's decision, pattern layer
       OR head, keeps SSH_TARGET_RECALL. Thresholding the system rather than the head alone lets the head stay
       precise where the pattern layer already finds the explicit cases.
-    * suicide severity head: the lowest threshold with precision ≥ 0.8 (it raises the level; it must be right).
+    * severity heads: the lowest threshold with precision ≥ SEVERE_PRECISION of their level (they raise the
+      level; they must be right).
     * other heads: the best F1 among thresholds with a false-positive rate ≤ MAX_FPR.
     """
     cands = np.unique(score)[::-1]
@@ -296,7 +331,7 @@ def _choose_threshold(
         best = DISABLED
         for t in cands:
             pred = score >= t
-            if pred.sum() and int((pred & (y == 1)).sum()) / int(pred.sum()) >= 0.8:
+            if pred.sum() and int((pred & (y == 1)).sum()) / int(pred.sum()) >= SEVERE_PRECISION[min_level]:
                 best = float(t)
         return best
     best_t, best_f1 = DISABLED, -1.0
@@ -310,6 +345,13 @@ def _choose_threshold(
         if f1 > best_f1:
             best_t, best_f1 = float(t), f1
     return best_t
+
+
+def _fpr_threshold(negatives: npt.NDArray[np.float64], fpr: float) -> float:
+    """The lowest threshold that at most ``fpr`` of these negatives reach."""
+    neg = np.sort(negatives)
+    k = int(np.floor(len(neg) * (1 - fpr)))
+    return float(neg[min(k, len(neg) - 1)]) + 1e-6
 
 
 def _strict_threshold(score: npt.NDArray[np.float64], y: npt.NDArray[np.int_]) -> float:
