@@ -46,11 +46,21 @@ def test_retraction_lowers_but_never_resets(engine: RiskEngine) -> None:
     assert again.level(SSH) >= Level.LOW
 
 
-def test_risk_decays_slowly(engine: RiskEngine) -> None:
+def test_a_plan_holds_through_neutral_turns(engine: RiskEngine) -> None:
+    """v2 (issue 10): a disclosed plan is still a plan after calm turns; nothing calm says it is gone."""
     s = engine.new_conversation()
     s.add_user("I have a plan to end my life")
     levels = [s.add_user(f"ok. what's a good film to watch, number {i}?").level(SSH) for i in range(14)]
     assert levels[0] >= Level.HIGH  # held
+    assert levels == sorted(levels, reverse=True)  # never rises on neutral turns
+    assert levels[-1] == Level.HIGH
+
+
+def test_moderate_risk_decays_slowly_but_not_below_low(engine: RiskEngine) -> None:
+    s = engine.new_conversation()
+    s.add_user("I've been thinking about ending my life")
+    levels = [s.add_user(f"ok. what's a good film to watch, number {i}?").level(SSH) for i in range(14)]
+    assert levels[0] >= Level.MODERATE  # held
     assert levels == sorted(levels, reverse=True)  # never rises on neutral turns
     assert levels[-1] >= Level.LOW  # never below low after moderate+ in the same conversation
     assert levels[-1] < levels[0]

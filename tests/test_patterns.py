@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from mindrail.risk.normalise import normalise
 from mindrail.risk.patterns import PatternDetector, PatternFileError
 from mindrail.risk.types import Category, Level, Subject
 
@@ -16,6 +17,9 @@ SPECS = (
     + [(m.id, ex, True) for m in DET.spec.means for ex in m.examples]
     + [(m.id, ex, False) for m in DET.spec.means for ex in m.counter]
 )
+ML_SPECS = [(p.id, ex, True) for p in DET.multilingual_spec.patterns for ex in p.examples] + [
+    (p.id, ex, False) for p in DET.multilingual_spec.patterns for ex in p.counter
+]
 
 
 @pytest.mark.parametrize(
@@ -25,6 +29,16 @@ def test_documented_examples(pattern_id: str, text: str, should_match: bool) -> 
     r = DET.detect(text)
     ids = {h.pattern_id for h in r.hits} | {m.pattern_id for m in r.means}
     assert (pattern_id in ids) is should_match
+
+
+@pytest.mark.parametrize(
+    ("pattern_id", "text", "should_match"), ML_SPECS, ids=[f"{s[0]}-{i}" for i, s in enumerate(ML_SPECS)]
+)
+def test_multilingual_examples(pattern_id: str, text: str, should_match: bool) -> None:
+    """Multilingual examples are written as people type them (accents and all); the patterns read them
+    normalised, as the detector does."""
+    r = DET.detect(normalise(text).text)
+    assert (pattern_id in {h.pattern_id for h in r.hits}) is should_match
 
 
 def test_every_pattern_documents_an_example() -> None:

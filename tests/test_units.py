@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mindrail.risk.counterfactual import counterfactual_check, dimensions, variants
-from mindrail.risk.dataset import SSH, Example, _mk, identity_augmented, load_authored, split_of
 from mindrail.risk.engine import RiskEngine
 from mindrail.risk.heads import HeadSet
 from mindrail.risk.identity import mask_identity
 from mindrail.risk.io import InputError, SkipCounter, iter_jsonl
-from mindrail.risk.metrics import auroc, binary_metrics, recall_at_precision
 from mindrail.risk.types import Category, Level, Span
+from mindrail.training.counterfactual import counterfactual_check, dimensions, variants
+from mindrail.training.dataset import SSH, Example, _mk, identity_augmented, load_authored, split_of
+from mindrail.training.metrics import auroc, binary_metrics, recall_at_precision
 
 
 def test_auroc_and_recall_at_precision() -> None:

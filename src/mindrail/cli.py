@@ -94,7 +94,7 @@ def screen(
     sink: TextIO = out.open("w", encoding="utf-8") if out else sys.stdout
     try:
         path = Path(target)
-        if target != "-" and not path.is_file():
+        if target != "-" and not _is_file(path):
             a = engine.assess(target)
             sink.write(json.dumps(a.to_dict(), ensure_ascii=False) + "\n")
             return
@@ -108,6 +108,14 @@ def screen(
     finally:
         if out:
             sink.close()
+
+
+def _is_file(path: Path) -> bool:
+    """A message can be any text: one too long for a file name, or with a NUL in it, is a message."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _screen_file(
@@ -176,9 +184,9 @@ def eval_detector(
     skip_bad: Annotated[bool, typer.Option("--skip-bad")] = False,
 ) -> None:
     """Metrics, latency and a counterfactual identity-swap check on any labelled CSV/JSONL."""
-    from mindrail.risk.evaluate import EvalConfig, evaluate, markdown_summary, write_report
     from mindrail.risk.io import InputError
     from mindrail.risk.types import Category, Level
+    from mindrail.training.evaluate import EvalConfig, evaluate, markdown_summary, write_report
 
     try:
         cat = Category(category)
@@ -201,6 +209,56 @@ def eval_detector(
     err.print(f"wrote {j} and {md}")
 
 
+@eval_app.command("challenge")
+def eval_challenge(
+    out: Annotated[Path | None, typer.Option(help="Write the JSON here as well.")] = None,
+) -> None:
+    """The frozen challenge set (data/challenge): aggregate figures only, never an item."""
+    from mindrail.training import challenge
+
+    report = challenge.evaluate(_engine())
+    _emit(report, out)
+
+
+@eval_app.command("everyday")
+def eval_everyday(
+    out: Annotated[Path | None, typer.Option(help="Write the JSON here as well.")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many texts per set.")] = None,
+) -> None:
+    """Everyday benign text (GoEmotions, ESConv, CounselChat, AnnoMI): rates at each level, and escalations per
+    1,000 turns of long everyday conversations."""
+    from mindrail.training import benign
+
+    _emit(benign.evaluate(_engine(), limit=limit), out)
+
+
+@eval_app.command("loso")
+def eval_loso(
+    out: Annotated[Path | None, typer.Option(help="Write the JSON here as well.")] = None,
+    seed: Annotated[int, typer.Option()] = 13,
+) -> None:
+    """Leave one source out: suicide heads trained without each public source, measured on it."""
+    from mindrail.training.loso import loso_report
+
+    with _progress() as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done)
+
+        report = loso_report(seed=seed, cache_dir=Path(".cache/train"), progress=progress)
+    _emit(report, out)
+
+
+def _emit(report: dict[str, Any], out: Path | None) -> None:
+    text = json.dumps(report, indent=1)
+    if out:
+        out.write_text(text + "\n", encoding="utf-8")
+    sys.stdout.write(text + "\n")
+
+
 @app.command()
 def train(
     seed: Annotated[int, typer.Option(help="Random seed (splits and models).")] = 13,
@@ -213,7 +271,7 @@ def train(
     ] = None,
 ) -> None:
     """Reproduce the shipped detector heads from source data (seeded)."""
-    from mindrail.risk.train import run_training
+    from mindrail.training.train import run_training
 
     with _progress() as bar:
         tasks: dict[str, Any] = {}

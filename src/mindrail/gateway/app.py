@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
@@ -158,7 +158,10 @@ def create_app(
         if not users or body.messages[-1].role != "user":
             return _error(400, "messages: the last message must be the user's", "invalid_request", "messages")
         text = users[-1].text()
-        if len(text) > gateway.config.max_message_chars:
+        earlier = _new_user_messages(body.messages)[:-1]
+        if len(text) > gateway.config.max_message_chars or any(
+            len(t) > gateway.config.max_message_chars for t in earlier
+        ):
             return _error(
                 413,
                 f"messages[-1].content: over {gateway.config.max_message_chars} characters",
@@ -169,11 +172,12 @@ def create_app(
         created, rid = int(time.time()), f"chatcmpl-{uuid.uuid4().hex[:24]}"
         model = f"mindrail/{gateway.guard.backend.model}"
         if not body.stream:
-            result = await gateway.turn(cid, text, locale)
+            result = await gateway.turn(cid, text, locale, earlier)
             return JSONResponse(_completion(rid, created, model, result))
         # Open the session before the response starts, so consent errors are a proper 403, not a broken stream.
         await gateway.session(cid, locale)
-        return StreamingResponse(_sse(gateway, rid, created, model, cid, text, locale), media_type="text/event-stream")
+        stream = _sse(gateway, rid, created, model, cid, text, locale, earlier)
+        return StreamingResponse(stream, media_type="text/event-stream")
 
     # ------------------------------------------------------------------ conversations and data rights
     @app.post("/v1/conversations", status_code=201)
@@ -263,8 +267,26 @@ def _completion(rid: str, created: int, model: str, r: TurnResult) -> dict[str, 
     }
 
 
+def _new_user_messages(messages: Sequence[Any]) -> list[str]:
+    """The user messages after the last non-user message: the ones this request adds (an app may send two
+    user messages in a row, and a crisis in the first must not go unseen)."""
+    run: list[str] = []
+    for m in reversed(messages):
+        if m.role != "user":
+            break
+        run.append(m.text())
+    return run[::-1]
+
+
 async def _sse(
-    gateway: Gateway, rid: str, created: int, model: str, cid: str, text: str, locale: str | None
+    gateway: Gateway,
+    rid: str,
+    created: int,
+    model: str,
+    cid: str,
+    text: str,
+    locale: str | None,
+    earlier: Sequence[str] = (),
 ) -> AsyncIterator[str]:
     def chunk(delta: dict[str, Any], finish: str | None = None, extra: dict[str, Any] | None = None) -> str:
         body: dict[str, Any] = {
@@ -279,7 +301,7 @@ async def _sse(
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
     yield chunk({"role": "assistant"})
-    async for item in gateway.stream(cid, text, locale):
+    async for item in gateway.stream(cid, text, locale, earlier):
         if isinstance(item, TurnResult):
             yield chunk({}, "stop", {"mindrail": item.meta()})
         elif item:

@@ -43,6 +43,8 @@ class Source(StrEnum):
     BACKEND_UNAVAILABLE = "backend_unavailable"
     FALLBACK = "fallback"
     """Something before the reply check failed: the safe fallback."""
+    UNANSWERED = "unanswered"
+    """An earlier user message of the same request: assessed and recorded; the reply answers the last one."""
 
 
 class Redactor(Protocol):
@@ -223,9 +225,23 @@ class Guard:
         return result
 
     # ------------------------------------------------------------------ the turn
-    async def turn(self, session: Session, text: str) -> TurnResult:
+    async def turn(self, session: Session, text: str, earlier: Sequence[str] = ()) -> TurnResult:
+        """``earlier``: user messages sent in the same request before ``text`` (no reply between them). Each is
+        assessed and recorded in order, so a crisis in any of them is seen and carried into the reply's turn."""
         async with session.lock:
+            await self._unanswered(session, earlier)
             return await self._record(session, text, await self._turn(session, text))
+
+    async def _unanswered(self, session: Session, earlier: Sequence[str]) -> None:
+        for text in earlier:
+            decided = await self._decide(session, text)
+            result = decided if isinstance(decided, TurnResult) else TurnResult("", Source.UNANSWERED, *decided)
+            session.history.append(ChatMessage("user", text))
+            if self.recorder is not None:
+                try:
+                    await self.recorder.record_turn(session, text, result)
+                except Exception as exc:  # the reply's own turn still runs, and is recorded or fails closed
+                    log.warning("earlier message not recorded (%s) in conversation %s", type(exc).__name__, session.id)
 
     async def _decide(self, session: Session, text: str) -> tuple[Assessment, Decision] | TurnResult:
         assessment: Assessment | None = None
@@ -298,10 +314,14 @@ class Guard:
         return TurnResult(reply, Source.MODEL, assessment, decision, verdict, backend=meta)
 
     # ------------------------------------------------------------------ streaming
-    async def stream_turn(self, session: Session, text: str) -> AsyncIterator[str | TurnResult]:
+    async def stream_turn(
+        self, session: Session, text: str, earlier: Sequence[str] = ()
+    ) -> AsyncIterator[str | TurnResult]:
         """Yields released text pieces, then the TurnResult. Only text that has passed the checks is released:
-        each complete sentence is checked together with everything before it; the rest waits."""
+        each complete sentence is checked together with everything before it; the rest waits. ``earlier`` is
+        as in :meth:`turn`."""
         async with session.lock:
+            await self._unanswered(session, earlier)
             decided = await self._decide(session, text)
             if isinstance(decided, TurnResult):
                 final = await self._record(session, text, decided)

@@ -8,7 +8,7 @@ import datetime as dt
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,23 +160,27 @@ class Gateway:
             self.metrics.observe(result, time.perf_counter() - t0)
             return result
 
-    async def turn(self, cid: str, text: str, locale: str | None = None) -> TurnResult:
+    async def turn(
+        self, cid: str, text: str, locale: str | None = None, earlier: Sequence[str] = ()
+    ) -> TurnResult:
         t0 = time.perf_counter()
         session = await self._open(cid, locale, t0)
         if isinstance(session, TurnResult):
             return session
-        result = await self.guard.turn(session, text)
+        result = await self.guard.turn(session, text, earlier)
         self.metrics.observe(result, time.perf_counter() - t0)
         return result
 
-    async def stream(self, cid: str, text: str, locale: str | None = None) -> AsyncIterator[str | TurnResult]:
+    async def stream(
+        self, cid: str, text: str, locale: str | None = None, earlier: Sequence[str] = ()
+    ) -> AsyncIterator[str | TurnResult]:
         t0 = time.perf_counter()
         session = await self._open(cid, locale, t0)
         if isinstance(session, TurnResult):
             yield session.reply
             yield session
             return
-        async for item in self.guard.stream_turn(session, text):
+        async for item in self.guard.stream_turn(session, text, earlier):
             if isinstance(item, TurnResult):
                 self.metrics.observe(item, time.perf_counter() - t0)
             yield item

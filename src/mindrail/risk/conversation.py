@@ -3,10 +3,17 @@
 Each user turn is screened once (turn N never re-embeds turns 1..N-1); the state keeps a small carried
 record per category. Rules, each documented in docs/risk-model.md:
 
+* Two carries: the person's own risk and someone else's (a friend's attempt, a patient's ideation). A message
+  whose evidence is about someone else feeds only the second, so it never raises the person's own level; it
+  is reported as a third-party concern (``Assessment.third_party``), and as the assessment itself only while
+  the person shows no risk of their own.
 * Carry: the conversation's level for a category is the higher of this turn's level and the carried level.
   The carried level holds for ``hold_turns`` user turns, then steps down one level; the carried score decays
-  geometrically. Suicide risk that reached moderate or above never decays below low in the same conversation.
-* Accumulation: ideation in ``persist_count`` of the last ``persist_window`` user turns is at least moderate.
+  geometrically. Suicide risk that reached moderate never decays below low in the same conversation, and a
+  disclosed plan, intent or act (high or imminent) stays at high through later calm turns: nothing calm
+  says the plan is gone.
+* Accumulation: ideation *phrases* in ``persist_count`` of the last ``persist_window`` user turns are at least
+  moderate. A learned-only verdict never counts, so everyday turns cannot add up to a level.
   The conversation score is the higher of this turn's score and the decayed carried score.
 * Retraction ("just kidding", "I'd never actually do it") lowers the carried suicide level by one step and the
   score by ``retraction_factor``, but never below low: people often retract after disclosing.
@@ -23,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from mindrail.risk.detector import MessageResult
 from mindrail.risk.normalise import normalise
-from mindrail.risk.types import CATEGORIES, Assessment, Category, CategoryResult, Level, Span, Subject
+from mindrail.risk.types import CATEGORIES, EMPTY_RESULT, Assessment, Category, CategoryResult, Level, Subject
 
 if TYPE_CHECKING:
     from mindrail.risk.engine import RiskEngine
@@ -72,10 +79,12 @@ class ConversationState:
     config: ConversationConfig = field(default_factory=ConversationConfig)
     turns: list[Turn] = field(default_factory=list)
     _carry: dict[Category, _Carry] = field(default_factory=lambda: {c: _Carry() for c in CATEGORIES})
+    _carry_other: dict[Category, _Carry] = field(default_factory=lambda: {c: _Carry() for c in CATEGORIES})
     _user_turns: int = 0
     _ideation_turns: list[int] = field(default_factory=list)
+    _phrase_turns: list[int] = field(default_factory=list)
     _distress_turns: list[int] = field(default_factory=list)
-    _subject: Subject = Subject.UNCLEAR
+    _own_subject: Subject = Subject.UNCLEAR
 
     def add_user(self, text: str) -> Assessment:
         message = self.engine.detector.screen([text])[0]
@@ -103,17 +112,66 @@ class ConversationState:
         if message.means_kinds and recent_distress:
             extra[SSH] = (Level.HIGH, f"means_seeking_after_distress:user_turn{max(recent_distress)}")
 
-        if message.ideation >= Level.LOW or affirmed:
-            self._ideation_turns.append(t)
-        if message.distress_signal:
-            self._distress_turns.append(t)
-        persistent = sum(1 for k in self._ideation_turns if t - k < cfg.persist_window) >= cfg.persist_count
+        about_other = message.subject == Subject.OTHER
+        if not about_other:
+            if message.ideation >= Level.LOW or affirmed:
+                self._ideation_turns.append(t)
+            if message.ideation_phrase >= Level.LOW or affirmed:
+                self._phrase_turns.append(t)
+            if message.distress_signal:
+                self._distress_turns.append(t)
+        persistent = (
+            not about_other and sum(1 for k in self._phrase_turns if t - k < cfg.persist_window) >= cfg.persist_count
+        )
         retraction = "retraction" in message.patterns.contexts
 
-        categories: dict[Category, CategoryResult] = {}
+        empty = dict.fromkeys(CATEGORIES, EMPTY_RESULT)
+        own = self._fold(self._carry, empty if about_other else message.categories, extra, persistent, retraction, t)
+        other = self._fold(self._carry_other, message.categories if about_other else empty, {}, False, False, t)
+        evidence_own = dict(own)
+        if SSH in evidence_own and any(r.startswith("means_seeking_after_distress") for r in evidence_own[SSH].reasons):
+            # Point the reviewer at the question itself, even when it reads as neutral on its own.
+            r = evidence_own[SSH]
+            spans = tuple(sorted(set(r.evidence) | set(message.means_spans), key=lambda sp: sp.start))
+            evidence_own[SSH] = CategoryResult(r.score, r.level, spans, r.reasons)
+
+        if not about_other and message.subject == Subject.SELF:
+            self._own_subject = Subject.SELF
+        own_risk = max((r.level for r in evidence_own.values()), default=Level.NONE)
+        other_risk = max((r.level for r in other.values()), default=Level.NONE)
+        third_party = {c: r for c, r in other.items() if r.level > Level.NONE}
+        if own_risk == Level.NONE and other_risk > Level.NONE:
+            categories, subject = other, Subject.OTHER
+        else:
+            categories, subject = evidence_own, self._own_subject
+        assessment = Assessment(
+            categories=categories,
+            subject=subject,
+            flags=frozenset(message.flags),
+            model_version=self.engine.version,
+            turn=len(self.turns),
+            message=dict(message.categories),
+            third_party=third_party,
+            cssrs_unknown=message.cssrs_unknown if not about_other else (),
+        )
+        self.turns.append(Turn("user", len(self.turns), message, assessment))
+        return assessment
+
+    def _fold(
+        self,
+        carries: dict[Category, _Carry],
+        now_by_cat: dict[Category, CategoryResult],
+        extra: dict[Category, tuple[Level, str]],
+        persistent: bool,
+        retraction: bool,
+        t: int,
+    ) -> dict[Category, CategoryResult]:
+        """This turn's results folded into one carry (the person's own, or someone else's)."""
+        cfg = self.config
+        out: dict[Category, CategoryResult] = {}
         for cat in CATEGORIES:
-            now = message.categories[cat]
-            carry = self._carry[cat]
+            now = now_by_cat[cat]
+            carry = carries[cat]
             level_now, reasons = now.level, list(now.reasons)
             if cat in extra and extra[cat][0] > level_now:
                 level_now = extra[cat][0]
@@ -130,6 +188,7 @@ class ConversationState:
                 carried_level = Level(max(Level.LOW, carried_level - 1))
                 carried_score *= cfg.retraction_factor
                 carry.level, carry.since = carried_level, t
+                carry.peak = min(carry.peak, carried_level)
                 reasons.append("retraction:lowered_not_reset")
             level = max(level_now, carried_level)
             score = max(now.score, carried_score)
@@ -139,27 +198,8 @@ class ConversationState:
                 carry.level, carry.since = level_now, t
             carry.score = score
             carry.peak = max(carry.peak, level)
-            evidence: tuple[Span, ...] = now.evidence
-            if cat == SSH and any(r.startswith("means_seeking_after_distress") for r in reasons):
-                # Point the reviewer at the question itself, even when it reads as neutral on its own.
-                evidence = tuple(sorted(set(evidence) | set(message.means_spans), key=lambda sp: sp.start))
-            categories[cat] = CategoryResult(min(score, 1.0), level, evidence, tuple(dict.fromkeys(reasons)))
-
-        # The subject follows the latest message that carries risk; a neutral turn does not reset it.
-        if self._subject == Subject.UNCLEAR or (
-            message.subject != Subject.UNCLEAR and any(r.level > Level.NONE for r in message.categories.values())
-        ):
-            self._subject = message.subject
-        assessment = Assessment(
-            categories=categories,
-            subject=self._subject,
-            flags=frozenset(message.flags),
-            model_version=self.engine.version,
-            turn=len(self.turns),
-            message=dict(message.categories),
-        )
-        self.turns.append(Turn("user", len(self.turns), message, assessment))
-        return assessment
+            out[cat] = CategoryResult(min(score, 1.0), level, now.evidence, tuple(dict.fromkeys(reasons)))
+        return out
 
     def add_assistant(self, text: str) -> None:
         """Assistant turns are not scored for the person's risk; only whether they asked a screening question."""
@@ -175,6 +215,8 @@ class ConversationState:
             return Level.NONE
         steps = max(0, (t - carry.since) // self.config.hold_turns)
         level = Level(max(Level.NONE, carry.level - steps))
-        if cat == SSH and carry.peak >= Level.MODERATE:
+        if cat == SSH and carry.peak >= Level.HIGH:
+            level = max(level, Level.HIGH)
+        elif cat == SSH and carry.peak >= Level.MODERATE:
             level = max(level, Level.LOW)
         return level

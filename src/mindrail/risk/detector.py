@@ -19,14 +19,20 @@ from mindrail.risk.features import N_FEATURES, pattern_features
 from mindrail.risk.heads import HeadSet
 from mindrail.risk.identity import mask_identity
 from mindrail.risk.language import is_supported
-from mindrail.risk.normalise import Normalised, normalise
+from mindrail.risk.normalise import Normalised, normalise, scrub
 from mindrail.risk.patterns import PatternDetector, PatternHit, PatternResult
 from mindrail.risk.types import CATEGORIES, Category, CategoryResult, Flag, Level, Span, Subject
 
 SSH = Category.SUICIDE_SELF_HARM
+# C-SSRS items 1-2 (a wish to be dead, non-specific active thoughts): what intent, plan and method are is not yet
+# known, so the v2 ladder holds them at moderate until someone asks (docs/risk-model.md, "not yet known").
+_IDEATION_ITEMS = frozenset({"wish_dead", "active_nonspecific"})
+CSSRS_UNKNOWN = ("method", "intent", "plan")
 # Contexts in which a hit about someone other than the speaker is talk about suicide, not risk.
 _DISTANCING = frozenset({"fiction", "research", "psychoeducation", "quote", "hypothetical"})
 _LOW_CONFIDENCE_MARGIN = 0.10
+LAYERS = frozenset({"patterns", "learned"})
+_NO_PATTERNS = PatternResult(hits=(), dropped=(), means=(), idioms=())
 
 
 @dataclass(slots=True)
@@ -44,6 +50,10 @@ class MessageResult:
     """Suicide/self-harm level before any means-seeking rule: what later means-seeking is read against."""
     distress_signal: bool = False
     """Distress strong enough to make means-seeking high risk: a distress phrase, or a confident head score."""
+    ideation_phrase: Level = Level.NONE
+    """Suicide/self-harm level of the phrases alone (no learned verdict): what persistence counts."""
+    cssrs_unknown: tuple[str, ...] = ()
+    """C-SSRS items not yet known for current ideation (method, intent, plan): what a person should ask."""
 
     def level(self, category: Category) -> Level:
         r = self.categories.get(category)
@@ -59,7 +69,19 @@ class Detector(Protocol):
 
 
 class HybridDetector:
-    def __init__(self, encoder: Encoder, heads: HeadSet, patterns: PatternDetector, *, max_windows: int = 4096):
+    def __init__(
+        self,
+        encoder: Encoder,
+        heads: HeadSet,
+        patterns: PatternDetector,
+        *,
+        max_windows: int = 4096,
+        layers: frozenset[str] = LAYERS,
+    ):
+        """``layers`` drops the pattern or the learned layer, for the ablation in ``make bench`` only."""
+        if not layers or layers - LAYERS:
+            raise ValueError(f"layers must be a non-empty subset of {sorted(LAYERS)}, got {sorted(layers)}")
+        self.layers = layers
         self.encoder = encoder
         self.heads = heads
         self.patterns = patterns
@@ -73,8 +95,9 @@ class HybridDetector:
 
     # ------------------------------------------------------------------ batch API
     def screen(self, texts: Sequence[str]) -> list[MessageResult]:
+        texts = [scrub(t) for t in texts]
         norms = [normalise(t) for t in texts]
-        pats = [self.patterns.detect(n.text) for n in norms]
+        pats = [self.patterns.detect(n.text) if "patterns" in self.layers else _NO_PATTERNS for n in norms]
         truncated = [False] * len(texts)
         masked = [mask_identity(n.text) for n in norms]
         wins = self.encoder.embed_windows([m.text for m in masked])
@@ -84,7 +107,10 @@ class HybridDetector:
         spans = [masked[int(wins.owner[i])].span_to_source(*wins.char_spans[i]) for i in np.flatnonzero(keep)]
         feats = np.stack([pattern_features(p) for p in pats]) if pats else np.zeros((0, N_FEATURES), np.float32)
         x = np.concatenate([vectors, feats[owner]], axis=1).astype(np.float32)
-        scores = self.heads.predict(x, vectors) if len(x) else np.zeros((0, len(self.heads.heads)))
+        if len(x) and "learned" in self.layers:
+            scores = self.heads.predict(x, vectors)
+        else:
+            scores = np.zeros((len(x), len(self.heads.heads)))
         results = []
         for i, (text, norm, pat) in enumerate(zip(texts, norms, pats, strict=True)):
             rows = np.flatnonzero(owner == i)
@@ -145,6 +171,7 @@ class HybridDetector:
         means_kinds = tuple(sorted({m.kind for m in pat.means}))
         results: dict[Category, CategoryResult] = {}
         ideation = Level.NONE
+        cssrs_unknown: tuple[str, ...] = ()
         for cat in CATEGORIES:
             j = self._head_index.get((cat, Level.LOW))
             score = float(scores[:, j].max()) if j is not None and len(scores) else 0.0
@@ -182,15 +209,16 @@ class HybridDetector:
                     evidence.append(to_span(*spans[best]))
                 level = max(level, self.heads.heads[j].min_level)
                 reasons.append("learned")
-            # Severity heads may raise a level up to moderate; high and imminent need explicit evidence.
-            # A bare means-seeking question raises the learned scores by itself, so it cannot raise severity.
+            # Severity heads raise a level to their own (high and imminent heads are thresholded at precision 0.9
+            # and 0.95 on calib, mindrail.training.train). A bare means-seeking question raises the learned scores
+            # by itself, so it cannot raise severity.
             severity_ok = (learned_gate == base_gate or score >= learned_gate) and not (
                 cat == SSH and pat.means and phrase_level == Level.NONE
             )
             for sj in self._severity.get(cat, ()) if severity_ok else ():
                 if len(scores) and float(scores[:, sj].max()) >= self.heads.heads[sj].threshold:
-                    level = max(level, min(self.heads.heads[sj].min_level, Level.MODERATE))
-                    reasons.append("learned:severity")
+                    level = max(level, self.heads.heads[sj].min_level)
+                    reasons.append(f"learned:severity>={self.heads.heads[sj].min_level.label}")
             if cat == SSH:
                 # With means-seeking in the message, the learned score is raised by the question itself, so
                 # only phrases count as ideation; without it, everything does.
@@ -204,6 +232,11 @@ class HybridDetector:
                 if means_lethal and "asking_for_friend" in pat.contexts:
                     level = max(level, Level.MODERATE)
                     reasons.append("means_seeking:third_party_cover")
+            if cat == SSH:
+                level, unknown = _ideation_rung(level, by_cat[cat], pat)
+                if unknown:
+                    reasons.append("cssrs_unknown:" + ",".join(unknown))
+                    cssrs_unknown = unknown
             if cat == SSH and "retraction" in pat.contexts and level > Level.LOW and level < Level.IMMINENT:
                 level = Level.LOW
                 reasons.append("retraction")
@@ -237,7 +270,20 @@ class HybridDetector:
             means_spans,
             ideation,
             distress_signal,
+            max((lv for _, lv, _ in by_cat[SSH]), default=Level.NONE),
+            cssrs_unknown,
         )
+
+
+def _ideation_rung(
+    level: Level, hits: list[tuple[PatternHit, Level, str | None]], pat: PatternResult
+) -> tuple[Level, tuple[str, ...]]:
+    """Current first-person ideation (C-SSRS 1-2) whose method, intent and plan are unknown is at least
+    moderate; past-only ideation ("when i was 15") and ideation about someone else are not raised."""
+    items = {h.cssrs for h, lv, _ in hits if lv > Level.NONE and h.subject != Subject.OTHER}
+    if not items & _IDEATION_ITEMS or pat.past_only or items - _IDEATION_ITEMS:
+        return level, ()
+    return max(level, Level.MODERATE), CSSRS_UNKNOWN
 
 
 def _subject(pat: PatternResult, results: dict[Category, CategoryResult]) -> Subject:

@@ -106,6 +106,7 @@ __all__ = [
     "default_lexicon",
     "normalise",
     "reload_tables",
+    "scrub",
 ]
 
 
@@ -742,6 +743,7 @@ class Normaliser:
         self._leet_cache: dict[str, str | None] = {}
         self._rep_cache: dict[str, tuple[int, ...] | None] = {}
         self._join_cache: dict[str, tuple[int, ...] | None] = {}
+        self._spell_cache: dict[str, str | None] = {}
 
     @property
     def lexicon(self) -> Lexicon:
@@ -785,6 +787,8 @@ class Normaliser:
         # Step 8: contractions.
         if _CONTRACTION_RE.search(t) is not None:
             t, off = self._contractions(t, off)
+        # Step 8b: spelling repair of the words the patterns read.
+        t, off = self._spelling(t, off)
         # Step 10: whitespace.
         if _WS_OTHER_RE.search(t) is not None:
             t = t.translate(_WS_TRANS)
@@ -1028,6 +1032,24 @@ class Normaliser:
 
     # -- step 8 ---------------------------------------------------------------------------------
 
+    def _spelling(self, t: str, off: list[int]) -> tuple[str, list[int]]:
+        """Step 8b: a token that is not a word becomes the risk word it misspells (``spelling.yaml``)."""
+        lex = self.lexicon
+        table = spelling_table()
+        # Without a word list nothing can be told apart from a misspelling: only the listed variants apply.
+        repair = table.repair if len(lex) else table.variants.get
+        edits: list[_Edit] = []
+        for m in _SPELL_TOKEN_RE.finditer(t):
+            w = m.group()
+            if w in lex and w not in table.variants:
+                continue
+            fixed = _memo(self._spell_cache, w, repair)
+            if fixed is None or fixed == w:
+                continue
+            s, n = m.start(), len(w)
+            edits.append((s, m.end(), fixed, [off[s + min(i * n // len(fixed), n - 1)] for i in range(len(fixed))]))
+        return _splice(t, off, edits) if edits else (t, off)
+
     @staticmethod
     def _contractions(t: str, off: list[int]) -> tuple[str, list[int]]:
         edits: list[_Edit] = []
@@ -1038,6 +1060,71 @@ class Normaliser:
             rep_off = [*off[s : s + k], off[s + k - 1], *off[s + k : m.end()]]
             edits.append((s, m.end(), w[:k] + "'" + w[k:], rep_off))
         return _splice(t, off, edits)
+
+
+_SPELL_TOKEN_RE: Final = re.compile(r"(?<![\w'])[a-z][a-z0-9']{2,}(?![\w'])")
+
+
+@dataclass(frozen=True)
+class SpellingTable:
+    """Known variant spellings and the risk vocabulary that one or two edits may reach (``spelling.yaml``)."""
+
+    variants: Mapping[str, str]
+    vocabulary: tuple[str, ...]
+
+    def repair(self, word: str) -> str | None:
+        if word in self.variants:
+            return self.variants[word]
+        # Short words are too often other real words ("kiln", "kilt"), and a typo rarely changes the first letter
+        # (which also keeps other languages' words, "viver", from becoming English ones, "river").
+        if len(word) < 5 or not word.isalpha():
+            return None
+        best: list[str] = []
+        best_d = 2 if len(word) >= 8 else 1
+        for v in self.vocabulary:
+            if v[0] != word[0] or abs(len(v) - len(word)) > best_d:
+                continue
+            d = _edit_distance(word, v, best_d)
+            if d < best_d:
+                best, best_d = [v], d
+            elif d == best_d:
+                best.append(v)
+        return best[0] if len(best) == 1 else None
+
+
+def _edit_distance(a: str, b: str, limit: int) -> int:
+    """Optimal-string-alignment distance (adjacent swaps count once); ``limit + 1`` once it must exceed it."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        if min(cur) > limit:
+            return limit + 1
+        prev2, prev = prev, cur
+    return min(prev[-1], limit + 1)
+
+
+_SPELLING: SpellingTable | None = None
+
+
+def spelling_table() -> SpellingTable:
+    """The bundled ``risk/data/spelling.yaml`` (loaded once)."""
+    global _SPELLING
+    if _SPELLING is None:
+        import importlib.resources
+
+        import yaml
+
+        raw = importlib.resources.files("mindrail.risk").joinpath("data", "spelling.yaml").read_text("utf-8")
+        data = yaml.safe_load(raw)
+        variants = {str(k).lower(): str(v).lower() for k, v in (data.get("variants") or {}).items()}
+        _SPELLING = SpellingTable(variants, tuple(sorted({str(w).lower() for w in data.get("vocabulary") or ()})))
+    return _SPELLING
 
 
 _DEFAULT: Normaliser | None = None
@@ -1056,6 +1143,17 @@ def _memo(cache: dict[str, _V], key: str, decide: Callable[[str], _V]) -> _V:
     value = decide(key)
     _cache_put(cache, key, value)
     return value
+
+
+_BROKEN_RE: Final = re.compile("[\ud800-\udfff\x00]")
+
+
+def scrub(text: str) -> str:
+    """Lone surrogates (broken UTF-16 from a client) become U+FFFD and NUL a space, one for one, so offsets
+    into the scrubbed text are offsets into the original and nothing downstream fails to encode it."""
+    if _BROKEN_RE.search(text) is None:
+        return text
+    return _BROKEN_RE.sub(lambda m: " " if m.group() == "\x00" else "\ufffd", text)
 
 
 def normalise(text: str, *, lexicon: Lexicon | Iterable[str] | None = None) -> Normalised:

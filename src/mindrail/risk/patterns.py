@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mindrail.risk.types import Category, Level, Subject
 
 DEFAULT_PATTERNS = "patterns.yaml"
+DEFAULT_MULTILINGUAL = "multilingual.yaml"
 
 CONTEXT_NAMES = (
     "hypothetical",
@@ -67,6 +68,29 @@ class _MultilingualSpec(BaseModel):
     level: Literal["low", "moderate", "high", "imminent"]
     reason: str
     regex: str
+    lang: list[str] = Field(default_factory=list)
+    subject: Literal["self", "other", "unclear"] = "unclear"
+    examples: list[str] = Field(default_factory=list)
+    counter: list[str] = Field(default_factory=list)
+
+
+class _MultilingualFile(BaseModel):
+    """``multilingual.yaml``: phrases of the languages the encoder cannot read, on the same ladder."""
+
+    model_config = ConfigDict(extra="forbid")
+    version: int
+    defs: dict[str, str] = Field(default_factory=dict)
+    patterns: list[_MultilingualSpec]
+
+    @field_validator("patterns")
+    @classmethod
+    def _unique_ids(cls, v: list[_MultilingualSpec]) -> list[_MultilingualSpec]:
+        seen: set[str] = set()
+        for item in v:
+            if item.id in seen:
+                raise ValueError(f"duplicate id {item.id!r}")
+            seen.add(item.id)
+        return v
 
 
 class _Contexts(BaseModel):
@@ -81,6 +105,8 @@ class _Contexts(BaseModel):
     asking_for_friend: str
     retraction: str
     denial: str
+    past_frame: str
+    present_frame: str
     third_party_subject: str
     first_person: str
 
@@ -144,6 +170,9 @@ class PatternResult:
     first_person: bool = False
     quotes: tuple[tuple[int, int], ...] = ()
     """Spans of double-quoted text: words someone else said or wrote."""
+    past_only: bool = False
+    """The text speaks of the past ("when i was 15 i wanted to die") with no marker of now ("still", "again",
+    "lately"): ideation then is history, not current ideation of unknown intent."""
     denial: bool = False
     """The person says they are not at risk ("i'm not suicidal", "haven't cut in 4 years"). Unlike a retraction
     it lowers nothing the patterns found; it only asks more of a learned verdict with no phrase behind it."""
@@ -193,17 +222,24 @@ class PatternDetector:
         defs = {k: f"(?:{_expand(v, spec.defs)})" for k, v in spec.defs.items()}
 
         def compile_(where: str, rx: str) -> re.Pattern[str]:
-            try:
-                return re.compile(_expand(rx, defs))
-            except re.error as exc:
-                raise PatternFileError(f"{path_label}: {where}: regex does not compile: {exc}") from None
+            return _compile(path_label, where, _expand(rx, defs))
 
         self._patterns = [
             _Compiled(p, compile_(f"pattern {p.id!r} field 'regex'", p.regex), Level.parse(p.level), p.category)
             for p in spec.patterns
         ]
         self._means = [(m, compile_(f"means {m.id!r} field 'regex'", m.regex)) for m in spec.means]
-        self._multilingual = [(m, compile_(f"multilingual {m.id!r} field 'regex'", m.regex)) for m in spec.multilingual]
+        ml_label, ml_data = _read(source, DEFAULT_MULTILINGUAL)
+        try:
+            ml = _MultilingualFile.model_validate(ml_data)
+        except ValidationError as exc:
+            raise PatternFileError(_describe(ml_label, ml_data, exc)) from None
+        self.multilingual_spec = ml
+        ml_defs = {**defs, **{k: f"(?:{_expand(v, ml.defs)})" for k, v in ml.defs.items()}}
+        self._multilingual = [
+            (m, _compile(ml_label, f"pattern {m.id!r} field 'regex'", _expand(m.regex, ml_defs)))
+            for m in [*spec.multilingual, *ml.patterns]
+        ]
         self._idioms = [compile_(f"idioms[{i}]", rx) for i, rx in enumerate(spec.idioms)]
         ctx = spec.contexts
         self._negation = compile_("contexts.negation", ctx.negation)
@@ -212,6 +248,8 @@ class PatternDetector:
         self._third_party = compile_("contexts.third_party_subject", ctx.third_party_subject)
         self._first_person = compile_("contexts.first_person", ctx.first_person)
         self._denial = compile_("contexts.denial", ctx.denial)
+        self._past = compile_("contexts.past_frame", ctx.past_frame)
+        self._present = compile_("contexts.present_frame", ctx.present_frame)
 
     # ------------------------------------------------------------------ public
     def detect(self, text: str) -> PatternResult:
@@ -238,17 +276,8 @@ class PatternDetector:
                 (dropped if negated or in_idiom else hits).append(hit)
         for ml, rx in self._multilingual:
             for m in rx.finditer(text):
-                hits.append(
-                    PatternHit(
-                        ml.id,
-                        ml.category,
-                        Level.parse(ml.level),
-                        ml.reason,
-                        m.start(),
-                        m.end(),
-                        Subject.UNCLEAR,
-                    )
-                )
+                level, subject = Level.parse(ml.level), _ML_SUBJECT[ml.subject]
+                hits.append(PatternHit(ml.id, ml.category, level, ml.reason, m.start(), m.end(), subject))
         means = tuple(
             MeansHit(spec.id, spec.kind, spec.framing, m.start(), m.end())
             for spec, rx in self._means
@@ -266,6 +295,7 @@ class PatternDetector:
             first_person=bool(self._first_person.search(text)),
             quotes=tuple((m.start(), m.end()) for m in _QUOTED.finditer(text)),
             denial=bool(self._denial.search(text)),
+            past_only=bool(self._past.search(text)) and not self._present.search(text),
         )
 
     def is_screening_question(self, text: str) -> bool:
@@ -297,7 +327,10 @@ class PatternDetector:
             return Subject.OTHER
         clause = self._clause_prefix(text, start, limit=80)
         third = list(self._third_party.finditer(clause))
-        first = list(_FIRST_PERSON_PREFIX.finditer(clause))
+        # The "my" of "my friend" is part of naming someone else, not the speaker talking about themself.
+        first = [
+            f for f in _FIRST_PERSON_PREFIX.finditer(clause) if not any(x.start() <= f.start() < x.end() for x in third)
+        ]
         # "my friend wants to kill herself" / "she said she wants to die"
         if (
             third
@@ -310,6 +343,7 @@ class PatternDetector:
         return Subject.UNCLEAR
 
 
+_ML_SUBJECT = {"self": Subject.SELF, "other": Subject.OTHER, "unclear": Subject.UNCLEAR}
 _QUOTED = re.compile(r'"[^"\n]{2,300}"')
 _SCREENING_Q = re.compile(
     r"\b(?:(?:thoughts?|thinking) (?:of|about) (?:suicide|killing yourself|ending your life|taking your (?:own )?life"
@@ -319,13 +353,24 @@ _SCREENING_Q = re.compile(
 )
 
 
-def _read(source: Path | None) -> tuple[str, Any]:
+def _compile(label: str, where: str, rx: str) -> re.Pattern[str]:
+    try:
+        return re.compile(rx)
+    except re.error as exc:
+        raise PatternFileError(f"{label}: {where}: regex does not compile: {exc}") from None
+
+
+def _read(source: Path | None, name: str = DEFAULT_PATTERNS) -> tuple[str, Any]:
+    """The bundled file ``name``, or (with ``source``) the file of that name beside ``source``."""
     if source is None:
-        text = resources.files("mindrail.risk").joinpath("data").joinpath(DEFAULT_PATTERNS).read_text(encoding="utf-8")
-        label = f"mindrail/risk/data/{DEFAULT_PATTERNS}"
+        text = resources.files("mindrail.risk").joinpath("data").joinpath(name).read_text(encoding="utf-8")
+        label = f"mindrail/risk/data/{name}"
     else:
-        text = Path(source).read_text(encoding="utf-8")
-        label = str(source)
+        path = Path(source) if name == DEFAULT_PATTERNS else Path(source).with_name(name)
+        if name != DEFAULT_PATTERNS and not path.exists():
+            return str(path), {"version": 0, "patterns": []}
+        text = path.read_text(encoding="utf-8")
+        label = str(path)
     try:
         return label, yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -109,6 +109,13 @@ class Assessment:
     model_version: str
     turn: int = 0
     message: dict[Category, CategoryResult] = field(default_factory=dict)
+    third_party: dict[Category, CategoryResult] = field(default_factory=dict)
+    """Someone else's risk the person told about (a friend's attempt): a concern to act on, never the person's
+    own level. When the person shows no risk of their own, ``categories`` holds it too, with subject
+    someone_else."""
+    cssrs_unknown: tuple[str, ...] = ()
+    """C-SSRS items (method, intent, plan) not yet known for the person's current ideation: the level holds at
+    moderate "until asked about", and these are what to ask."""
 
     @property
     def top_level(self) -> Level:
@@ -136,4 +143,6 @@ class Assessment:
             "flags": sorted(f.value for f in self.flags),
             "model_version": self.model_version,
             "categories": {c.value: r.to_dict() for c, r in self.categories.items()},
+            "third_party": {c.value: r.to_dict() for c, r in self.third_party.items()},
+            "cssrs_unknown": list(self.cssrs_unknown),
         }
