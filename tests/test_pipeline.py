@@ -394,3 +394,28 @@ def test_asked_if_human_the_reply_says_it_is_an_ai(engine: RiskEngine) -> None:
     r2 = asyncio.run(said.turn(said.new_session("ai-q2", "en-US"), "are you a bot?"))
     assert "not a person" not in r2.reply  # it already said so
     assert not needs_disclosure("how are you today?", "Fine, thanks.")
+
+
+def test_every_new_user_message_of_a_request_is_assessed_and_recorded(engine: RiskEngine, tmp_path: Any) -> None:
+    """A crisis in an earlier user message of the same request is seen (issue 10): it is assessed and recorded
+    on its own, and carried into the turn the reply answers."""
+    from mindrail.gateway.recorder import StoreRecorder
+    from mindrail.store import KeyRing, Store
+
+    store = Store(f"sqlite:///{tmp_path / 'm.db'}", KeyRing.generate())
+    backend = ScriptedBackend([KIND])
+    g = _guard(engine, backend, recorder=StoreRecorder(store))
+    cid = store.start_conversation("consent-v1", locale="en-US")
+    s = g.new_session(cid, "en-US")
+    r = run(
+        g.turn(
+            s,
+            "anyway, what's a good film for tonight?",
+            earlier=["I have the pills in my hand and I'm going to take them all tonight"],
+        )
+    )
+    assert r.source == Source.CRISIS_PROTOCOL
+    assert not backend.calls
+    t = store.transcript(cid, include_withheld=True)
+    assert [x["source"] for x in t] == ["unanswered", "crisis_protocol"]
+    assert store.verify_audit().ok
