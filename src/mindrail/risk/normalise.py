@@ -60,6 +60,11 @@ simply type fast, write the same words in many ways):
    doesnt didnt couldnt ... youre theyre thats whats theres``) so the patterns only need the
    apostrophe form; ambiguous words (``id ill its lets were well shed wed hell``) are left alone.
    The inserted apostrophe maps to the source character before it.
+8b. **Spelling repair** of the words the risk patterns read (``risk/data/spelling.yaml``): a listed variant
+   (``tonite``, ``2nite``, ``sooside``, ``pils``) becomes its word; a token of five letters or more that is not
+   in the lexicon becomes the one risk word it is an edit away from (two for eight letters or more; same first
+   letter: ``myslef`` -> ``myself``, ``allready`` -> ``already``). Lexicon words are never changed. The
+   replacement's characters map to the token they replace.
 9. **Emoji become words** (``EMOJI_WORDS``, e.g. a knife emoji -> `` knife ``), surrounded by spaces,
    every produced character mapping to the emoji (and its variation selector); other emoji become a
    space. A run of the same emoji gives one word whose cluster covers the run, and an emoji already
@@ -1062,7 +1067,7 @@ class Normaliser:
         return _splice(t, off, edits)
 
 
-_SPELL_TOKEN_RE: Final = re.compile(r"(?<![\w'])[a-z][a-z0-9']{2,}(?![\w'])")
+_SPELL_TOKEN_RE: Final = re.compile(r"(?<![\w'])(?=[a-z0-9']*[a-z])[a-z0-9][a-z0-9']{2,}(?![\w'])")
 
 
 @dataclass(frozen=True)
