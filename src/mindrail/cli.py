@@ -7,6 +7,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
@@ -241,15 +242,21 @@ def eval_loso(
     from mindrail.training.loso import loso_report
 
     with _progress() as bar:
-        tasks: dict[str, Any] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done)
-
+        progress = _stages(bar)
         report = loso_report(seed=seed, cache_dir=Path(".cache/train"), progress=progress)
     _emit(report, out)
+
+
+def _stages(bar: Progress) -> Callable[[str, int, int], None]:
+    """A progress callback that shows each named stage of long work as its own bar."""
+    tasks: dict[str, Any] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done)
+
+    return progress
 
 
 def _emit(report: dict[str, Any], out: Path | None) -> None:
@@ -274,13 +281,7 @@ def train(
     from mindrail.training.train import run_training
 
     with _progress() as bar:
-        tasks: dict[str, Any] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done)
-
+        progress = _stages(bar)
         path, report = run_training(
             out,
             seed=seed,

@@ -61,6 +61,15 @@ class _MeansSpec(BaseModel):
     counter: list[str] = Field(default_factory=list)
 
 
+def _check_unique_ids(items: list[Any]) -> list[Any]:
+    seen: set[str] = set()
+    for item in items:
+        if item.id in seen:
+            raise ValueError(f"duplicate id {item.id!r}")
+        seen.add(item.id)
+    return items
+
+
 class _MultilingualSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str
@@ -85,12 +94,7 @@ class _MultilingualFile(BaseModel):
     @field_validator("patterns")
     @classmethod
     def _unique_ids(cls, v: list[_MultilingualSpec]) -> list[_MultilingualSpec]:
-        seen: set[str] = set()
-        for item in v:
-            if item.id in seen:
-                raise ValueError(f"duplicate id {item.id!r}")
-            seen.add(item.id)
-        return v
+        return _check_unique_ids(v)
 
 
 class _Contexts(BaseModel):
@@ -124,12 +128,7 @@ class _PatternFile(BaseModel):
     @field_validator("patterns", "means")
     @classmethod
     def _unique_ids(cls, v: list[Any]) -> list[Any]:
-        seen: set[str] = set()
-        for item in v:
-            if item.id in seen:
-                raise ValueError(f"duplicate id {item.id!r}")
-            seen.add(item.id)
-        return v
+        return _check_unique_ids(v)
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,7 +115,11 @@ def _labelled_rows(path: Path) -> Iterator[tuple[int, dict[str, Any], dict[Categ
 
 
 def load_authored(root: Path, seed: int) -> Iterator[Example]:
-    for _, row, labels in _labelled_rows(root / "authored" / "messages.jsonl"):
+    yield from _authored(root / "authored" / "messages.jsonl", seed, weight=3.0, tags="tags")
+
+
+def _authored(path: Path, seed: int, *, weight: float, tags: str) -> Iterator[Example]:
+    for _, row, labels in _labelled_rows(path):
         yield _mk(
             row["id"],
             row["text"],
@@ -124,9 +128,9 @@ def load_authored(root: Path, seed: int) -> Iterator[Example]:
             labels,
             ALL,
             seed,
-            weight=3.0,
+            weight=weight,
             subject=row.get("subject", "self"),
-            tags=tuple(row.get("tags", ())),
+            tags=tuple(row.get(tags, ())),
         )
 
 
@@ -431,19 +435,7 @@ def load_authored_v2(root: Path, seed: int) -> Iterator[Example]:
     for path in sorted((root / "authored" / "v2").glob("*.jsonl")):
         if _holds_conversations(path):
             continue
-        for _, row, labels in _labelled_rows(path):
-            yield _mk(
-                row["id"],
-                row["text"],
-                "authored",
-                row.get("group") or row["id"],
-                labels,
-                ALL,
-                seed,
-                weight=2.0,
-                subject=row.get("subject", "self"),
-                tags=tuple(row.get("topic", ())),
-            )
+        yield from _authored(path, seed, weight=2.0, tags="topic")
 
 
 LOADERS = {
