@@ -46,7 +46,7 @@ test: install lint
 
 bench: install
 	bash benchmarks/peers/setup.sh
-	$(BIN)/python benchmarks/run_benchmarks.py --out docs/benchmarks.md
+	$(BIN)/python benchmarks/run_benchmarks.py --out docs/benchmarks.md --loso var/bench/loso.json
 	$(BIN)/python benchmarks/run_gateway.py --out docs/benchmarks-gateway.md
 	$(BIN)/python benchmarks/run_console.py --out docs/benchmarks-gateway.md
 

@@ -160,11 +160,21 @@ def peers_table(
 ABLATION = {"hybrid": LAYERS, "patterns only": frozenset({"patterns"}), "learned only": frozenset({"learned"})}
 
 
-def generalisation(everyday_limit: int | None) -> dict[str, Any]:
+def generalisation(everyday_limit: int | None, loso_file: Path | None) -> dict[str, Any]:
     """Figures on data the engine was not tuned on: leave one source out, the frozen challenge set and everyday
-    benign text, for the hybrid engine and each layer alone."""
+    benign text, for the hybrid engine and each layer alone. ``loso_file`` reuses `mindrail eval loso --out`
+    when it was run on the same heads and patterns (the folds take most of the time)."""
     base = RiskEngine.load()
-    out: dict[str, Any] = {"loso": loso_report(cache_dir=ROOT / ".cache/train"), "ablation": {}}
+    loso = json.loads(loso_file.read_text(encoding="utf-8")) if loso_file and loso_file.exists() else None
+    if loso is None or (loso["heads_version"], loso["patterns_version"]) != (
+        base.detector.heads.version,
+        base.detector.patterns.version,
+    ):
+        loso = loso_report(cache_dir=ROOT / ".cache/train")
+        if loso_file:
+            loso_file.parent.mkdir(parents=True, exist_ok=True)
+            loso_file.write_text(json.dumps(loso, indent=1) + "\n", encoding="utf-8")
+    out: dict[str, Any] = {"loso": loso, "ablation": {}}
     for name, layers in ABLATION.items():
         d = base.detector
         engine = RiskEngine(HybridDetector(d.encoder, d.heads, d.patterns, layers=layers))
@@ -227,7 +237,7 @@ def render_generalisation(g: dict[str, Any]) -> list[str]:
     def ci(v: Any) -> str:
         return "" if not v else f" ({v[0]:.3f}–{v[1]:.3f})"
 
-    for src, m in g["loso"].items():
+    for src, m in g["loso"]["folds"].items():
         lines.append(
             f"| {src} | {m['n']} | {m['positives']} | {f3(m['auroc'])}{ci(m['auroc_ci95'])} | "
             f"{f3(m['recall_at_precision_0.9'])}{ci(m['recall_at_precision_0.9_ci95'])} | {f3(m['fpr_at_low'])} | "
@@ -409,13 +419,14 @@ def main() -> int:
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--no-generalisation", action="store_true")
     ap.add_argument("--everyday-limit", type=int, default=None)
+    ap.add_argument("--loso", type=Path, default=None, help="reuse `mindrail eval loso --out FILE`")
     args = ap.parse_args()
     engine = RiskEngine.load()
     meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} cores", "model": engine.version}
     del engine
     sp = speed(args.repeats)
     q = quality(not args.no_peers)
-    g = None if args.no_generalisation else generalisation(args.everyday_limit)
+    g = None if args.no_generalisation else generalisation(args.everyday_limit, args.loso)
     (ROOT / "var/bench").mkdir(parents=True, exist_ok=True)
     (ROOT / "var/bench/results.json").write_text(
         json.dumps({"meta": meta, "speed": sp, "quality": q, "generalisation": g}, indent=1, default=str) + "\n",

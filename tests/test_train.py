@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
+import pytest
 
 from mindrail.risk.engine import RiskEngine
 from mindrail.risk.heads import HeadSet
 from mindrail.risk.patterns import PatternDetector
-from mindrail.training.dataset import load_corpus
+from mindrail.training.dataset import default_project_data_dir, load_corpus
+from mindrail.training.loso import run_loso
 from mindrail.training.train import embed_corpus, run_training, train_heads
 
+SSH = "suicide_self_harm"
 
-def test_training_is_seeded_and_loadable(engine: RiskEngine, tmp_path: Path) -> None:
-    examples = load_corpus(sources=("authored",))
+
+@pytest.fixture(scope="module")
+def v1_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The v1 authored messages alone: every head has positives, and the tests stay fast."""
+    root = tmp_path_factory.mktemp("data")
+    (root / "authored").mkdir()
+    shutil.copy(default_project_data_dir() / "authored" / "messages.jsonl", root / "authored" / "messages.jsonl")
+    return root
+
+
+def test_training_is_seeded_and_loadable(engine: RiskEngine, tmp_path: Path, v1_data: Path) -> None:
+    examples = load_corpus(project_data=v1_data, sources=("authored",))
     emb = embed_corpus(examples, engine.detector.encoder, PatternDetector(), cache_dir=None)
     a, report = train_heads(examples, emb, engine.detector.encoder.version, seed=5)
     b, _ = train_heads(examples, emb, engine.detector.encoder.version, seed=5)
@@ -28,11 +45,43 @@ def test_training_is_seeded_and_loadable(engine: RiskEngine, tmp_path: Path) -> 
     assert "suicide_self_harm>=low" in report
 
 
-def test_run_training_end_to_end_on_a_subset(engine: RiskEngine, tmp_path: Path) -> None:
+def test_run_training_end_to_end_on_a_subset(engine: RiskEngine, tmp_path: Path, v1_data: Path) -> None:
     out, report = run_training(
-        tmp_path / "heads.json", sources=("authored",), cache_dir=None, encoder=engine.detector.encoder
+        tmp_path / "heads.json",
+        sources=("authored",),
+        project_data=v1_data,
+        cache_dir=None,
+        encoder=engine.detector.encoder,
     )
     assert out.exists() and (tmp_path / "training-report.json").exists()
     assert report["corpus"]["authored"]["train"] > 500
     custom = RiskEngine.load(heads_path=out)
     assert custom.assess("i want to die").top_level.label != "none"
+
+
+def test_embedded_subset_renumbers_owners(engine: RiskEngine, v1_data: Path) -> None:
+    examples = load_corpus(project_data=v1_data, sources=("authored",))[:50]
+    emb = embed_corpus(examples, engine.detector.encoder, PatternDetector(), cache_dir=None)
+    idx = np.array([3, 10, 11], dtype=np.intp)
+    sub, windows = emb.subset(idx)
+    assert int(windows.sum()) == len(sub.vectors)
+    assert sorted(set(sub.owner.tolist())) == [0, 1, 2]
+    assert np.array_equal(sub.features, emb.features[idx])
+    assert len(sub.vectors) == int(np.isin(emb.owner, idx).sum())
+
+
+def test_leave_one_source_out_never_trains_on_the_held_out_source(engine: RiskEngine, v1_data: Path) -> None:
+    """A fold's heads are fitted without the held-out source, and the report carries the figures per source."""
+    examples = load_corpus(project_data=v1_data, sources=("authored",))
+    held = [replace(ex, source="heldout") for ex in examples if ex.group.endswith("7")]
+    rest = [ex for ex in examples if not ex.group.endswith("7")]
+    corpus = rest + held
+    emb = embed_corpus(corpus, engine.detector.encoder, PatternDetector(), cache_dir=None)
+    d = engine.detector
+    report = run_loso(corpus, emb, d.heads, d.encoder, d.patterns, sources=("heldout",), max_test=120)
+    fold = report["heldout"]
+    assert fold["n"] == 120 and 0 < fold["positives"] < 120
+    assert fold["auroc"] is not None and 0.5 < fold["auroc"] <= 1.0
+    lo, hi = fold["auroc_ci95"]
+    assert lo <= fold["auroc"] <= hi
+    assert fold["fpr_at_high"] <= fold["fpr_at_moderate"] <= fold["fpr_at_low"]

@@ -67,12 +67,13 @@ class Embedded:
     owner: npt.NDArray[np.intp]
     features: npt.NDArray[np.float32]  # per example
 
-    def subset(self, idx: npt.NDArray[np.intp]) -> Embedded:
-        """The windows and features of examples ``idx``, renumbered 0..len(idx)-1 in that order."""
+    def subset(self, idx: npt.NDArray[np.intp]) -> tuple[Embedded, npt.NDArray[np.bool_]]:
+        """The windows and features of examples ``idx``, renumbered 0..len(idx)-1 in that order, and which of
+        this set's windows they are."""
         new = np.full(len(self.features), -1, dtype=np.intp)
         new[idx] = np.arange(len(idx))
         keep = new[self.owner] >= 0
-        return Embedded(self.vectors[keep], new[self.owner[keep]], self.features[idx])
+        return Embedded(self.vectors[keep], new[self.owner[keep]], self.features[idx]), keep
 
 
 def default_artifact_path() -> Path:
@@ -86,8 +87,11 @@ def embed_corpus(
     cache_dir: Path | None,
     progress: Progress | None = None,
 ) -> Embedded:
-    """Every window of every example, embedded as the detector would (normalised, identity-masked). The cache
-    is kept per source, so adding authored examples re-embeds only the authored ones."""
+    """Every window of every example, embedded as the detector would (normalised, identity-masked).
+
+    The cache is content-addressed per source (``embedded-<source>.npz``: the windows of each text under the
+    sha256 of encoder version + what the encoder reads), so a change to the data or to normalisation re-embeds
+    only the texts it changed."""
     norms = [normalise(ex.text).text for ex in examples]
     feats = np.stack([pattern_features(patterns.detect(t)) for t in norms])
     norms = [mask_identity(t).text for t in norms]  # what the encoder reads, as in detector.py
@@ -98,32 +102,51 @@ def embed_corpus(
     owners: list[npt.NDArray[np.intp]] = []
     done = 0
     for source, idx in by_source.items():
-        key = hashlib.sha256(f"{encoder.version}:{source}".encode())
-        for i in idx:
-            key.update(hashlib.sha256(norms[i].encode()).digest())
-        cache = cache_dir / f"embedded-{source}-{key.hexdigest()[:16]}.npz" if cache_dir else None
-        if cache and cache.exists():
-            z = np.load(cache)
-            v, o = z["vectors"], z["owner"]
-        else:
-            vs, os_ = [], []
-            step = 256
-            for start in range(0, len(idx), step):
-                w = encoder.embed_windows([norms[i] for i in idx[start : start + step]])
-                vs.append(w.vectors)
-                os_.append(w.owner + start)
-                if progress:
-                    progress("embed", done + min(start + step, len(idx)), len(examples))
-            v, o = np.concatenate(vs), np.concatenate(os_).astype(np.intp)
-            if cache:
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                np.savez(cache, vectors=v, owner=o)
-        vecs.append(v)
-        owners.append(np.asarray(idx, dtype=np.intp)[o])
+        keys = [text_key(encoder.version, norms[i]) for i in idx]
+        cache = cache_dir / f"embedded-{source}.npz" if cache_dir else None
+        known = _load_cache(cache)
+        todo = sorted({k: None for k, i in zip(keys, idx, strict=True) if k not in known})
+        text_of = {k: norms[i] for k, i in zip(keys, idx, strict=True)}
+        step = 256
+        for start in range(0, len(todo), step):
+            batch = todo[start : start + step]
+            w = encoder.embed_windows([text_of[k] for k in batch])
+            for j, k in enumerate(batch):
+                known[k] = w.vectors[w.owner == j]
+            if progress:
+                progress("embed", done + min(start + step, len(todo)), len(examples))
+        if cache and todo:
+            _save_cache(cache, {k: known[k] for k in dict.fromkeys(keys)})
+        for i, k in zip(idx, keys, strict=True):
+            vecs.append(known[k])
+            owners.append(np.full(len(known[k]), i, dtype=np.intp))
         done += len(idx)
         if progress:
             progress("embed", done, len(examples))
     return Embedded(np.concatenate(vecs), np.concatenate(owners).astype(np.intp), feats)
+
+
+def text_key(encoder_version: str, text: str) -> str:
+    return hashlib.sha256(f"{encoder_version}\x00{text}".encode()).hexdigest()
+
+
+def _load_cache(path: Path | None) -> dict[str, npt.NDArray[np.float32]]:
+    if path is None or not path.exists():
+        return {}
+    z = np.load(path)
+    vectors, owner, keys = z["vectors"], z["owner"], z["keys"]
+    order = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[order], np.arange(len(keys) + 1))
+    return {str(k): vectors[order[bounds[j] : bounds[j + 1]]] for j, k in enumerate(keys)}
+
+
+def _save_cache(path: Path, windows: dict[str, npt.NDArray[np.float32]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keys = list(windows)
+    owner = np.concatenate([np.full(len(windows[k]), j, dtype=np.intp) for j, k in enumerate(keys)])
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, vectors=np.concatenate([windows[k] for k in keys]), owner=owner, keys=np.array(keys))
+    tmp.replace(path)
 
 
 def _fit_lr(x: npt.NDArray[np.float32], y: npt.NDArray[np.int_], w: npt.NDArray[np.float64], seed: int) -> Any:
@@ -188,7 +211,10 @@ def train_heads(
     seed: int = 13,
     progress: Progress | None = None,
     specs: Sequence[tuple[Category, Level]] = HEAD_SPECS,
+    bank: tuple[ExemplarBank, dict[Category, npt.NDArray[np.float32]]] | None = None,
 ) -> tuple[HeadSet, dict[str, Any]]:
+    """One head per spec. ``bank``: the exemplar bank and its per-window features when the caller has them
+    already (leave-one-source-out folds share the full corpus's: the bank is authored data, never held out)."""
     from sklearn.linear_model import LogisticRegression
 
     rng = np.random.default_rng(seed)
@@ -199,7 +225,7 @@ def train_heads(
         win_rows[i] = order[bounds[i] : bounds[i + 1]]
     split = np.array([ex.split for ex in examples])
     weight = np.array([ex.weight for ex in examples], dtype=np.float64)
-    bank, exemplar_features = build_bank(examples, emb)
+    bank_, exemplar_features = bank or build_bank(examples, emb)
     heads: list[Head] = []
     report: dict[str, Any] = {}
     for n, (cat, min_level) in enumerate(specs):
@@ -285,9 +311,9 @@ def train_heads(
         "seed": seed,
         "sources": sorted({ex.source for ex in examples}),
         "n_examples": len(examples),
-        "n_exemplars": len(bank.vectors),
+        "n_exemplars": len(bank_.vectors),
     }
-    return HeadSet(tuple(heads), version, encoder_version, FEATURE_NAMES, meta, bank), report
+    return HeadSet(tuple(heads), version, encoder_version, FEATURE_NAMES, meta, bank_), report
 
 
 def _pattern_positive(feats: npt.NDArray[np.float32], cat: Category) -> npt.NDArray[np.bool_]:
