@@ -13,7 +13,8 @@ record per category. Rules, each documented in docs/risk-model.md:
   disclosed plan, intent or act (high or imminent) stays at high through later calm turns: nothing calm
   says the plan is gone.
 * Accumulation: ideation *phrases* in ``persist_count`` of the last ``persist_window`` user turns are at least
-  moderate. A learned-only verdict never counts, so everyday turns cannot add up to a level.
+  moderate. A learned-only verdict never counts, so everyday turns cannot add up to a level, and below high it
+  is not carried to later turns either.
   The conversation score is the higher of this turn's score and the decayed carried score.
 * Retraction ("just kidding", "I'd never actually do it") lowers the carried suicide level by one step and the
   score by ``retraction_factor``, but never below low: people often retract after disclosing.
@@ -194,10 +195,15 @@ class ConversationState:
             score = max(now.score, carried_score)
             if level > level_now:
                 reasons.append(f"carried_from_user_turn{carry.since}")
-            if level_now > Level.NONE and level_now >= carried_level:
-                carry.level, carry.since = level_now, t
+            # What this turn hands to later turns: a learned verdict with no phrase or rule behind it holds for
+            # its own turn only, unless it is high (those heads are held to precision 0.9 on calib). Otherwise
+            # one everyday message the model misread would be carried, and escalated, for turns on end.
+            learned_only = level_now < Level.HIGH and all(r.startswith("learned") for r in reasons)
+            kept = Level.NONE if learned_only else level_now
+            if kept > Level.NONE and kept >= carried_level:
+                carry.level, carry.since = kept, t
             carry.score = score
-            carry.peak = max(carry.peak, level)
+            carry.peak = max(carry.peak, carried_level, kept)
             out[cat] = CategoryResult(min(score, 1.0), level, now.evidence, tuple(dict.fromkeys(reasons)))
         return out
 

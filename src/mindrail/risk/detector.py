@@ -212,8 +212,13 @@ class HybridDetector:
             # Severity heads raise a level to their own (high and imminent heads are thresholded at precision 0.9
             # and 0.95 on calib, mindrail.training.train). A bare means-seeking question raises the learned scores
             # by itself, so it cannot raise severity.
-            severity_ok = (learned_gate == base_gate or score >= learned_gate) and not (
-                cat == SSH and pat.means and phrase_level == Level.NONE
+            # A severity head only raises a level the category already has (a phrase, or the base head past its
+            # threshold, which is held to a low false-positive rate on everyday text): on its own it would
+            # re-admit the everyday text the base threshold keeps out.
+            severity_ok = (
+                level > Level.NONE
+                and (learned_gate == base_gate or score >= learned_gate)
+                and not (cat == SSH and pat.means and phrase_level == Level.NONE)
             )
             for sj in self._severity.get(cat, ()) if severity_ok else ():
                 if len(scores) and float(scores[:, sj].max()) >= self.heads.heads[sj].threshold:
