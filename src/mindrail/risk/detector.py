@@ -215,10 +215,13 @@ class HybridDetector:
             # A severity head only raises a level the category already has (a phrase, or the base head past its
             # threshold, which is held to a low false-positive rate on everyday text): on its own it would
             # re-admit the everyday text the base threshold keeps out.
+            # Nor does it raise a verdict the gate had to question (idiom, retraction, negation) or ideation the
+            # person places in the past ("when I was fifteen ...": lifetime ideation is history, C-SSRS).
             severity_ok = (
                 level > Level.NONE
-                and (learned_gate == base_gate or score >= learned_gate)
+                and (learned_gate == base_gate or phrase_level > Level.NONE)
                 and not (cat == SSH and pat.means and phrase_level == Level.NONE)
+                and not (cat == SSH and pat.past_only)
             )
             for sj in self._severity.get(cat, ()) if severity_ok else ():
                 if len(scores) and float(scores[:, sj].max()) >= self.heads.heads[sj].threshold:
