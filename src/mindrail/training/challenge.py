@@ -23,6 +23,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from mindrail.risk.io import Record, iter_jsonl
 from mindrail.risk.types import Assessment, Category, Level, Subject
 
 SUBJECTS = ("self", "someone_else", "fictional", "quoted", "unclear")
@@ -73,26 +74,26 @@ def _parse_level_map(raw: Any) -> Any:
     return raw
 
 
+def _records(path: Path) -> Iterator[Record]:
+    with path.open("rb") as fh:
+        yield from iter_jsonl(fh, str(path))
+
+
 def read_lines(path: Path, model: type[M]) -> Iterator[M]:
     """Rows of a JSONL file as ``model``; a bad row raises ValueError naming file, line and field."""
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                for key in ("labels", "max_labels", "self_max"):
-                    if key in row:
-                        row[key] = _parse_level_map(row[key])
-                yield model.model_validate(row)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{lineno}: not JSON ({exc.msg})") from None
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                field = ".".join(str(p) for p in err["loc"])
-                raise ValueError(f"{path}:{lineno}: {field}: {err['msg']}") from None
-            except ValueError as exc:
-                raise ValueError(f"{path}:{lineno}: {exc}") from None
+    for rec in _records(path):
+        row = rec.value
+        try:
+            for key in ("labels", "max_labels", "self_max"):
+                if key in row:
+                    row[key] = _parse_level_map(row[key])
+            yield model.model_validate(row)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"])
+            raise ValueError(f"{path}:{rec.line}: {field}: {err['msg']}") from None
+        except ValueError as exc:
+            raise ValueError(f"{path}:{rec.line}: {exc}") from None
 
 
 def default_dir() -> Path:
@@ -131,15 +132,8 @@ def build(root: Path, seed: int = 13) -> dict[str, int]:
     messages: list[dict[str, Any]] = []
     conversations: list[dict[str, Any]] = []
     for part in sorted((root / "parts").glob("*.jsonl")):
-        with part.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{part}:{lineno}: not JSON ({exc.msg})") from None
-                (conversations if "turns" in row else messages).append(row)
+        for rec in _records(part):
+            (conversations if "turns" in rec.value else messages).append(rec.value)
     originals = {m["variant_of"] for m in messages if m.get("variant_of")}
     scripted = []
     for m in messages:
