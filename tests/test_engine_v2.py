@@ -153,3 +153,11 @@ def test_broken_unicode_is_scrubbed_one_for_one(engine: RiskEngine) -> None:
 )
 def test_four_languages_are_assessed_not_only_flagged(engine: RiskEngine, text: str, lang: str) -> None:
     assert engine.assess(text).level(SSH) >= Level.MODERATE, lang
+
+
+def test_saying_you_will_not_act_answers_intent_but_keeps_the_thought(engine: RiskEngine) -> None:
+    """"I won't act" answers the intent question; the thought is still there, so it stays moderate. A joke
+    taken back ("lol jk") is a retraction and caps at low."""
+    kept = engine.assess("everyone would be better off if I wasn't around. I'm not going to do anything though")
+    assert kept.level(SSH) == Level.MODERATE
+    assert engine.assess("i want to die lol jk").level(SSH) == Level.LOW

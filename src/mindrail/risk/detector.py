@@ -245,7 +245,13 @@ class HybridDetector:
                 if unknown:
                     reasons.append("cssrs_unknown:" + ",".join(unknown))
                     cssrs_unknown = unknown
-            if cat == SSH and "retraction" in pat.contexts and level > Level.LOW and level < Level.IMMINENT:
+            if (
+                cat == SSH
+                and "retraction" in pat.contexts
+                and level > Level.LOW
+                and level < Level.IMMINENT
+                and not (pat.no_intent and cssrs_unknown)
+            ):
                 level = Level.LOW
                 reasons.append("retraction")
             if (

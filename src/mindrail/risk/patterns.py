@@ -111,6 +111,7 @@ class _Contexts(BaseModel):
     denial: str
     past_frame: str
     present_frame: str
+    no_intent: str
     third_party_subject: str
     first_person: str
 
@@ -169,6 +170,9 @@ class PatternResult:
     first_person: bool = False
     quotes: tuple[tuple[int, int], ...] = ()
     """Spans of double-quoted text: words someone else said or wrote."""
+    no_intent: bool = False
+    """Every retraction cue is a statement of no intent ("i'm not going to do anything"), not a taking back:
+    the thought stays, only intent is answered, so the ladder keeps current ideation at moderate."""
     past_only: bool = False
     """The text speaks of the past ("when i was 15 i wanted to die") with no marker of now ("still", "again",
     "lately"): ideation then is history, not current ideation of unknown intent."""
@@ -248,6 +252,7 @@ class PatternDetector:
         self._first_person = compile_("contexts.first_person", ctx.first_person)
         self._denial = compile_("contexts.denial", ctx.denial)
         self._past = compile_("contexts.past_frame", ctx.past_frame)
+        self._no_intent = compile_("contexts.no_intent", ctx.no_intent)
         self._present = compile_("contexts.present_frame", ctx.present_frame)
 
     # ------------------------------------------------------------------ public
@@ -284,6 +289,8 @@ class PatternDetector:
             if not any(s <= m.start() < e for s, e in idioms)
         )
         contexts = frozenset(name for name, rx in self._contexts.items() if rx.search(text))
+        retracted = "retraction" in contexts
+        retractions = [m.group() for m in self._contexts["retraction"].finditer(text)] if retracted else []
         return PatternResult(
             hits=tuple(hits),
             dropped=tuple(dropped),
@@ -295,6 +302,7 @@ class PatternDetector:
             quotes=tuple((m.start(), m.end()) for m in _QUOTED.finditer(text)),
             denial=bool(self._denial.search(text)),
             past_only=bool(self._past.search(text)) and not self._present.search(text),
+            no_intent=bool(retractions) and all(self._no_intent.fullmatch(m) for m in retractions),
         )
 
     def is_screening_question(self, text: str) -> bool:
