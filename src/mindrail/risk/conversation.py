@@ -129,22 +129,21 @@ class ConversationState:
         empty = dict.fromkeys(CATEGORIES, EMPTY_RESULT)
         own = self._fold(self._carry, empty if about_other else message.categories, extra, persistent, retraction, t)
         other = self._fold(self._carry_other, message.categories if about_other else empty, {}, False, False, t)
-        evidence_own = dict(own)
-        if SSH in evidence_own and any(r.startswith("means_seeking_after_distress") for r in evidence_own[SSH].reasons):
+        if any(r.startswith("means_seeking_after_distress") for r in own[SSH].reasons):
             # Point the reviewer at the question itself, even when it reads as neutral on its own.
-            r = evidence_own[SSH]
+            r = own[SSH]
             spans = tuple(sorted(set(r.evidence) | set(message.means_spans), key=lambda sp: sp.start))
-            evidence_own[SSH] = CategoryResult(r.score, r.level, spans, r.reasons)
+            own[SSH] = CategoryResult(r.score, r.level, spans, r.reasons)
 
         if not about_other and message.subject == Subject.SELF:
             self._own_subject = Subject.SELF
-        own_risk = max((r.level for r in evidence_own.values()), default=Level.NONE)
+        own_risk = max((r.level for r in own.values()), default=Level.NONE)
         other_risk = max((r.level for r in other.values()), default=Level.NONE)
         third_party = {c: r for c, r in other.items() if r.level > Level.NONE}
         if own_risk == Level.NONE and other_risk > Level.NONE:
             categories, subject = other, Subject.OTHER
         else:
-            categories, subject = evidence_own, self._own_subject
+            categories, subject = own, self._own_subject
         assessment = Assessment(
             categories=categories,
             subject=subject,

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mindrail.risk.io import Record, iter_jsonl
 from mindrail.risk.types import Assessment, Category, Level, Subject
 
-SUBJECTS = ("self", "someone_else", "fictional", "quoted", "unclear")
+SubjectLabel = Literal["self", "someone_else", "fictional", "quoted", "unclear"]
 FILES = ("messages.jsonl", "conversations.jsonl")
 M = TypeVar("M", bound=BaseModel)
 
@@ -39,7 +39,7 @@ class ChallengeMessage(_Strict):
     id: str
     text: str
     labels: dict[Category, Level] = Field(default_factory=dict)
-    subject: Literal["self", "someone_else", "fictional", "quoted", "unclear"] = "self"
+    subject: SubjectLabel = "self"
     cssrs: str = "none"
     tense: str = "none"
     method: str = "none"
@@ -61,7 +61,7 @@ class ChallengeConversation(_Strict):
     labels: dict[Category, Level] = Field(default_factory=dict)
     max_labels: dict[Category, Level] = Field(default_factory=dict)
     self_max: dict[Category, Level] = Field(default_factory=dict)
-    subject: Literal["self", "someone_else", "fictional", "quoted", "unclear"] = "self"
+    subject: SubjectLabel = "self"
     kind: str = "crisis"
     lang: str = "en"
     topic: list[str] = Field(default_factory=list)
