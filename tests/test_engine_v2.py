@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from mindrail.risk.engine import RiskEngine
+from mindrail.risk.language import foreign_leaning
 from mindrail.risk.normalise import normalise, scrub, spelling_table
 from mindrail.risk.types import Category, Level, Subject
 
@@ -89,8 +90,12 @@ def test_a_disclosed_plan_persists_through_calm_turns(engine: RiskEngine) -> Non
 
 def test_everyday_turns_never_add_up_to_a_level(engine: RiskEngine) -> None:
     everyday = [
-        "I had pasta for lunch", "my sister is visiting this weekend and we will go to the museum",
-        "the bus was late again", "work was fine today", "I need to buy new shoes", "we watched a film",
+        "I had pasta for lunch",
+        "my sister is visiting this weekend and we will go to the museum",
+        "the bus was late again",
+        "work was fine today",
+        "I need to buy new shoes",
+        "we watched a film",
     ] * 20
     s = engine.new_conversation()
     levels = []
@@ -118,6 +123,19 @@ def test_misspellings_are_repaired_with_offsets(messy: str, plain: str) -> None:
 def test_real_words_are_never_respelled() -> None:
     for word in ["pills", "shoot", "bridge", "pilsner", "kilt", "kiln"]:
         assert normalise(word).text == word
+
+
+@pytest.mark.parametrize(
+    "text", ["tomar todas las pastillas esta noche", "je veux tout finir ce soir", "quero acabar com tudo hoje"]
+)
+def test_other_languages_are_not_respelled_as_english(text: str) -> None:
+    assert foreign_leaning(text)
+    assert normalise(text).text == text
+
+
+def test_english_with_a_foreign_word_is_still_repaired() -> None:
+    assert not foreign_leaning("im gonna shoot myslef tonite, adios")
+    assert "myself" in normalise("im gonna shoot myslef tonite, adios").text
 
 
 def test_spelling_table_entries_are_lowercase_and_repair_to_vocabulary() -> None:
@@ -156,7 +174,7 @@ def test_four_languages_are_assessed_not_only_flagged(engine: RiskEngine, text: 
 
 
 def test_saying_you_will_not_act_answers_intent_but_keeps_the_thought(engine: RiskEngine) -> None:
-    """"I won't act" answers the intent question; the thought is still there, so it stays moderate. A joke
+    """ "I won't act" answers the intent question; the thought is still there, so it stays moderate. A joke
     taken back ("lol jk") is a retraction and caps at low."""
     kept = engine.assess("everyone would be better off if I wasn't around. I'm not going to do anything though")
     assert kept.level(SSH) == Level.MODERATE

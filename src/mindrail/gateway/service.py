@@ -160,9 +160,7 @@ class Gateway:
             self.metrics.observe(result, time.perf_counter() - t0)
             return result
 
-    async def turn(
-        self, cid: str, text: str, locale: str | None = None, earlier: Sequence[str] = ()
-    ) -> TurnResult:
+    async def turn(self, cid: str, text: str, locale: str | None = None, earlier: Sequence[str] = ()) -> TurnResult:
         t0 = time.perf_counter()
         session = await self._open(cid, locale, t0)
         if isinstance(session, TurnResult):

@@ -152,6 +152,16 @@ class Encoder:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+        # A single batch (one chat message) has nothing to run side by side with, so it runs on one session with
+        # a ``threads``-wide intra-op pool instead: measured 6.5 -> 5.3 ms for a short message at 2 threads.
+        self._wide = self._session
+        if threads > 1:
+            wide = ort.SessionOptions()
+            wide.intra_op_num_threads = threads
+            wide.inter_op_num_threads = 1
+            wide.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            wide.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            self._wide = ort.InferenceSession(str(model_path), wide, providers=["CPUExecutionProvider"])
         self.dim = int(self._session.get_outputs()[0].shape[-1])
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
@@ -243,10 +253,10 @@ class Encoder:
                 out[idx] = vectors
         else:
             for idx in batches:
-                out[idx] = self._run_batch(windows, idx)
+                out[idx] = self._run_batch(windows, idx, self._wide)
         return out
 
-    def _run_batch(self, windows: Sequence[_Window], idx: list[int]) -> FloatArray:
+    def _run_batch(self, windows: Sequence[_Window], idx: list[int], session: Any = None) -> FloatArray:
         width = len(windows[idx[0]].ids)
         input_ids: IntArray = np.full((len(idx), width), self._pad, dtype=np.int64)
         mask: IntArray = np.zeros((len(idx), width), dtype=np.int64)
@@ -254,5 +264,5 @@ class Encoder:
             ids = windows[i].ids
             input_ids[row, : len(ids)] = ids
             mask[row, : len(ids)] = 1
-        (vectors,) = self._session.run(["embedding"], {"input_ids": input_ids, "attention_mask": mask})
+        (vectors,) = (session or self._session).run(["embedding"], {"input_ids": input_ids, "attention_mask": mask})
         return np.asarray(vectors, dtype=np.float32)

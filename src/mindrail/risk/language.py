@@ -31,7 +31,7 @@ from typing import Final
 
 from mindrail.risk.normalise import LOOKALIKES
 
-__all__ = ["ScriptProfile", "is_supported", "script_profile"]
+__all__ = ["ScriptProfile", "foreign_leaning", "is_supported", "script_profile"]
 
 _HEAD: Final = 2_000
 _TAIL: Final = 1_000
@@ -73,7 +73,7 @@ _ENGLISH: Final = _words(
 _FOREIGN: Final = _words(
     """
     el los las del que por para una uno unos unas pero muy yo mi tengo estoy soy es esta está este
-    eso esto más como cuando porque también tambien nada todo todos quiero puedo nadie siempre nunca
+    eso esto más como cuando porque también tambien nada todo todos todas quiero puedo nadie siempre nunca
     ya hay bien tiene hace hacer ser estar lo le se su sus al mí qué cómo estás estas eres
     la le les des du de et est un une je tu il ils elle elles nous vous suis sont très tres moi toi
     rien tout veux pas qui avec dans pour sur mais ce cette cet ces mon ma mes ton ta aussi plus
@@ -167,3 +167,24 @@ def is_supported(text: str) -> bool:
         elif _foreign(w):
             foreign += 1
     return not (foreign >= _MIN_FOREIGN and foreign > 2 * english)
+
+
+def _counts(text: str) -> tuple[int, int]:
+    low = text.lower()
+    if not low.isascii() or "`" in low:
+        low = low.translate(_APOSTROPHES)
+    english = foreign = 0
+    for w in _WORD_RE.findall(low):
+        if w in _ENGLISH:
+            english += 1
+        elif _foreign(w):
+            foreign += 1
+    return english, foreign
+
+
+def foreign_leaning(text: str) -> bool:
+    """More function words of another language than of English (at least one): the normaliser's English
+    spelling repair must leave such a text alone ("todas" is not a misspelt "today"). Looser than
+    :func:`is_supported`, which must also be sure before it calls a text unsupported."""
+    english, foreign = _counts(_sample(text))
+    return foreign >= 1 and foreign > english

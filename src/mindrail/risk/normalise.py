@@ -1039,6 +1039,10 @@ class Normaliser:
 
     def _spelling(self, t: str, off: list[int]) -> tuple[str, list[int]]:
         """Step 8b: a token that is not a word becomes the risk word it misspells (``spelling.yaml``)."""
+        from mindrail.risk.language import foreign_leaning  # language.py imports this module
+
+        if foreign_leaning(t):
+            return t, off
         lex = self.lexicon
         table = spelling_table()
         # Without a word list nothing can be told apart from a misspelling: only the listed variants apply.

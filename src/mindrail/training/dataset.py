@@ -57,6 +57,19 @@ class Example:
         return self.labels.get(category, Level.NONE)
 
 
+EVAL_SSH_NEGATIVE = "eval:ssh_negative"
+"""Tag of examples that are unlabelled for suicide in training (their source cannot say) but are the negative
+class of the source's own task when it is held out: r/depression against r/SuicideWatch in SDCNL."""
+
+
+def eval_ssh_label(ex: Example) -> Level | None:
+    """The suicide/self-harm label an evaluation of the example's own source uses (``EVAL_SSH_NEGATIVE``)."""
+    lv = ex.label(SSH)
+    if lv is None and EVAL_SSH_NEGATIVE in ex.tags:
+        return Level.NONE
+    return lv
+
+
 def split_of(group: str, seed: int = 13) -> str:
     h = int(hashlib.sha256(f"{seed}:{group}".encode()).hexdigest()[:8], 16) % 100
     return "train" if h < 60 else ("calib" if h < 80 else "dev")
@@ -208,6 +221,7 @@ def load_sdcnl(shared: Path, seed: int) -> Iterator[Example]:
                 {DIS},
                 seed,
                 weight=0.5,
+                tags=(EVAL_SSH_NEGATIVE,),
             )
 
 
@@ -378,9 +392,9 @@ def load_twitter_tweets(shared: Path, seed: int) -> Iterator[Example]:
 _GOEMOTIONS_DISTRESS = frozenset({"grief", "sadness", "remorse", "nervousness", "fear", "disappointment"})
 
 
-def load_goemotions(shared: Path, seed: int, files: tuple[str, ...] = ("train.tsv",), limit: int = 12000) -> Iterator[
-    Example
-]:
+def load_goemotions(
+    shared: Path, seed: int, files: tuple[str, ...] = ("train.tsv",), limit: int = 12000
+) -> Iterator[Example]:
     """Everyday Reddit comments: no risk category, distress low for sad or fearful ones. Only the train file is
     trained on; dev and test are kept for the everyday-benign evaluation."""
     base = shared / "goemotions"
@@ -406,9 +420,9 @@ def esconv_dialogues(shared: Path, files: tuple[str, ...]) -> Iterator[tuple[str
                     yield f"{name.removesuffix('.json')}-{k}", json.loads(line)
 
 
-def load_esconv(shared: Path, seed: int, files: tuple[str, ...] = ("train.json",), limit: int = 8000) -> Iterator[
-    Example
-]:
+def load_esconv(
+    shared: Path, seed: int, files: tuple[str, ...] = ("train.json",), limit: int = 8000
+) -> Iterator[Example]:
     """Help-seekers' turns in emotional-support chats: troubles, not crises. They speak for the crisis
     categories only (a turn that mentions suicide drops out of the suicide head, as everywhere)."""
     known = {SSH, Category.HARM_TO_OTHERS, Category.PSYCHOSIS, Category.MANIA, Category.EATING_DISORDER}

@@ -95,17 +95,29 @@ def _windows(ids: list[int], span: int, stride: int) -> list[tuple[int, int]]:
         start += stride
 
 
+ORDINAL_LEVELS = (Level.LOW, Level.MODERATE, Level.HIGH, Level.IMMINENT)
+"""One training logit per category and rung: ``level >= rung``. Teaching the rungs (an act under way vs a plan vs
+a passing wish) is what moves stance, not topic, into the embedding; a single >= low target cannot."""
+
+
 def _targets(examples: Sequence[Example]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """``(y, known)``, both ``[n, len(CATEGORIES)]``: positive means level >= LOW."""
-    y = np.zeros((len(examples), len(CATEGORIES)), dtype=np.float32)
+    """``(y, known)``, both ``[n, len(CATEGORIES) * len(ORDINAL_LEVELS)]``: column ``j * 4 + r`` is
+    ``level >= ORDINAL_LEVELS[r]`` for category ``j``, known where the example's source labels the category."""
+    width = len(ORDINAL_LEVELS)
+    y = np.zeros((len(examples), len(CATEGORIES) * width), dtype=np.float32)
     known = np.zeros_like(y)
     for i, ex in enumerate(examples):
         for j, cat in enumerate(CATEGORIES):
             lv = ex.label(cat)
             if lv is not None:
-                known[i, j] = 1.0
-                y[i, j] = 1.0 if lv >= Level.LOW else 0.0
+                for r, rung in enumerate(ORDINAL_LEVELS):
+                    known[i, j * width + r] = 1.0
+                    y[i, j * width + r] = 1.0 if lv >= rung else 0.0
     return y, known
+
+
+def _columns() -> list[str]:
+    return [f"{c.value}>={r.label}" for c in CATEGORIES for r in ORDINAL_LEVELS]
 
 
 def _batches(lengths: npt.NDArray[np.int_], batch_size: int, rng: np.random.Generator) -> list[npt.NDArray[np.intp]]:
@@ -214,7 +226,7 @@ def finetune_encoder(
 
     model = BertModel.from_pretrained(str(src), add_pooling_layer=True)
     model.train()
-    head = torch.nn.Linear(model.config.hidden_size, len(CATEGORIES))
+    head = torch.nn.Linear(model.config.hidden_size, y_np.shape[1])
     for p in model.pooler.parameters():
         p.requires_grad_(False)  # unused by mean pooling; saved unchanged
     model.embeddings.word_embeddings.weight.requires_grad_(False)
@@ -333,14 +345,15 @@ def finetune_encoder(
             "deterministic": True,
             "max_per_source": max_per_source,
             "frozen": ["embeddings.word_embeddings", "pooler"],
+            "targets": "ordinal: level >= low, moderate, high, imminent per category",
         },
         "data": {
             "train_examples": len(train),
             "long_texts": int(sum(len(w) > 1 for w in windows)),
             "by_source": dict(sorted(counts.items())),
-            "positives": {c.value: int(p) for c, p in zip(CATEGORIES, pos, strict=True)},
-            "negatives": {c.value: int(n) for c, n in zip(CATEGORIES, neg, strict=True)},
-            "pos_weight": {c.value: round(float(p), 4) for c, p in zip(CATEGORIES, pos_weight_np, strict=True)},
+            "positives": {k: int(p) for k, p in zip(_columns(), pos, strict=True)},
+            "negatives": {k: int(n) for k, n in zip(_columns(), neg, strict=True)},
+            "pos_weight": {k: round(float(p), 4) for k, p in zip(_columns(), pos_weight_np, strict=True)},
         },
         "loss_per_epoch": [round(v, 6) for v in losses],
         "steps": step,
@@ -475,6 +488,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="cap train examples per source (authored is never capped)",
     )
+    p.add_argument(
+        "--sources",
+        default=None,
+        help="comma-separated sources to fine-tune on (default: all); leaving the public suicide sources out "
+        "keeps the leave-one-source-out figures honest, since the encoder never saw them",
+    )
     p.add_argument("--limit", type=int, default=None, help="use only the first N examples (smoke tests)")
     e = sub.add_parser("calib-eval", help="train heads on built encoders and report CALIB metrics")
     e.add_argument("encoders", type=Path, nargs="+", help="built int8 encoder dirs (build_encoder --out)")
@@ -487,7 +506,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mindrail.training.dataset import load_corpus
 
     if args.cmd == "train":
-        examples = load_corpus(seed=args.seed)
+        sources = tuple(x.strip() for x in args.sources.split(",")) if args.sources else None
+        examples = load_corpus(seed=args.seed, sources=sources)
         if args.limit is not None:
             examples = examples[: args.limit]
         last = [-1.0]

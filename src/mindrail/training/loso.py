@@ -23,7 +23,7 @@ from mindrail.risk.engine import RiskEngine
 from mindrail.risk.heads import HeadSet
 from mindrail.risk.patterns import PatternDetector
 from mindrail.risk.types import Category, Level
-from mindrail.training.dataset import LOSO_SOURCES, Example
+from mindrail.training.dataset import LOSO_SOURCES, Example, eval_ssh_label
 from mindrail.training.metrics import auroc, bootstrap_ci, recall_at_precision
 from mindrail.training.train import DISABLED, Embedded, Progress, build_bank, train_heads
 
@@ -47,7 +47,7 @@ def _fold_heads(full: HeadSet, fold: HeadSet) -> HeadSet:
 
 
 def evaluate_fold(engine: RiskEngine, test: Sequence[Example]) -> dict[str, Any]:
-    y = np.array([int((ex.label(SSH) or Level.NONE) >= Level.LOW) for ex in test])
+    y = np.array([int((eval_ssh_label(ex) or Level.NONE) >= Level.LOW) for ex in test])
     score = np.zeros(len(test))
     level = np.zeros(len(test), dtype=int)
     for i, a in enumerate(engine.iter_assess([ex.text for ex in test])):
@@ -88,7 +88,7 @@ def run_loso(
     out: dict[str, Any] = {}
     for k, source in enumerate(sources):
         keep = np.array([i for i, ex in enumerate(examples) if ex.source != source], dtype=np.intp)
-        test = [ex for ex in examples if ex.source == source and ex.label(SSH) is not None and "~cf" not in ex.id]
+        test = [ex for ex in examples if ex.source == source and eval_ssh_label(ex) is not None and "~cf" not in ex.id]
         if not test:
             continue
         if len(test) > max_test:
