@@ -203,7 +203,7 @@ def test_stream_crisis_protocol_is_sent_whole(engine: RiskEngine) -> None:
 
 
 class _FailingStream(ScriptedBackend):
-    async def stream(self, messages: Any, options: Any) -> Any:
+    async def stream(self, messages: Any, options: Any, info: Any = None) -> Any:
         yield "Thanks for telling me. "
         raise BackendError("connection dropped")
 

@@ -516,14 +516,55 @@ def keys_rotate(
     err.print(f"re-sealed {n} values; active key {new.active}")
 
 
+def _known_consent(version: str | None) -> str | None:
+    """The version, if it is one the policy's consent text knows; else exit with the known ones."""
+    from mindrail.policy.consent import default_consent
+
+    known = default_consent().known_versions
+    if version is not None and version not in known:
+        err.print(f"unknown consent version {version!r}; known: {', '.join(sorted(known))}")
+        raise typer.Exit(2)
+    return version
+
+
+ConsentOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--consent-attested",
+        help="Consent text version (GET /v1/consent) that you attest every person using the app accepted. Requests "
+        "on the key may then leave out the conversation (drop-in mode).",
+    ),
+]
+
+
 @apikeys_app.command("create")
 def apikeys_create(
     name: Annotated[str, typer.Argument(help="Who the key is for.")],
+    consent_attested: ConsentOpt = None,
     db: DbOpt = "sqlite:///var/mindrail.db",
     key_file: KeyFileOpt = None,
 ) -> None:
     """Create an API key. It is printed once; only its hash is stored."""
-    typer.echo(_store(db, key_file).create_api_key(name))
+    version = _known_consent(consent_attested)
+    typer.echo(_store(db, key_file).create_api_key(name, consent_version=version))
+
+
+@apikeys_app.command("attest")
+def apikeys_attest(
+    key_id: Annotated[str, typer.Argument(help="The id part of mr_<id>_<secret>.")],
+    consent_attested: ConsentOpt = None,
+    clear: Annotated[bool, typer.Option(help="Withdraw the attestation: requests must name a conversation.")] = False,
+    db: DbOpt = "sqlite:///var/mindrail.db",
+    key_file: KeyFileOpt = None,
+) -> None:
+    """Attest (or with --clear, stop attesting) consent for an existing key."""
+    if clear == (consent_attested is not None):
+        err.print("give exactly one of --consent-attested VERSION or --clear")
+        raise typer.Exit(2)
+    _store(db, key_file).attest_api_key_consent(key_id, _known_consent(consent_attested))
+    err.print(
+        f"{key_id}: consent attested {consent_attested}" if consent_attested else f"{key_id}: attestation cleared"
+    )
 
 
 @apikeys_app.command("revoke")

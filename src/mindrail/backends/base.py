@@ -1,8 +1,10 @@
 """The one interface every chat model sits behind: messages in, a reply out, whole or streamed.
 
-The gateway never knows which model it talks to. It needs three things from a backend: the reply, a stream of
-text pieces for streaming clients, and whether text sent to it leaves this machine (``is_local``), which
-decides whether identifiers are redacted first.
+The gateway never knows which model it talks to. It needs four things from a backend: the reply, a stream of
+text pieces for streaming clients, a token count in the model's own units (for OpenAI's ``usage``), and whether
+text sent to it leaves this machine (``is_local``), which decides whether identifiers are redacted first.
+Sampling settings a client asked for (``max_tokens``, ``temperature``, ``stop``) travel in
+:class:`GenerationOptions`, which every backend honours.
 """
 
 from __future__ import annotations
@@ -42,12 +44,18 @@ class Completion:
     meta: dict[str, str] = field(default_factory=dict)
 
 
+MAX_STOP_SEQUENCES = 4
+"""As OpenAI: at most four stop sequences."""
+
+
 @dataclass(frozen=True, slots=True)
 class GenerationOptions:
     max_tokens: int = 256
     temperature: float = 0.3
     top_p: float = 0.95
     seed: int | None = None
+    stop: tuple[str, ...] = ()
+    """Sequences that end the reply (not included in it)."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_tokens <= 8192:
@@ -56,6 +64,30 @@ class GenerationOptions:
             raise ValueError(f"temperature must be in [0, 2], got {self.temperature}")
         if not 0.0 < self.top_p <= 1.0:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if len(self.stop) > MAX_STOP_SEQUENCES or any(not s for s in self.stop):
+            raise ValueError(f"stop must be at most {MAX_STOP_SEQUENCES} non-empty strings")
+
+
+@dataclass(slots=True)
+class StreamInfo:
+    """Filled in by a backend while it streams, read once the stream has ended: how the reply ended and the
+    token counts when the model reports them (None when it does not)."""
+
+    finish_reason: str = "stop"
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+def approx_tokens(text: str) -> int:
+    """A tokenizer-free estimate, ~4 characters per token (OpenAI's rule of thumb for English), at least 1 for
+    non-empty text. Used only where the model's own tokenizer is not available."""
+    return 0 if not text else max(1, (len(text) + 3) // 4)
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """``text`` up to the first stop sequence, and whether one was found."""
+    cuts = [i for i in (text.find(s) for s in stop) if i >= 0]
+    return (text[: min(cuts)], True) if cuts else (text, False)
 
 
 class BackendError(RuntimeError):
@@ -77,8 +109,16 @@ class Backend(Protocol):
 
     async def complete(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> Completion: ...
 
-    def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> AsyncIterator[str]:
-        """Text pieces as the model produces them. Raises BackendError like ``complete``."""
+    def stream(
+        self, messages: Sequence[ChatMessage], options: GenerationOptions, info: StreamInfo | None = None
+    ) -> AsyncIterator[str]:
+        """Text pieces as the model produces them. Raises BackendError like ``complete``. When ``info`` is given,
+        the backend records how the reply ended (``length`` at max_tokens) and any token counts in it."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text`` in the model's own units (or a documented estimate). Cheap, thread-safe, and never
+        queued behind a generation, so a crisis reply is not delayed by counting."""
         ...
 
     async def aclose(self) -> None: ...

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final, TypeVar, cast
 
-from mindrail.backends.base import BackendError, ChatMessage, Completion, GenerationOptions
+from mindrail.backends.base import BackendError, ChatMessage, Completion, GenerationOptions, StreamInfo
 
 __all__ = [
     "GGUF_FILENAME",
@@ -134,6 +134,8 @@ class LocalBackend:
         """Seconds the model took to load, once it has (see :meth:`load`)."""
         self._llama: Any = None
         self._lock = threading.Lock()
+        self._vocab: Any = None
+        self._vocab_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mindrail-local")
         self._closed = False
 
@@ -172,6 +174,7 @@ class LocalBackend:
             temperature=options.temperature,
             top_p=options.top_p,
             seed=self.seed if options.seed is None else options.seed,
+            stop=list(options.stop),
             stream=stream,
         )
 
@@ -205,6 +208,7 @@ class LocalBackend:
         options: GenerationOptions,
         emit: Callable[[str | BackendError | _Done], bool],
         stop: threading.Event,
+        info: StreamInfo | None = None,
     ) -> None:
         """Run one streamed reply, emitting each text piece; ``emit`` returns False once nobody listens."""
         try:
@@ -216,6 +220,8 @@ class LocalBackend:
                     for chunk in chunks:
                         choices = chunk.get("choices") or [{}]
                         piece = (choices[0].get("delta") or {}).get("content")
+                        if info is not None and choices[0].get("finish_reason"):
+                            info.finish_reason = str(choices[0]["finish_reason"])
                         if piece and not emit(str(piece)):
                             break
                         if stop.is_set():
@@ -228,6 +234,24 @@ class LocalBackend:
             emit(_error(exc, self.n_ctx))
         finally:
             emit(_DONE)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text`` by the model's own tokenizer (no BOS). A vocabulary-only copy of the model (loaded
+        once, in milliseconds) does the counting under its own lock, so counting never waits for a generation."""
+        if not text:
+            return 0
+        with self._vocab_lock:
+            if self._vocab is None:
+                try:
+                    # A vocabulary-only load warns about its (unused) context on stderr; nothing else is said.
+                    quiet = importlib.import_module("llama_cpp._utils").suppress_stdout_stderr(disable=False)
+                    with quiet:
+                        self._vocab = self._llama_cpp.Llama(
+                            model_path=str(self.model_path), vocab_only=True, verbose=False
+                        )
+                except Exception as exc:
+                    raise BackendError(f"could not load the local tokenizer: {type(exc).__name__}") from None
+            return len(self._vocab.tokenize(text.encode("utf-8", "replace"), add_bos=False, special=False))
 
     def _close_sync(self) -> None:
         with self._lock:
@@ -256,7 +280,9 @@ class LocalBackend:
             raise ValueError("messages must not be empty")
         return await self._run(self._complete_sync, list(messages), options)
 
-    async def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> AsyncIterator[str]:
+    async def stream(
+        self, messages: Sequence[ChatMessage], options: GenerationOptions, info: StreamInfo | None = None
+    ) -> AsyncIterator[str]:
         if not messages:
             raise ValueError("messages must not be empty")
         if self._closed:
@@ -275,7 +301,7 @@ class LocalBackend:
                 return False
             return True
 
-        self._executor.submit(self._stream_sync, list(messages), options, emit, stop)
+        self._executor.submit(self._stream_sync, list(messages), options, emit, stop, info)
         try:
             while True:
                 item = await queue.get()

@@ -3,6 +3,11 @@
 Retries cover what is worth retrying (connection errors, timeouts, 408/409/429 and 5xx), with exponential backoff
 and jitter, honouring ``Retry-After``. A stream is retried only before its first piece arrived: after that a
 retry would repeat text the person may already have been shown. Errors never carry conversation text or the key.
+
+``max_tokens``, ``temperature``, ``top_p``, ``seed`` and ``stop`` are sent upstream as given. Token counts are the
+upstream's ``usage`` when it reports one (streams ask for it with ``stream_options.include_usage``);
+:meth:`OpenAIBackend.count_tokens` has no tokenizer for an arbitrary upstream model and estimates ~4 characters a
+token.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from mindrail.backends.base import BackendError, ChatMessage, Completion, GenerationOptions
+from mindrail.backends.base import BackendError, ChatMessage, Completion, GenerationOptions, StreamInfo, approx_tokens
 
 _RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 
@@ -67,7 +72,14 @@ class OpenAIBackend:
         }
         if options.seed is not None:
             body["seed"] = options.seed
+        if options.stop:
+            body["stop"] = list(options.stop)
+        if stream:
+            body["stream_options"] = {"include_usage": True}
         return body
+
+    def count_tokens(self, text: str) -> int:
+        return approx_tokens(text)
 
     def _delay(self, attempt: int, response: httpx.Response | None) -> float:
         if response is not None:
@@ -127,7 +139,9 @@ class OpenAIBackend:
             latency_ms=(time.perf_counter() - t0) * 1000,
         )
 
-    async def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> AsyncIterator[str]:
+    async def stream(
+        self, messages: Sequence[ChatMessage], options: GenerationOptions, info: StreamInfo | None = None
+    ) -> AsyncIterator[str]:
         payload = self._payload(messages, options, True)
         attempt = 0
         while True:
@@ -138,7 +152,7 @@ class OpenAIBackend:
                         await response.aread()
                         self._check(response)
                     async for line in response.aiter_lines():
-                        piece = _sse_piece(line)
+                        piece = _sse_piece(line, info)
                         if piece is None:
                             continue
                         if piece == _DONE:
@@ -166,8 +180,9 @@ class _RetryableStatus(Exception):
 _DONE = "\x00[DONE]"  # a sentinel no server sends as content
 
 
-def _sse_piece(line: str) -> str | None:
-    """The text delta in one server-sent-events line; ``_DONE`` at the end; None for anything else."""
+def _sse_piece(line: str, info: StreamInfo | None = None) -> str | None:
+    """The text delta in one server-sent-events line; ``_DONE`` at the end; None for anything else. A final
+    ``finish_reason`` and a ``usage`` chunk (choices empty) go into ``info``."""
     if not line.startswith("data:"):
         return None
     data = line[5:].strip()
@@ -175,8 +190,23 @@ def _sse_piece(line: str) -> str | None:
         return _DONE
     try:
         event = json.loads(data)
-        delta = event["choices"][0].get("delta") or {}
+        choices = event["choices"]
+        usage = event.get("usage")
+        if info is not None and isinstance(usage, dict):
+            info.prompt_tokens = _int_or_none(usage.get("prompt_tokens"))
+            info.completion_tokens = _int_or_none(usage.get("completion_tokens"))
+        if not choices:
+            return None
+        choice = choices[0]
+        delta = choice.get("delta") or {}
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         raise BackendError("openai backend: malformed stream event") from None
+    finish = choice.get("finish_reason")
+    if info is not None and isinstance(finish, str) and finish:
+        info.finish_reason = finish
     content = delta.get("content")
     return content if isinstance(content, str) and content else None
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None

@@ -2,6 +2,11 @@
 
 Replies come from rules (first regex that matches the latest user message wins), then from a queue of replies in
 order, then from a default. A file holds the same as YAML: ``{rules: [{match, reply}], replies: [...], default}``.
+
+Generation options are honoured as far as canned text allows: the reply ends at the first ``stop`` sequence and
+after ``max_tokens`` tokens (``finish_reason`` "length"); ``temperature`` cannot change a canned reply, and is
+recorded with the rest in :attr:`ScriptedBackend.options`. Tokens are approximated as whitespace-separated words
+(there is no model and so no tokenizer).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mindrail.backends.base import BackendError, ChatMessage, Completion, GenerationOptions
+from mindrail.backends.base import BackendError, ChatMessage, Completion, GenerationOptions, StreamInfo, cut_at_stop
 from mindrail.datafiles import load_model
 
 
@@ -55,6 +60,8 @@ class ScriptedBackend:
         self._delay = delay_s
         self.calls: list[list[ChatMessage]] = []
         """Every message list received, so tests and audits can see exactly what the model was sent."""
+        self.options: list[GenerationOptions] = []
+        """The generation options of every call, in order."""
 
     @classmethod
     def from_file(cls, path: Path) -> ScriptedBackend:
@@ -77,7 +84,8 @@ class ScriptedBackend:
         t0 = time.perf_counter()
         if self._delay:
             await asyncio.sleep(self._delay)
-        text = self._next(messages)
+        self.options.append(options)
+        text, _ = cut_at_stop(self._next(messages), options.stop)
         words = text.split(" ")
         finish = "stop"
         if len(words) > options.max_tokens:
@@ -86,13 +94,22 @@ class ScriptedBackend:
             text,
             self.model,
             finish,
-            prompt_tokens=sum(len(m.content.split()) for m in messages),
-            completion_tokens=len(text.split()),
+            prompt_tokens=sum(self.count_tokens(m.content) for m in messages),
+            completion_tokens=self.count_tokens(text),
             latency_ms=(time.perf_counter() - t0) * 1000,
         )
 
-    async def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> AsyncIterator[str]:
+    def count_tokens(self, text: str) -> int:
+        """Whitespace-separated words: the documented approximation for canned text."""
+        return len(text.split())
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], options: GenerationOptions, info: StreamInfo | None = None
+    ) -> AsyncIterator[str]:
         completion = await self.complete(messages, options)
+        if info is not None:
+            info.finish_reason = completion.finish_reason
+            info.prompt_tokens, info.completion_tokens = completion.prompt_tokens, completion.completion_tokens
         pieces = re.findall(r"\S+\s*|\s+", completion.text)
         for piece in pieces:
             if self._delay:

@@ -15,6 +15,13 @@ class ConsentText(BaseModel):
     title: str
     disclosure: str = Field(min_length=20)
     paragraphs: tuple[str, ...] = Field(min_length=1)
+    accepted_versions: tuple[str, ...] = ()
+    """Earlier versions of this text still accepted for new conversations (e.g. while apps roll out the new
+    text). An API request naming any other version is refused."""
+
+    @property
+    def known_versions(self) -> frozenset[str]:
+        return frozenset((self.version, *self.accepted_versions))
 
 
 @lru_cache(maxsize=1)

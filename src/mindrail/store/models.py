@@ -47,6 +47,9 @@ class Conversation(Base):
     vault_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     """The privacy vault (placeholder → identifier), sealed."""
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    thread_head: Mapped[str | None] = mapped_column(String(64), index=True)
+    """For conversations an app reaches without naming them ("drop-in" mode): a keyed digest of the transcript as
+    the app will resend it, so its next request finds this conversation. Never text; see gateway.threads."""
 
 
 class Consent(Base):
@@ -146,6 +149,10 @@ class ApiKey(Base):
     secret_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    consent_version: Mapped[str | None] = mapped_column(String(64))
+    """The consent text version the key's owner attests every person using the app accepted: requests on this key
+    without a conversation start (or continue) consented conversations on their own."""
+    consent_attested_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class StaffUser(Base):

@@ -22,7 +22,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, delete, event, func, select
+from sqlalchemy import Engine, create_engine, delete, event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mindrail.store import audit as chain
@@ -36,6 +36,17 @@ class ConsentRequired(PermissionError):
 
 class NotFound(LookupError):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    """A valid, unrevoked API key as the gateway needs it. ``digest_key`` keys the thread digests of drop-in
+    conversations (the stored hash of the key's secret: never sent anywhere, differs per key)."""
+
+    id: str
+    name: str
+    consent_version: str | None
+    digest_key: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,17 +154,57 @@ class Store:
         client: str | None = None,
         conversation_id: str | None = None,
         actor: str = "person",
+        attested_by: str | None = None,
+        thread_head: str | None = None,
     ) -> str:
-        """A conversation exists only with a consent record: its text's version and the time."""
+        """A conversation exists only with a consent record: its text's version and the time. ``attested_by``: the
+        API key whose owner attested the consent (drop-in mode), recorded in the audit event."""
         if not consent_version:
             raise ValueError("consent_version is required")
         cid = conversation_id or uuid.uuid4().hex
+        payload: dict[str, Any] = {"text_version": consent_version, "locale": locale}
+        if attested_by is not None:
+            payload["attested_by_key"] = attested_by
         with self._tx() as s:
-            s.add(Conversation(id=cid, locale=locale, client=client))
+            s.add(Conversation(id=cid, locale=locale, client=client, thread_head=thread_head))
             s.flush()
             s.add(Consent(conversation_id=cid, text_version=consent_version))
-            chain.append(s, "consent_given", actor, cid, {"text_version": consent_version, "locale": locale})
+            chain.append(s, "consent_given", actor, cid, payload)
         return cid
+
+    def claim_thread(self, client: str, head: str, marker: str) -> str | None:
+        """The consented conversation of ``client`` whose thread head is ``head``, marked ``marker`` in the same
+        transaction (compare-and-set), or None. Two requests resending the same transcript never both get it."""
+        with self._tx() as s:
+            q = (
+                select(Conversation.id)
+                .where(
+                    Conversation.client == client,
+                    Conversation.thread_head == head,
+                    Conversation.deleted_at.is_(None),
+                )
+                .order_by(Conversation.created_at.desc())
+            )
+            for cid in s.execute(q).scalars().all():
+                if not _consented(s, cid):
+                    continue
+                stmt = (
+                    update(Conversation)
+                    .where(Conversation.id == cid, Conversation.thread_head == head)
+                    .values(thread_head=marker)
+                )
+                if _rowcount(s, stmt) == 1:
+                    return str(cid)
+        return None
+
+    def set_thread_head(self, cid: str, head: str | None, *, expected: str | None = None) -> None:
+        """Move a conversation's thread head (only from ``expected`` when given, so a stale writer changes
+        nothing)."""
+        with self._tx() as s:
+            stmt = update(Conversation).where(Conversation.id == cid)
+            if expected is not None:
+                stmt = stmt.where(Conversation.thread_head == expected)
+            s.execute(stmt.values(thread_head=head))
 
     def has_consent(self, cid: str) -> bool:
         with self._read() as s:
@@ -492,18 +543,44 @@ class Store:
         return out
 
     # ------------------------------------------------------------------ API keys
-    def create_api_key(self, name: str, actor: str = "admin") -> str:
-        """A new key ``mr_<id>_<secret>``; only the secret's hash is stored, so this is the one time it is seen."""
+    def create_api_key(self, name: str, actor: str = "admin", *, consent_version: str | None = None) -> str:
+        """A new key ``mr_<id>_<secret>``; only the secret's hash is stored, so this is the one time it is seen.
+        ``consent_version``: the owner attests that every person using the app accepted that consent text."""
         if not name or len(name) > 64:
             raise ValueError("name must be 1-64 characters")
+        if consent_version is not None and not 1 <= len(consent_version) <= 64:
+            raise ValueError("consent_version must be 1-64 characters")
         kid, secret = secrets.token_hex(6), secrets.token_urlsafe(24)
+        payload: dict[str, Any] = {"key_id": kid, "name": name}
+        if consent_version is not None:
+            payload["consent_attested"] = consent_version
         with self._tx() as s:
-            s.add(ApiKey(id=kid, name=name, secret_hash=hashlib.sha256(secret.encode()).hexdigest()))
-            chain.append(s, "api_key_created", actor, None, {"key_id": kid, "name": name})
+            s.add(
+                ApiKey(
+                    id=kid,
+                    name=name,
+                    secret_hash=hashlib.sha256(secret.encode()).hexdigest(),
+                    consent_version=consent_version,
+                    consent_attested_at=utcnow() if consent_version is not None else None,
+                )
+            )
+            chain.append(s, "api_key_created", actor, None, payload)
         return f"mr_{kid}_{secret}"
 
-    def verify_api_key(self, key: str) -> str | None:
-        """The key's id when it is valid and not revoked, else None (constant-time comparison)."""
+    def attest_api_key_consent(self, kid: str, consent_version: str | None, actor: str = "admin") -> None:
+        """Set (or with None, clear) the consent version a key's owner attests; audited."""
+        if consent_version is not None and not 1 <= len(consent_version) <= 64:
+            raise ValueError("consent_version must be 1-64 characters")
+        with self._tx() as s:
+            row = s.get(ApiKey, kid)
+            if row is None:
+                raise NotFound(f"API key {kid} does not exist")
+            row.consent_version = consent_version
+            row.consent_attested_at = utcnow() if consent_version is not None else None
+            chain.append(s, "api_key_consent_attested", actor, None, {"key_id": kid, "version": consent_version})
+
+    def authenticate_api_key(self, key: str) -> ApiKeyInfo | None:
+        """The key when it is valid and not revoked, else None (constant-time comparison)."""
         parts = key.split("_", 2)
         if len(parts) != 3 or parts[0] != "mr":
             return None
@@ -511,8 +588,14 @@ class Store:
             row = s.get(ApiKey, parts[1])
             if row is None or row.revoked_at is not None:
                 return None
-            ok = hmac.compare_digest(row.secret_hash, hashlib.sha256(parts[2].encode()).hexdigest())
-            return row.id if ok else None
+            if not hmac.compare_digest(row.secret_hash, hashlib.sha256(parts[2].encode()).hexdigest()):
+                return None
+            return ApiKeyInfo(row.id, row.name, row.consent_version, bytes.fromhex(row.secret_hash))
+
+    def verify_api_key(self, key: str) -> str | None:
+        """The key's id when it is valid and not revoked, else None (constant-time comparison)."""
+        info = self.authenticate_api_key(key)
+        return info.id if info is not None else None
 
     def revoke_api_key(self, kid: str, actor: str = "admin") -> None:
         with self._tx() as s:
@@ -539,6 +622,10 @@ def _consented(s: Session, cid: str) -> bool:
 
 def _deleted(s: Session, stmt: Any) -> int:
     return int(getattr(s.execute(stmt), "rowcount", 0) or 0)
+
+
+_rowcount = _deleted
+"""Rows an UPDATE changed (the same DB-API rowcount)."""
 
 
 def turn_digest(row: Turn) -> str:
