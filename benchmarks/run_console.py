@@ -76,7 +76,12 @@ def main() -> None:
         Accounts(store).add_user("bench", "clinician", "benchmark-password")
         app = create_app(gw, extra_routes=lambda a: add_console_routes(a, gw))
         with TestClient(app) as c:
-            c.post("/console/login", data={"username": "bench", "password": "benchmark-password"})
+            page = c.get("/console/login").text
+            token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+            c.post(
+                "/console/login",
+                data={"username": "bench", "password": "benchmark-password", "csrf_token": token},
+            )
             times = []
             for _ in range(25):
                 t0 = time.perf_counter()

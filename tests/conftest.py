@@ -3,10 +3,14 @@ pattern library. Nothing is mocked."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from mindrail.risk.engine import RiskEngine
 
@@ -16,6 +20,31 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def engine() -> RiskEngine:
     return RiskEngine.load()
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One throwaway PostgreSQL server per test process. MINDRAIL_SKIP_POSTGRES=1 skips (CI never sets it)."""
+    if os.environ.get("MINDRAIL_SKIP_POSTGRES"):
+        pytest.skip("MINDRAIL_SKIP_POSTGRES is set")
+    where = tmp_path_factory.mktemp("pg") / "server"
+    script = ROOT / "scripts" / "pg_test_server.sh"
+    res = subprocess.run(["bash", str(script), "start", str(where)], capture_output=True, text=True, timeout=600)
+    if res.returncode != 0:
+        pytest.fail(f"could not start the PostgreSQL test server:\n{res.stderr[-2000:]}")
+    yield res.stdout.strip().splitlines()[-1]
+    subprocess.run(["bash", str(script), "stop", str(where)], capture_output=True, timeout=120)
+
+
+@pytest.fixture()
+def pg_url(pg_server: str) -> str:
+    """A fresh, empty database on the test server."""
+    admin = sa.create_engine(pg_server, isolation_level="AUTOCOMMIT")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return pg_server.rsplit("/", 1)[0] + "/" + name
 
 
 @pytest.fixture(scope="session")

@@ -46,8 +46,15 @@ def client(gw: Gateway) -> Iterator[TestClient]:
         yield c
 
 
+def _login_form(c: TestClient, user: str, password: str = PW) -> dict[str, str]:
+    """The login form's fields as a browser would send them (the page sets the nonce cookie the token signs)."""
+    html = c.get("/console/login").text
+    token = html.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    return {"username": user, "password": password, "csrf_token": token}
+
+
 def _login(c: TestClient, user: str) -> str:
-    r = c.post("/console/login", data={"username": user, "password": PW}, follow_redirects=False)
+    r = c.post("/console/login", data=_login_form(c, user), follow_redirects=False)
     assert r.status_code == 303, r.text
     return r.cookies.get("mr_staff") or ""
 
@@ -110,7 +117,7 @@ def test_session_fixation_and_logout(client: TestClient) -> None:
 
 
 def test_cookie_flags(client: TestClient) -> None:
-    r = client.post("/console/login", data={"username": "cleo", "password": PW}, follow_redirects=False)
+    r = client.post("/console/login", data=_login_form(client, "cleo"), follow_redirects=False)
     cookie = r.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie and "path=/console" in cookie
 
@@ -228,7 +235,7 @@ def test_no_sensitive_text_in_server_logs(client: TestClient, gw: Gateway, caplo
     cid = _escalate(gw)
     _login(client, "cleo")
     client.get(f"/console/conversations/{cid}")
-    client.post("/console/login", data={"username": "cleo", "password": "not the password"})
+    client.post("/console/login", data=_login_form(client, "cleo", "not the password"))
     text = caplog.text
     assert "pills in my hand" not in text and PW not in text and "not the password" not in text
 

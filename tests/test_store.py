@@ -4,8 +4,6 @@ migrations, consent, sealed turns, data rights, audit chain tamper detection, ke
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -22,20 +20,6 @@ SECRET = "my neighbour Hazel keeps asking about the fire escape"
 
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One throwaway PostgreSQL server per test process. MINDRAIL_SKIP_POSTGRES=1 skips (CI never sets it)."""
-    if os.environ.get("MINDRAIL_SKIP_POSTGRES"):
-        pytest.skip("MINDRAIL_SKIP_POSTGRES is set")
-    where = tmp_path_factory.mktemp("pg") / "server"
-    script = ROOT / "scripts" / "pg_test_server.sh"
-    res = subprocess.run(["bash", str(script), "start", str(where)], capture_output=True, text=True, timeout=600)
-    if res.returncode != 0:
-        pytest.fail(f"could not start the PostgreSQL test server:\n{res.stderr[-2000:]}")
-    yield res.stdout.strip().splitlines()[-1]
-    subprocess.run(["bash", str(script), "stop", str(where)], capture_output=True, timeout=120)
 
 
 def _fresh_pg_database(server_url: str) -> str:

@@ -85,3 +85,43 @@ def test_leave_one_source_out_never_trains_on_the_held_out_source(engine: RiskEn
     lo, hi = fold["auroc_ci95"]
     assert lo <= fold["auroc"] <= hi
     assert fold["fpr_at_high"] <= fold["fpr_at_moderate"] <= fold["fpr_at_low"]
+
+
+def test_sdcnl_depression_posts_are_negatives_only_when_sdcnl_is_evaluated() -> None:
+    """r/depression posts train nothing for suicide (their source cannot say), but SDCNL's own task scores them
+    as the negative class."""
+    from mindrail.risk.types import Category, Level
+    from mindrail.training.dataset import EVAL_SSH_NEGATIVE, default_shared_dir, eval_ssh_label, load_sdcnl
+
+    ssh = Category.SUICIDE_SELF_HARM
+    if not (default_shared_dir() / "sdcnl").is_dir():
+        pytest.skip("the shared public data is not next to this checkout")
+    rows = list(load_sdcnl(default_shared_dir(), 13))
+    depression = [ex for ex in rows if EVAL_SSH_NEGATIVE in ex.tags]
+    watch = [ex for ex in rows if EVAL_SSH_NEGATIVE not in ex.tags]
+    assert depression and watch
+    assert all(ex.label(ssh) is None and eval_ssh_label(ex) == Level.NONE for ex in depression)
+    assert all(eval_ssh_label(ex) == ex.label(ssh) >= Level.LOW for ex in watch)
+
+
+def test_compare_table_has_one_column_per_option() -> None:
+    from mindrail.training.compare import HELDOUT_SOURCES, table
+
+    challenge = {
+        k: 0.5
+        for k in (
+            "crisis_at_level_or_above",
+            "crisis_at_none",
+            "benign_at_moderate_or_above",
+            "evasion_at_plain_level",
+            "multilingual_crisis_at_moderate",
+            "conversations_crisis_reached",
+        )
+    }
+    heldout = {s: {"auroc": 0.9, "recall_at_low": 0.8, "fpr_at_low": 0.01} for s in HELDOUT_SOURCES}
+    everyday = {"set": {"suicide_at_low_or_above": 0.01, "suicide_at_moderate_or_above": None}}
+    row = {"challenge": challenge, "heldout": heldout, "everyday": everyday, "latency_ms_p50": 4.2}
+    out = table({"frozen": row, "fine-tuned": row}).splitlines()
+    assert out[0] == "| measure | frozen | fine-tuned |"
+    assert any(line.startswith("| kaggle_suicide: suicide AUROC | 0.900 | 0.900 |") for line in out)
+    assert "| everyday set: suicide >= low / >= moderate | 1.0% / n/a | 1.0% / n/a |" in out

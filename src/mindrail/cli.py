@@ -415,14 +415,29 @@ def serve(
     sla: Annotated[
         str | None, typer.Option(help="Review SLA minutes per level, e.g. imminent=5,high=15,moderate=60,low=240.")
     ] = None,
+    screen_max_chars: Annotated[
+        int,
+        typer.Option(min=1, envvar="MINDRAIL_SCREEN_MAX_CHARS", help="Longest text /v1/screen assesses (413 above)."),
+    ] = 20_000,
+    screen_concurrency: Annotated[
+        int,
+        typer.Option(min=1, envvar="MINDRAIL_SCREEN_CONCURRENCY", help="Screenings run at once, in worker threads."),
+    ] = 2,
+    tls_proxy: Annotated[
+        bool,
+        typer.Option(
+            envvar="MINDRAIL_TLS_PROXY", help="Served behind a TLS-terminating proxy: cookies are always Secure."
+        ),
+    ] = False,
 ) -> None:
-    """Serve the guarded gateway: OpenAI-compatible API, screening, consent and data rights."""
+    """Serve the guarded gateway: OpenAI-compatible API, screening, consent and data rights. /metrics needs
+    `Authorization: Bearer $MINDRAIL_METRICS_TOKEN` when that variable is set."""
     import uvicorn
 
     from mindrail.console.app import add_console_routes
     from mindrail.gateway.app import create_app
     from mindrail.gateway.chat import add_chat_routes
-    from mindrail.gateway.factory import Settings, build_gateway
+    from mindrail.gateway.factory import Settings, api_options, build_gateway
 
     if backend not in ("local", "openai", "scripted"):
         err.print(f"[red]error:[/red] --backend must be local, openai or scripted, not {backend!r}")
@@ -445,6 +460,9 @@ def serve(
         smtp_sender=smtp_from,
         smtp_recipients=tuple(notify_email or ()),
         console_url=f"http://{host}:{port}/console",
+        screen_max_chars=screen_max_chars,
+        screen_concurrency=screen_concurrency,
+        tls_proxy=tls_proxy,
     )
     gateway = build_gateway(settings, _engine())
     secret = gateway.store.keys.derive("chat-cookie")
@@ -452,10 +470,10 @@ def serve(
     sla_minutes = _parse_sla(sla)
 
     def extra(a: Any) -> None:
-        add_chat_routes(a, gateway, secret)
-        add_console_routes(a, gateway, sla_minutes=sla_minutes)
+        add_chat_routes(a, gateway, secret, secure_cookie=settings.tls_proxy)
+        add_console_routes(a, gateway, secure_cookie=settings.tls_proxy, sla_minutes=sla_minutes)
 
-    app_ = create_app(gateway, require_api_key=not no_api_key, extra_routes=extra)
+    app_ = create_app(gateway, require_api_key=not no_api_key, extra_routes=extra, options=api_options(settings))
     err.print(f"mindrail: chat page at http://{host}:{port}/chat  (API docs at http://{host}:{port}/docs)")
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 

@@ -3,12 +3,17 @@ log, users. Server-rendered (Jinja2), no JavaScript needed.
 
 Access is by role (``PERMISSIONS``); every page and action checks it, and tests walk the whole matrix. Every view
 of a conversation is written to the audit log (who, when, which conversation). State-changing requests need the
-session's CSRF token. Cookies are HttpOnly, SameSite=Strict, and Secure unless serving plain HTTP on loopback.
+session's CSRF token; the login form carries its own (a signed double-submit token), so a forged login cannot
+put a browser in an attacker's session. Cookies are HttpOnly and SameSite=Strict, and Secure when the request
+came over HTTPS or the deployment says a TLS-terminating proxy stands in front (``secure_cookie``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
+import secrets
 from collections.abc import Callable
 from importlib import resources
 from typing import Any
@@ -26,6 +31,8 @@ from mindrail.store import NotFound
 from mindrail.store.models import utcnow
 
 COOKIE = "mr_staff"
+LOGIN_COOKIE = "mr_login"
+"""The login form's CSRF nonce: the form must carry its HMAC (``_login_token``)."""
 
 PERMISSIONS: dict[str, frozenset[Role]] = {
     "queue.view": frozenset({Role.CLINICIAN}),
@@ -46,7 +53,10 @@ class _Redirect(Exception):
 def add_console_routes(
     app: FastAPI, gateway: Gateway, *, secure_cookie: bool = False, sla_minutes: dict[Level, int] | None = None
 ) -> None:
+    """``secure_cookie``: always mark cookies Secure (behind a TLS-terminating proxy that talks plain HTTP to
+    us); otherwise they are Secure when the request itself came over HTTPS."""
     store = gateway.store
+    login_secret = store.keys.derive("console-login-csrf")
     accounts = Accounts(store)
     queue = ReviewQueue(store, sla_minutes)
     env = Environment(loader=PackageLoader("mindrail.console", "templates"), autoescape=select_autoescape(["html"]))
@@ -80,8 +90,29 @@ def add_console_routes(
         return staff
 
     def csrf(staff: Staff, token: str) -> None:
-        if not token or token != staff.csrf:
+        if not token or not hmac.compare_digest(token.encode(), staff.csrf.encode()):
             raise HTTPException(403, "invalid CSRF token")
+
+    def secure(request: Request) -> bool:
+        return secure_cookie or request.url.scheme == "https"
+
+    def _login_token(nonce: str) -> str:
+        return hmac.new(login_secret, nonce.encode(), hashlib.sha256).hexdigest()
+
+    def login_form(request: Request, status: int = 200, error: str | None = None) -> HTMLResponse:
+        """The login page with a fresh nonce cookie and the token the form must send back with it."""
+        nonce = secrets.token_urlsafe(24)
+        resp = render("login.html", status=status, error=error, csrf_token=_login_token(nonce))
+        resp.set_cookie(
+            LOGIN_COOKIE,
+            nonce,
+            max_age=3600,
+            httponly=True,
+            samesite="strict",
+            secure=secure(request),
+            path="/console",
+        )
+        return resp
 
     @app.exception_handler(_Redirect)
     async def redirect(request: Request, exc: _Redirect) -> Response:
@@ -95,18 +126,24 @@ def add_console_routes(
     # ------------------------------------------------------------------ login
     @router.get("/login", response_class=HTMLResponse)
     async def login_page(request: Request) -> HTMLResponse:
-        return render("login.html")
+        return login_form(request)
 
     @router.post("/login")
-    async def login(request: Request, username: str = Form(...), password: str = Form(...)) -> Response:
+    async def login(
+        request: Request, username: str = Form(...), password: str = Form(...), csrf_token: str = Form("")
+    ) -> Response:
+        nonce = request.cookies.get(LOGIN_COOKIE, "")
+        if not nonce or not hmac.compare_digest(csrf_token.encode(), _login_token(nonce).encode()):
+            return login_form(request, 403, "This login form has expired. Please log in again.")
         client = request.client.host if request.client else "unknown"
         try:
             token, staff = accounts.login(username, password, client)
         except LoginError as exc:
-            return render("login.html", error=str(exc), status=401)
+            return login_form(request, 401, str(exc))
         resp = RedirectResponse(HOME[staff.role], status_code=303)
         # A fresh token on every login: a session id planted before login is never promoted (no fixation).
-        resp.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure_cookie, path="/console")
+        resp.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure(request), path="/console")
+        resp.delete_cookie(LOGIN_COOKIE, path="/console", secure=secure(request), httponly=True, samesite="strict")
         return resp
 
     @router.post("/logout")

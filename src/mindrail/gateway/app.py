@@ -8,12 +8,17 @@ mindrail recorded, so a client cannot inject fake assistant or system turns; cli
 
 from __future__ import annotations
 
+import functools
+import hmac
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -21,12 +26,26 @@ from prometheus_client import generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
 from mindrail import __version__
+from mindrail.gateway.edge import EdgeMiddleware, Identifier
 from mindrail.gateway.pipeline import TurnResult
 from mindrail.gateway.service import Gateway
 from mindrail.risk.types import Assessment
 from mindrail.store import ConsentRequired, NotFound
 
 MAX_BODY_BYTES = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ApiOptions:
+    """Settings of the HTTP edge (`mindrail serve` flags and environment variables, see docs/gateway.md)."""
+
+    max_body_bytes: int = MAX_BODY_BYTES
+    screen_max_chars: int = 20_000
+    """Longest text (or message) ``/v1/screen`` assesses; longer gets 413 naming the limit."""
+    screen_concurrency: int = 2
+    """Screenings running at once, each in a worker thread; more wait their turn without blocking the event loop."""
+    metrics_token: str | None = None
+    """When set, ``/metrics`` needs ``Authorization: Bearer <token>``."""
 
 
 # ---------------------------------------------------------------------------- schemas
@@ -55,16 +74,20 @@ class ChatRequest(BaseModel):
     model: str | None = None
     messages: list[MessageIn] = Field(min_length=1)
     stream: bool = False
-    conversation_id: str | None = Field(default=None, description="mindrail conversation (or X-Mindrail-Conversation).")
-    locale: str | None = Field(default=None, description="Crisis-resource locale, e.g. en-GB (or X-Mindrail-Locale).")
+    conversation_id: Identifier | None = Field(
+        default=None, description="mindrail conversation (or X-Mindrail-Conversation)."
+    )
+    locale: Identifier | None = Field(
+        default=None, description="Crisis-resource locale, e.g. en-GB (or X-Mindrail-Locale)."
+    )
 
 
 class ConversationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    consent_version: str = Field(
+    consent_version: Identifier = Field(
         min_length=1, max_length=64, description="Version of the consent text the person accepted."
     )
-    locale: str | None = Field(default=None, max_length=16)
+    locale: Identifier | None = Field(default=None, max_length=16)
 
 
 class ScreenIn(BaseModel):
@@ -90,8 +113,13 @@ def _loc(loc: tuple[Any, ...]) -> str:
 
 # ---------------------------------------------------------------------------- app
 def create_app(
-    gateway: Gateway, *, require_api_key: bool = True, extra_routes: Callable[[FastAPI], None] | None = None
+    gateway: Gateway,
+    *,
+    require_api_key: bool = True,
+    extra_routes: Callable[[FastAPI], None] | None = None,
+    options: ApiOptions | None = None,
 ) -> FastAPI:
+    opts = options or ApiOptions()
     app = FastAPI(
         title="mindrail gateway",
         version=__version__,
@@ -100,12 +128,11 @@ def create_app(
     )
     app.state.gateway = gateway
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return _error(413, f"request body over {MAX_BODY_BYTES} bytes", "payload_too_large")
-        return await call_next(request)
+    app.add_middleware(
+        EdgeMiddleware,
+        max_body_bytes=opts.max_body_bytes,
+        too_large=lambda limit: _error(413, f"request body over {limit} bytes", "payload_too_large"),
+    )
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -204,22 +231,24 @@ def create_app(
         return {"id": cid, "deleted": await gateway.delete(cid)}
 
     # ------------------------------------------------------------------ screening
+    # Screening is CPU work (about 2 s for 20,000 characters on 2 cores): in worker threads, a few at a time, so a
+    # long text never holds the event loop that answers every other request.
+    screen_slots = anyio.CapacityLimiter(opts.screen_concurrency)
+
     @app.post("/v1/screen")
     async def screen(body: ScreenIn, client: str | None = Depends(api_key)) -> dict[str, Any]:
-        engine = gateway.guard.engine
-        if body.text is not None:
-            return {"assessment": engine.assess(body.text).to_dict(), "model_version": engine.version}
-        if body.messages:
-            state = engine.new_conversation()
-            out: list[dict[str, Any]] = []
-            for m in body.messages:
-                if m.role == "user":
-                    a: Assessment = state.add_user(m.text())
-                    out.append(a.to_dict())
-                elif m.role == "assistant":
-                    state.add_assistant(m.text())
-            return {"assessments": out, "model_version": engine.version}
-        return _error(400, "text or messages: one is required", "invalid_request", "text")  # type: ignore[return-value]
+        if body.text is None and not body.messages:
+            return _error(400, "text or messages: one is required", "invalid_request", "text")  # type: ignore[return-value]
+        for where, text in _screen_texts(body):
+            if len(text) > opts.screen_max_chars:
+                return _error(  # type: ignore[return-value]
+                    413,
+                    f"{where}: over the screening limit of {opts.screen_max_chars} characters",
+                    "payload_too_large",
+                    where,
+                )
+        work = functools.partial(_screen, gateway.guard.engine, body)
+        return await anyio.to_thread.run_sync(work, limiter=screen_slots)
 
     # ------------------------------------------------------------------ operations
     @app.get("/healthz")
@@ -232,8 +261,12 @@ def create_app(
             "policy": gateway.guard.policy.name,
         }
 
-    @app.get("/metrics")
-    async def metrics() -> PlainTextResponse:
+    @app.get("/metrics", response_model=None)
+    async def metrics(request: Request) -> Response:
+        if opts.metrics_token is not None and not _bearer_is(request, opts.metrics_token):
+            denied = _error(401, "metrics: missing or wrong token (Authorization: Bearer ...)", "invalid_metrics_token")
+            denied.headers["WWW-Authenticate"] = "Bearer"
+            return denied
         return PlainTextResponse(
             generate_latest(gateway.metrics.registry).decode(), media_type="text/plain; version=0.0.4"
         )
@@ -241,6 +274,35 @@ def create_app(
     if extra_routes is not None:
         extra_routes(app)
     return app
+
+
+def _screen_texts(body: ScreenIn) -> list[tuple[str, str]]:
+    """(field, text) of everything ``/v1/screen`` would assess, for the length cap."""
+    if body.text is not None:
+        return [("text", body.text)]
+    return [(f"messages[{i}].content", m.text()) for i, m in enumerate(body.messages or ())]
+
+
+def _screen(engine: Any, body: ScreenIn) -> dict[str, Any]:
+    """The screening itself; runs in a worker thread."""
+    if body.text is not None:
+        return {"assessment": engine.assess(body.text).to_dict(), "model_version": engine.version}
+    state = engine.new_conversation()
+    out: list[dict[str, Any]] = []
+    for m in body.messages or ():
+        if m.role == "user":
+            a: Assessment = state.add_user(m.text())
+            out.append(a.to_dict())
+        elif m.role == "assistant":
+            state.add_assistant(m.text())
+    return {"assessments": out, "model_version": engine.version}
+
+
+def _bearer_is(request: Request, token: str) -> bool:
+    """Whether the request carries ``Authorization: Bearer <token>`` (compared in constant time)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, given = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 def openapi_spec() -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mindrail.backends.base import Backend
 from mindrail.gateway.pipeline import Guard, GuardConfig
@@ -14,6 +14,9 @@ from mindrail.gateway.service import Gateway, GatewayConfig
 from mindrail.policy.decide import Policy
 from mindrail.risk.engine import RiskEngine
 from mindrail.store import KeyRing, Store
+
+if TYPE_CHECKING:
+    from mindrail.gateway.app import ApiOptions
 
 BackendKind = Literal["local", "openai", "scripted"]
 
@@ -41,6 +44,26 @@ class Settings:
     smtp_sender: str = "mindrail@localhost"
     smtp_recipients: tuple[str, ...] = ()
     console_url: str = "http://127.0.0.1:8080/console"
+    screen_max_chars: int = 20_000
+    """Longest text ``/v1/screen`` assesses; longer gets 413."""
+    screen_concurrency: int = 2
+    """Screenings running at once (worker threads)."""
+    metrics_token_env: str = "MINDRAIL_METRICS_TOKEN"
+    """Env var holding the token ``/metrics`` requires; unset or empty: ``/metrics`` is open."""
+    tls_proxy: bool = False
+    """Served behind a TLS-terminating proxy: console and chat-page cookies are always Secure."""
+
+
+def api_options(settings: Settings) -> ApiOptions:
+    """The HTTP edge's settings for ``create_app``. The metrics token comes from the environment, never a flag
+    (which ``ps`` shows to every user of the machine)."""
+    from mindrail.gateway.app import ApiOptions
+
+    return ApiOptions(
+        screen_max_chars=settings.screen_max_chars,
+        screen_concurrency=settings.screen_concurrency,
+        metrics_token=os.environ.get(settings.metrics_token_env) or None,
+    )
 
 
 def load_keys(settings: Settings) -> KeyRing:

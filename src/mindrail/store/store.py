@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import logging
+import os
 import secrets
 import threading
 import uuid
@@ -23,6 +25,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from mindrail.store import audit as chain
@@ -69,6 +72,27 @@ class TurnInput:
     """Review items to open: "escalation", "hold"."""
 
 
+log = logging.getLogger("mindrail.store")
+
+
+def _private_sqlite_file(url: str) -> None:
+    """Create the SQLite database file owner-only (0600) before SQLite opens it, and tighten an existing one and
+    its -wal, -shm and -journal files: beyond the sealed text it holds conversation metadata, API key hashes and
+    the audit log. SQLite gives the files it creates next to the database the database file's mode."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for p in (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal"))):
+        try:
+            if p.exists() and p.stat().st_mode & 0o077:
+                p.chmod(0o600)
+        except PermissionError:
+            log.warning("cannot make %s owner-only (it belongs to another user)", p)
+
+
 def _sqlite_setup(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _rec: Any) -> None:
@@ -91,10 +115,8 @@ class Store:
         self.url = url
         self.keys = keys
         self.is_sqlite = url.startswith("sqlite")
-        if self.is_sqlite and ":memory:" not in url and url.count("/") >= 3:
-            path = url.split("///", 1)[-1]
-            if path:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if self.is_sqlite:
+            _private_sqlite_file(url)
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         if not self.is_sqlite:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
