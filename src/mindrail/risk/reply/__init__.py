@@ -15,6 +15,7 @@ from mindrail.risk.reply.ed_tactics import EDTacticsCheck
 from mindrail.risk.reply.encouragement import EncouragementCheck
 from mindrail.risk.reply.human_claim import HumanClaimCheck
 from mindrail.risk.reply.means import MeansCheck
+from mindrail.risk.reply.repetition import RepetitionCheck
 from mindrail.risk.reply.stigma import StigmaCheck
 
 __all__ = ["ALL_CHECKS", "Finding", "PatternCheck", "ReplyCheck", "ReplyChecker", "ReplyContext", "ReplyVerdict"]
@@ -28,6 +29,7 @@ ALL_CHECKS: tuple[type[PatternCheck], ...] = (
     HumanClaimCheck,
     ComplianceCheck,
     EDTacticsCheck,
+    RepetitionCheck,
 )
 
 

@@ -1,7 +1,8 @@
 """Reply checks: one interface, one file per check (means, encouragement, delusion agreement, stigma, diagnosis or
-medication, human claims). A check reads the model's reply, normalised like user text so evasions do not slip
-through, and the conversation's latest assessment, which tightens some checks (height facts are trivia in a chat
-about travel, and means information after "I just lost my job").
+medication, human claims, compliance, eating-disorder tactics, degenerate repetition). A check reads the model's
+reply, normalised like user text so evasions do not slip through, and the conversation's latest assessment, which
+tightens some checks (height facts are trivia in a chat about travel, and means information after "I just lost my
+job").
 """
 
 from __future__ import annotations
@@ -55,6 +56,29 @@ class _Context(_Strict):
     min_level: str = Field(pattern="^(low|moderate|high|imminent)$")
 
 
+class Combo(_Strict):
+    """A method instruction: a means term and an instruction cue in the same sentence ("take all the pills at
+    once": pills + at once). Terms and cues are separate lists so each new phrase combines with every other one,
+    which generalises further than whole-sentence patterns."""
+
+    id: str = Field(pattern=r"^[a-z0-9-]+$")
+    terms: tuple[str, ...] = Field(min_length=1)
+    cues: tuple[str, ...] = Field(min_length=1)
+    """Matched only where no negation comes right before ("never run a generator indoors")."""
+    unless: tuple[str, ...] = ()
+    """Patterns that clear the combination within the sentence (safe storage, medical help)."""
+    in_context: bool = False
+    """Applies only when the check's context holds (like ``in_context`` patterns)."""
+
+
+class LoopSpec(_Strict):
+    """Thresholds of the repetition check (``mindrail.repetition.LoopSettings``)."""
+
+    min_repeats: int = Field(ge=2)
+    min_loop_words: int = Field(ge=2)
+    min_sentence_words: int = Field(ge=1)
+
+
 class CheckSpec(_Strict):
     description: str
     always: tuple[str, ...] = ()
@@ -64,13 +88,25 @@ class CheckSpec(_Strict):
     """More contexts: the in-context patterns apply when any of them (or ``context``) holds."""
     unless: tuple[str, ...] = ()
     """Patterns that clear the in-context ones (a reply that voices concern is not going along)."""
+    combos: tuple[Combo, ...] = ()
+    loop: LoopSpec | None = None
     fail: tuple[str, ...] = Field(min_length=1)
     pass_: tuple[str, ...] = Field(min_length=1, alias="pass")
+
+
+class Negation(_Strict):
+    """A cue of a combination does not count when one of these words comes shortly before it in the same clause
+    ("never leave the engine running", "overdoses are rarely painless")."""
+
+    pattern: str
+    words: int = Field(ge=1, le=12)
+    """How many words before the cue are read; a comma, colon or semicolon ends the look back."""
 
 
 class ReplyCheckFile(_Strict):
     version: int
     defs: dict[str, str] = {}
+    negation: Negation | None = None
     checks: dict[str, CheckSpec]
 
 
@@ -80,9 +116,74 @@ def check_specs() -> ReplyCheckFile:
 
 
 def _expand(rx: str, defs: dict[str, str]) -> str:
-    for name, body in defs.items():
-        rx = rx.replace("{" + name + "}", body)
+    # Twice, so a definition may use another one ({METHOD} holds {OD}).
+    for _ in range(2):
+        for name, body in defs.items():
+            rx = rx.replace("{" + name + "}", body)
     return rx
+
+
+_CLAUSE = re.compile(r"[.!?…]+[\"')\]]*(?:\s+|$)")
+"""Where a combination's sentence ends (normalised text has no line breaks; "use a beam; it will hold" is one)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledCombo:
+    id: str
+    terms: re.Pattern[str]
+    cues: re.Pattern[str]
+    unless: re.Pattern[str] | None
+    in_context: bool
+
+
+def _alternatives(patterns: tuple[str, ...], defs: dict[str, str], prefix: str = "") -> re.Pattern[str]:
+    return re.compile(prefix + "(?:" + "|".join(f"(?:{_expand(p, defs)})" for p in patterns) + ")")
+
+
+_CLAUSE_BREAK = re.compile(r"[,:;]")
+_WORDS = re.compile(r"[\w']+")
+
+
+@dataclass(frozen=True, slots=True)
+class _Negation:
+    pattern: re.Pattern[str]
+    words: int
+
+    def negates(self, text: str, start: int, cue: int) -> bool:
+        """Whether a negation word comes in the last ``words`` words before ``cue`` (back to ``start`` or the last
+        comma, colon or semicolon)."""
+        before = _CLAUSE_BREAK.split(text[start:cue])[-1]
+        return any(self.pattern.fullmatch(w) for w in _WORDS.findall(before)[-self.words :])
+
+
+def _disjoint_pair(
+    found: list[re.Match[str]],
+    cues: re.Pattern[str],
+    text: str,
+    start: int,
+    end: int,
+    negation: _Negation | None,
+) -> tuple[re.Match[str], re.Match[str]] | None:
+    """The first term (of ``found``, all inside ``text[start:end]``) and cue where the cue is more than the term (a
+    word is not its own cue, but "double your dose" is a cue that holds the term "dose") and is not negated."""
+    for cue in cues.finditer(text, start, end):
+        if negation is not None and negation.negates(text, start, cue.start()):
+            continue
+        for term in found:
+            if cue.start() < term.start() or cue.end() > term.end():
+                return term, cue
+    return None
+
+
+def _sentences(text: str) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for m in _CLAUSE.finditer(text):
+        if m.start() > start:
+            spans.append((start, m.start()))
+        start = m.end()
+    if start < len(text):
+        spans.append((start, len(text)))
+    return spans
 
 
 class PatternCheck:
@@ -94,10 +195,22 @@ class PatternCheck:
         data = check_specs()
         self.spec = spec or data.checks[self.name]
         defs = data.defs if defs is None else defs
+        neg = data.negation
         try:
+            self._negation = _Negation(re.compile(neg.pattern), neg.words) if neg is not None else None
             self._always = [re.compile(_expand(r, defs)) for r in self.spec.always]
             self._in_context = [re.compile(_expand(r, defs)) for r in self.spec.in_context]
             self._unless = [re.compile(_expand(r, defs)) for r in self.spec.unless]
+            self._combos = [
+                _CompiledCombo(
+                    c.id,
+                    _alternatives(c.terms, defs),
+                    _alternatives(c.cues, defs),
+                    _alternatives(c.unless, defs) if c.unless else None,
+                    c.in_context,
+                )
+                for c in self.spec.combos
+            ]
         except re.error as exc:
             raise ValueError(f"reply_checks.yaml: check {self.name!r}: regex does not compile: {exc}") from None
 
@@ -115,4 +228,33 @@ class PatternCheck:
                 for m in rx.finditer(norm.text):
                     a, b = norm.span_to_original(m.start(), m.end())
                     out.append(Finding(self.name, f"{self.name}:{kind}:{k}", a, b))
+        if self._combos:
+            out.extend(self._scan_combos(norm, ctx))
+        return out
+
+    def _scan_combos(self, norm: Normalised, ctx: ReplyContext) -> list[Finding]:
+        """A combination fires in a sentence holding one of its terms and, elsewhere in it, one of its cues. Terms
+        are found in one pass over the reply (shared by combinations with the same terms); cues are read only in
+        sentences that hold a term."""
+        text = norm.text
+        out: list[Finding] = []
+        combos = [c for c in self._combos if not c.in_context or self.in_context(ctx)]
+        if not combos:
+            return out
+        spans = _sentences(text)
+        terms: dict[str, list[re.Match[str]]] = {}
+        for c in combos:
+            found = terms.get(c.terms.pattern)
+            if found is None:
+                found = terms[c.terms.pattern] = list(c.terms.finditer(text))
+            for start, end in spans:
+                here = [m for m in found if start <= m.start() and m.end() <= end]
+                if not here:
+                    continue
+                pair = _disjoint_pair(here, c.cues, text, start, end, self._negation)
+                if pair is None or (c.unless is not None and c.unless.search(text, start, end)):
+                    continue
+                term, cue = pair
+                a, b = norm.span_to_original(min(term.start(), cue.start()), max(term.end(), cue.end()))
+                out.append(Finding(self.name, f"{self.name}:combo:{c.id}", a, b))
         return out
