@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("llama_cpp")
 
-from mindrail.backends.base import Backend, BackendError, ChatMessage, Completion, GenerationOptions
+from mindrail.backends.base import Backend, BackendError, ChatMessage, Completion, GenerationOptions, StreamInfo
 from mindrail.backends.local import (
     GGUF_FILENAME,
     MODEL_NAME,
@@ -172,3 +172,28 @@ def test_closed_backend_refuses_calls() -> None:
         asyncio.run(b.complete(HELLO, GREEDY))
     with pytest.raises(BackendError, match="closed"):
         asyncio.run(_collect(b, HELLO, GREEDY))
+
+
+def test_stream_reports_the_same_token_counts_as_the_whole_reply(backend: LocalBackend) -> None:
+    whole = asyncio.run(backend.complete(HELLO, GREEDY))
+    info = StreamInfo()
+
+    async def run() -> str:
+        return "".join([p async for p in backend.stream(HELLO, GREEDY, info)])
+
+    assert asyncio.run(run()) == whole.text
+    assert (info.prompt_tokens, info.completion_tokens, info.finish_reason) == (
+        whole.prompt_tokens,
+        whole.completion_tokens,
+        whole.finish_reason,
+    )
+
+
+def test_the_configured_maximum_caps_a_request_for_more_tokens() -> None:
+    capped = LocalBackend(max_tokens=4)
+    try:
+        messages = [ChatMessage("user", "Write a long story about a lighthouse keeper and the sea.")]
+        c = asyncio.run(capped.complete(messages, GenerationOptions(max_tokens=64, temperature=0.0, seed=0)))
+        assert c.finish_reason == "length" and c.completion_tokens == 4
+    finally:
+        asyncio.run(capped.aclose())

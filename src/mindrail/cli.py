@@ -422,13 +422,38 @@ def serve(
     screen_concurrency: Annotated[
         int,
         typer.Option(min=1, envvar="MINDRAIL_SCREEN_CONCURRENCY", help="Screenings run at once, in worker threads."),
-    ] = 2,
+    ] = 1,
     tls_proxy: Annotated[
         bool,
         typer.Option(
             envvar="MINDRAIL_TLS_PROXY", help="Served behind a TLS-terminating proxy: cookies are always Secure."
         ),
     ] = False,
+    backend_timeout: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            envvar="MINDRAIL_BACKEND_TIMEOUT",
+            help="Seconds one model reply may take before the person is told the model is having trouble.",
+        ),
+    ] = 60.0,
+    max_tokens: Annotated[
+        int,
+        typer.Option(
+            min=1, max=8192, envvar="MINDRAIL_MAX_TOKENS", help="Longest reply in tokens (caps a client's max_tokens)."
+        ),
+    ] = 512,
+    local_threads: Annotated[
+        int, typer.Option(min=1, envvar="MINDRAIL_LOCAL_THREADS", help="CPU threads for the local model.")
+    ] = 2,
+    app_system_prompt: Annotated[
+        str,
+        typer.Option(
+            envvar="MINDRAIL_APP_SYSTEM_PROMPT",
+            help="keep: an app's own system prompt goes beneath the safety prompt as lower-priority instructions; "
+            "drop: it is ignored.",
+        ),
+    ] = "keep",
 ) -> None:
     """Serve the guarded gateway: OpenAI-compatible API, screening, consent and data rights. /metrics needs
     `Authorization: Bearer $MINDRAIL_METRICS_TOKEN` when that variable is set."""
@@ -441,6 +466,9 @@ def serve(
 
     if backend not in ("local", "openai", "scripted"):
         err.print(f"[red]error:[/red] --backend must be local, openai or scripted, not {backend!r}")
+        raise typer.Exit(2)
+    if app_system_prompt not in ("keep", "drop"):
+        err.print(f"[red]error:[/red] --app-system-prompt must be keep or drop, not {app_system_prompt!r}")
         raise typer.Exit(2)
     settings = Settings(
         db_url=db,
@@ -463,6 +491,10 @@ def serve(
         screen_max_chars=screen_max_chars,
         screen_concurrency=screen_concurrency,
         tls_proxy=tls_proxy,
+        backend_timeout_s=backend_timeout,
+        max_tokens=max_tokens,
+        local_threads=local_threads,
+        app_system_prompt=app_system_prompt,  # type: ignore[arg-type]
     )
     gateway = build_gateway(settings, _engine())
     secret = gateway.store.keys.derive("chat-cookie")

@@ -122,7 +122,12 @@ class LoopDetector:
         held = self._longest if self._longest >= self.settings.hold_words else self.settings.hold_words - 1
         if held == 0:
             return self._scan
-        return self._words[max(len(self._words) - held, 0)].start if self._words else 0
+        if not self._words:
+            return 0
+        point = self._words[max(len(self._words) - held, 0)].start
+        while point > 0 and self.text[point - 1].isspace():  # the space before a held word is held too
+            point -= 1
+        return point
 
     # ------------------------------------------------------------------------------------------------------
     def _add_word(self, norm: str, start: int, end: int) -> None:

@@ -9,6 +9,13 @@ One ``llama_cpp.Llama`` instance is not safe for concurrent calls, so every call
 dedicated worker thread, under a lock: the event loop is never blocked and calls are served one at a time, in
 the order they arrive. Streaming runs the llama generator on that thread and hands each text piece to the event
 loop as soon as it is produced.
+
+Small models loop ("I'm here to help you find a place to stay." ten times, until the token limit cuts the reply
+mid-sentence). Every reply, whole or streamed, is generated as a stream and read by a
+:class:`mindrail.repetition.LoopDetector`: generation stops as soon as a sentence or a run of words has come round
+three times, and the reply keeps the text up to the first repetition, ending on a sentence boundary. While
+streaming, the words that repeat earlier text are held back until they stop repeating, so the person does not see
+the copies that get cut. ``max_tokens`` per request is capped by the backend's configured maximum.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar, cast
 
 from mindrail.backends.base import BackendError, ChatMessage, Completion, GenerationOptions, StreamInfo
+from mindrail.repetition import Loop, LoopDetector, LoopSettings
 
 __all__ = [
     "GGUF_FILENAME",
@@ -107,6 +115,23 @@ class _Done:
 
 _DONE: Final = _Done()
 
+DEFAULT_MAX_TOKENS: Final = 512
+"""The most tokens one reply may have unless configured otherwise (a request may ask for fewer)."""
+_LOOPS: Final = LoopSettings()
+
+
+class _Generated:
+    """What one generation produced: the kept text, how it ended, and the token counts."""
+
+    __slots__ = ("completion_tokens", "finish_reason", "loop", "prompt_tokens", "text")
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.finish_reason = "stop"
+        self.prompt_tokens: int | None = None
+        self.completion_tokens: int | None = None
+        self.loop: Loop | None = None
+
 
 class LocalBackend:
     """SmolLM2-135M-Instruct through llama-cpp-python, in this process, on the CPU."""
@@ -115,13 +140,24 @@ class LocalBackend:
     model: str = MODEL_NAME
     is_local: bool = True
 
-    def __init__(self, model_path: Path | None = None, n_ctx: int = 2048, threads: int = 2, seed: int = 0) -> None:
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        n_ctx: int = 2048,
+        threads: int = 2,
+        seed: int = 0,
+        *,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        loop_guard: LoopSettings | None = _LOOPS,
+    ) -> None:
         if n_ctx < 256:
             # llama.cpp rounds smaller contexts up to 256, and llama-cpp-python 0.3.36 then overflows its own
             # token buffer instead of reporting a too-long prompt.
             raise ValueError(f"n_ctx must be at least 256, got {n_ctx}")
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
         self._llama_cpp = _import_llama_cpp()
         path = _default_model_path() if model_path is None else Path(model_path)
         if not path.is_file():
@@ -130,6 +166,10 @@ class LocalBackend:
         self.n_ctx = n_ctx
         self.threads = threads
         self.seed = seed
+        self.max_tokens = max_tokens
+        """The configured maximum: a request's ``max_tokens`` is capped by it."""
+        self.loop_guard = loop_guard
+        """When a reply counts as looping (None: never stop a loop)."""
         self.load_seconds: float | None = None
         """Seconds the model took to load, once it has (see :meth:`load`)."""
         self._llama: Any = None
@@ -170,7 +210,7 @@ class LocalBackend:
         llama.reset()
         return llama.create_chat_completion(
             messages=[m.to_dict() for m in messages],
-            max_tokens=options.max_tokens,
+            max_tokens=min(options.max_tokens, self.max_tokens),
             temperature=options.temperature,
             top_p=options.top_p,
             seed=self.seed if options.seed is None else options.seed,
@@ -178,28 +218,82 @@ class LocalBackend:
             stream=stream,
         )
 
+    def _generate(
+        self,
+        messages: Sequence[ChatMessage],
+        options: GenerationOptions,
+        emit: Callable[[str], bool] | None = None,
+        stop: threading.Event | None = None,
+    ) -> _Generated:
+        """One reply, generated as a stream on this (worker) thread under the lock, stopped at a loop.
+
+        ``emit`` (streaming) receives the text as it may be shown and returns False once nobody listens. Token
+        counts come from the model's own position: when a piece arrives its token has been sampled and every earlier
+        one evaluated, so the first piece finds the prompt's length and each later one the tokens so far.
+        """
+        out = _Generated()
+        llama = self._loaded()
+        guard = LoopDetector(self.loop_guard) if self.loop_guard is not None else None
+        released = 0
+        text = ""
+        chunks = cast(Iterator[dict[str, Any]], self._chat(messages, options, stream=True))
+        try:
+            for chunk in chunks:
+                choice = (chunk.get("choices") or [{}])[0]
+                if choice.get("finish_reason"):
+                    out.finish_reason = str(choice["finish_reason"])
+                piece = (choice.get("delta") or {}).get("content")
+                if not piece:
+                    continue
+                position = int(llama.n_tokens)
+                if out.prompt_tokens is None:
+                    out.prompt_tokens = position
+                out.completion_tokens = position - out.prompt_tokens + 1
+                text += str(piece)
+                if guard is not None and guard.feed(str(piece)) is not None:
+                    break
+                if emit is not None:
+                    point = guard.release_point() if guard is not None else len(text)
+                    if point > released:
+                        if not emit(text[released:point]):
+                            break
+                        released = point
+                if stop is not None and stop.is_set():
+                    break
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        if out.prompt_tokens is None:  # nothing but the end came: the prompt is all that was evaluated
+            out.prompt_tokens, out.completion_tokens = int(llama.n_tokens), 0
+        if guard is not None:
+            out.loop = guard.loop or guard.finish()
+        end = len(text) if out.loop is None else max(out.loop.keep, released)
+        if out.loop is not None:
+            out.finish_reason = "stop"  # cut on purpose, at the first repetition
+        if emit is not None and end > released and not (stop is not None and stop.is_set()):
+            emit(text[released:end])
+        out.text = text[:end]
+        return out
+
     def _complete_sync(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> Completion:
         started = time.perf_counter()
         with self._lock:
             try:
-                response = cast(dict[str, Any], self._chat(messages, options, stream=False))
+                result = self._generate(messages, options)
             except Exception as exc:
                 raise _error(exc, self.n_ctx) from None
-        try:
-            choice = response["choices"][0]
-            text = choice["message"]["content"] or ""
-            usage = response.get("usage") or {}
-            finish_reason = choice.get("finish_reason") or "stop"
-        except (KeyError, IndexError, TypeError):
-            raise BackendError("local model returned a malformed reply") from None
+        meta = {"backend": self.name, "gguf": self.model_path.name}
+        if result.loop is not None:
+            meta["loop"] = result.loop.kind
         return Completion(
-            text=str(text),
+            text=result.text,
             model=self.model,
-            finish_reason=str(finish_reason),
-            prompt_tokens=usage.get("prompt_tokens"),
-            completion_tokens=usage.get("completion_tokens"),
+            finish_reason=result.finish_reason,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens or 0,
             latency_ms=(time.perf_counter() - started) * 1000.0,
-            meta={"backend": self.name, "gguf": self.model_path.name},
+            meta=meta,
         )
 
     def _stream_sync(
@@ -215,21 +309,11 @@ class LocalBackend:
             with self._lock:
                 if stop.is_set():
                     return
-                chunks = cast(Iterator[dict[str, Any]], self._chat(messages, options, stream=True))
-                try:
-                    for chunk in chunks:
-                        choices = chunk.get("choices") or [{}]
-                        piece = (choices[0].get("delta") or {}).get("content")
-                        if info is not None and choices[0].get("finish_reason"):
-                            info.finish_reason = str(choices[0]["finish_reason"])
-                        if piece and not emit(str(piece)):
-                            break
-                        if stop.is_set():
-                            break
-                finally:
-                    close = getattr(chunks, "close", None)
-                    if close is not None:
-                        close()
+                result = self._generate(messages, options, emit, stop)
+            if info is not None:
+                info.finish_reason = result.finish_reason
+                info.prompt_tokens = result.prompt_tokens
+                info.completion_tokens = result.completion_tokens or 0
         except Exception as exc:
             emit(_error(exc, self.n_ctx))
         finally:

@@ -46,12 +46,21 @@ class Settings:
     console_url: str = "http://127.0.0.1:8080/console"
     screen_max_chars: int = 20_000
     """Longest text ``/v1/screen`` assesses; longer gets 413."""
-    screen_concurrency: int = 2
+    screen_concurrency: int = 1
     """Screenings running at once (worker threads)."""
     metrics_token_env: str = "MINDRAIL_METRICS_TOKEN"
     """Env var holding the token ``/metrics`` requires; unset or empty: ``/metrics`` is open."""
     tls_proxy: bool = False
     """Served behind a TLS-terminating proxy: console and chat-page cookies are always Secure."""
+    backend_timeout_s: float = 60.0
+    """How long one model reply may take before the person gets the "having trouble" message. A loaded CPU makes
+    the local model slow: raise it there (measured in benchmarks/run_local_speed.py)."""
+    max_tokens: int = 512
+    """The longest reply, in tokens: a client's ``max_tokens`` is capped by it, and so is the local model."""
+    local_threads: int = 2
+    """CPU threads for the local model."""
+    app_system_prompt: Literal["keep", "drop"] = "keep"
+    """An app's own system prompt: kept beneath the safety prompt as lower-priority instructions, or dropped."""
 
 
 def api_options(settings: Settings) -> ApiOptions:
@@ -79,7 +88,7 @@ def make_backend(settings: Settings) -> Backend:
     if settings.backend == "local":
         from mindrail.backends.local import LocalBackend
 
-        return LocalBackend()
+        return LocalBackend(threads=settings.local_threads, max_tokens=settings.max_tokens)
     if settings.backend == "openai":
         from mindrail.backends.openai import OpenAIBackend
 
@@ -145,6 +154,11 @@ def build_gateway(settings: Settings, engine: RiskEngine | None = None) -> Gatew
         redactor=redactor,
         recorder=StoreRecorder(store, notifiers=(*_webhook(settings, store), *_email(settings, store))),
         vault_factory=vault_factory,
-        config=GuardConfig(redact_local=bool(settings.redact) and backend.is_local),
+        config=GuardConfig(
+            redact_local=bool(settings.redact) and backend.is_local,
+            backend_timeout_s=settings.backend_timeout_s,
+            app_system_prompt=settings.app_system_prompt,
+        ),
     )
-    return Gateway(guard, store, GatewayConfig(default_locale=settings.locale), vault_loader=vault_loader)
+    config = GatewayConfig(default_locale=settings.locale, max_tokens_cap=settings.max_tokens)
+    return Gateway(guard, store, config, vault_loader=vault_loader)
