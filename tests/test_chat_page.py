@@ -1,9 +1,14 @@
 """The person's chat page, end to end in Debian's Chromium driven by Playwright (no browser download): consent,
 the AI disclosure, a checked streamed reply, a crisis message answered with the protocol, the always-visible
-crisis button, keyboard use, and deleting the conversation. Plus the page's CSRF and cookie rules over HTTP."""
+crisis button, keyboard use, and deleting the conversation; crisis numbers as tel:/sms: links; following a long
+streamed reply unless the person scrolls up. Plus the page's CSRF and cookie rules over HTTP, and that every linked
+number comes from the crisis resources."""
 
 from __future__ import annotations
 
+import html
+import json
+import re
 import socket
 import threading
 import time
@@ -22,19 +27,20 @@ from mindrail.gateway.recorder import StoreRecorder
 from mindrail.gateway.service import Gateway
 from mindrail.policy.consent import default_consent
 from mindrail.policy.decide import default_policy
+from mindrail.policy.resources import default_resources
 from mindrail.risk.engine import RiskEngine
 from mindrail.store import KeyRing, Store
 
 ROOT = Path(__file__).resolve().parents[1]
 REPLY = "That sounds like a heavy week. I'm an AI, but I'm glad you reached out. What has been hardest?"
+LONG = " ".join(f"Line {i} of a long answer keeps going so that the page has to scroll." for i in range(1, 21))
 
 
-def _app(engine: RiskEngine, tmp: Path) -> tuple[Gateway, object]:
+def _app(engine: RiskEngine, tmp: Path, backend: ScriptedBackend | None = None) -> tuple[Gateway, object]:
     keys = KeyRing.generate()
     store = Store(f"sqlite:///{tmp / 'chat.db'}", keys)
-    gateway = Gateway(
-        Guard(engine, default_policy(), ScriptedBackend(default=REPLY), recorder=StoreRecorder(store)), store
-    )
+    backend = backend or ScriptedBackend(default=REPLY)
+    gateway = Gateway(Guard(engine, default_policy(), backend, recorder=StoreRecorder(store)), store)
     app = create_app(gateway, extra_routes=lambda a: add_chat_routes(a, gateway, keys.derive("chat-cookie")))
     return gateway, app
 
@@ -72,9 +78,28 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture()
-def served(engine: RiskEngine, tmp_path: Path) -> Iterator[tuple[str, Gateway]]:
-    gateway, app = _app(engine, tmp_path)
+def _dial(number: str) -> str:
+    return re.sub(r"[^0-9+]", "", number)
+
+
+def test_every_linked_number_comes_from_the_crisis_resources(engine: RiskEngine, tmp_path: Path) -> None:
+    _, app = _app(engine, tmp_path)
+    book = default_resources()
+    with TestClient(app) as c:  # type: ignore[arg-type]
+        for key in book.locales:
+            _, loc = book.for_locale(key)
+            known = {_dial(n) for s in loc.services for n in (s.phone, s.text) if n} | (
+                {_dial(loc.emergency.number)} if loc.emergency.number else set()
+            )
+            page = c.get(f"/chat?locale={key}").text
+            linked = re.findall(r'href="(?:tel|sms):([0-9+]+)', page)
+            assert set(linked) <= known and len(linked) >= len(known)
+            listed = json.loads(html.unescape(re.search(r'data-contacts="([^"]*)"', page).group(1)))  # type: ignore[union-attr]
+            assert {_dial(x["number"]) for x in listed} == known
+            assert all(x["href"].split(":", 1)[1].split("?")[0] == _dial(x["number"]) for x in listed)
+
+
+def _serve(app: object) -> Iterator[str]:
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
     t = threading.Thread(target=server.run, daemon=True)
@@ -83,9 +108,23 @@ def served(engine: RiskEngine, tmp_path: Path) -> Iterator[tuple[str, Gateway]]:
         if server.started:
             break
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", gateway
+    yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     t.join(timeout=5)
+
+
+@pytest.fixture()
+def served(engine: RiskEngine, tmp_path: Path) -> Iterator[tuple[str, Gateway]]:
+    gateway, app = _app(engine, tmp_path)
+    for url in _serve(app):
+        yield url, gateway
+
+
+@pytest.fixture()
+def served_long(engine: RiskEngine, tmp_path: Path) -> Iterator[str]:
+    """A model that takes three seconds, then streams a reply longer than the window over three more."""
+    _, app = _app(engine, tmp_path, ScriptedBackend(default=LONG, delay_s=3.0))
+    yield from _serve(app)
 
 
 def test_person_consents_chats_sees_crisis_protocol_and_deletes(served: tuple[str, Gateway], chromium: str) -> None:
@@ -105,6 +144,9 @@ def test_person_consents_chats_sees_crisis_protocol_and_deletes(served: tuple[st
         dialog = page.get_by_role("dialog")
         expect(dialog).to_be_visible()
         expect(dialog).to_contain_text("116 123")
+        expect(dialog.get_by_role("link", name="Call Samaritans on 116 123")).to_have_attribute("href", "tel:116123")
+        expect(dialog.get_by_role("link", name="Text Shout on 85258")).to_have_attribute("href", "sms:85258?body=SHOUT")
+        expect(dialog.get_by_role("link", name="Call emergency services on 999")).to_have_attribute("href", "tel:999")
         page.keyboard.press("Escape")
         expect(dialog).to_be_hidden()
 
@@ -126,6 +168,7 @@ def test_person_consents_chats_sees_crisis_protocol_and_deletes(served: tuple[st
         expect(crisis).to_have_attribute("data-crisis", "1", timeout=15000)
         expect(crisis).to_contain_text("Are you safe right now?")
         expect(crisis).to_contain_text("116 123")
+        expect(crisis.get_by_role("link", name="Call Samaritans on 116 123")).to_have_attribute("href", "tel:116123")
         expect(page.get_by_role("button", name="Crisis resources")).to_be_visible()
 
         assert gateway.store.count("turns") == 2
@@ -135,3 +178,41 @@ def test_person_consents_chats_sees_crisis_protocol_and_deletes(served: tuple[st
         browser.close()
     assert gateway.store.count("turns") == 0
     assert gateway.store.verify_audit().ok
+
+
+def _at_bottom(page: object) -> bool:
+    return bool(
+        page.evaluate(  # type: ignore[attr-defined]
+            "window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 48"
+        )
+    )
+
+
+def test_a_long_reply_is_followed_unless_the_person_scrolls_up(served_long: str, chromium: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(locale="en-GB", viewport={"width": 800, "height": 420})
+        page.goto(f"{served_long}/chat?locale=en-GB")
+        page.get_by_role("button", name="I understand and agree").click()
+        box = page.get_by_label("Your message")
+
+        box.fill("Could you tell me a long story?")
+        page.keyboard.press("Enter")
+        reply = page.locator("#log li.assistant").last
+        expect(reply).to_contain_text("Line 8 of", timeout=15000)
+        assert _at_bottom(page)  # followed while streaming
+        expect(reply).to_have_attribute("data-source", "model", timeout=15000)
+        assert _at_bottom(page)
+
+        box.fill("And another one, please.")
+        page.keyboard.press("Enter")
+        reply = page.locator("#log li.assistant").last
+        expect(reply).to_contain_text("Line 2 of", timeout=15000)
+        page.mouse.wheel(0, -5000)  # the person scrolls up to read something earlier
+        page.wait_for_function("window.scrollY < 20")
+        assert reply.get_attribute("data-source") is None  # still streaming: the test means something
+        expect(reply).to_have_attribute("data-source", "model", timeout=15000)
+        assert page.evaluate("window.scrollY") < 20  # left where the person put it
+        browser.close()

@@ -3,6 +3,10 @@ button that is always visible. Server-rendered HTML with a little vanilla JavaSc
 
 The page talks to ``/chat/api/*`` with a signed, HttpOnly, SameSite=Strict cookie naming the conversation; every
 state-changing call must also carry the ``X-Mindrail-Chat`` header, which a cross-site form cannot send (CSRF).
+
+Crisis numbers are links (``tel:``, ``sms:``) so a person in crisis can call with one tap. They come only from the
+locale's crisis resources (``policy/data/resources.yaml``): the dialog renders them, and the page is given the same
+list to link those numbers, and no others, where they appear in a reply.
 """
 
 from __future__ import annotations
@@ -12,9 +16,12 @@ import hashlib
 import hmac
 import html
 import json
+import re
 from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
@@ -23,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mindrail.gateway.pipeline import TurnResult
 from mindrail.gateway.service import Gateway
 from mindrail.policy.consent import default_consent
-from mindrail.policy.resources import normalise_locale
+from mindrail.policy.resources import Locale, Service, normalise_locale
 
 COOKIE = "mr_chat"
 CSRF_HEADER = "x-mindrail-chat"
@@ -59,14 +66,95 @@ class _Signer:
         return cid if hmac.compare_digest(self.sign(cid), token) else None
 
 
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """A crisis number as the page links it."""
+
+    number: str
+    """As written in the resources file ("116 123"): what the page finds in text and shows."""
+    kind: Literal["tel", "sms"]
+    href: str
+    label: str
+    """What a screen reader says for the link ("Call Samaritans on 116 123")."""
+
+
+_KEYWORD = re.compile(r"\btext\s+([A-Za-z0-9]+)\s+to\b", re.IGNORECASE)
+
+
+def _dial(number: str) -> str:
+    return re.sub(r"[^0-9+]", "", number)
+
+
+def _tel(number: str, label: str) -> Contact:
+    return Contact(number, "tel", f"tel:{_dial(number)}", label)
+
+
+def _sms(service: Service) -> Contact | None:
+    if not service.text:
+        return None
+    keyword = _KEYWORD.search(service.text_instructions or "")
+    body = f"?body={quote(keyword.group(1))}" if keyword else ""
+    return Contact(service.text, "sms", f"sms:{_dial(service.text)}{body}", f"Text {service.name} on {service.text}")
+
+
+def contacts(loc: Locale) -> list[Contact]:
+    """Every number of a locale's crisis resources, with its link: the services' phone and text numbers and the
+    emergency number. Nothing else is ever linked."""
+    out: list[Contact] = []
+    for s in loc.services:
+        if s.phone:
+            out.append(_tel(s.phone, f"Call {s.name} on {s.phone}"))
+        sms = _sms(s)
+        if sms is not None:
+            out.append(sms)
+    if loc.emergency.number:
+        out.append(_tel(loc.emergency.number, f"Call emergency services on {loc.emergency.number}"))
+    return out
+
+
+def _link(c: Contact) -> str:
+    return f'<a href="{html.escape(c.href)}" aria-label="{html.escape(c.label)}">{html.escape(c.number)}</a>'
+
+
+def _service_html(s: Service) -> str:
+    """The service's contact line (``Service.contact_line``) with its numbers and chat address as links."""
+    parts = []
+    if s.phone:
+        parts.append("call " + _link(_tel(s.phone, f"Call {s.name} on {s.phone}")))
+    sms = _sms(s)
+    if sms is not None and not s.text_instructions:
+        parts.append("text " + _link(sms))
+    if s.text_instructions:
+        words = s.text_instructions[:1].lower() + s.text_instructions[1:]
+        if sms is not None and sms.number in words:
+            before, after = words.split(sms.number, 1)
+            parts.append(html.escape(before) + _link(sms) + html.escape(after))
+        else:
+            parts.append(html.escape(words))
+    if s.chat_url:
+        url = html.escape(str(s.chat_url))
+        parts.append(f'chat at <a href="{url}" rel="noopener noreferrer">{url}</a>')
+    return f"<li><strong>{html.escape(s.name)}</strong>: {', '.join(parts)} ({html.escape(s.hours)})</li>"
+
+
+def _emergency_html(loc: Locale) -> str:
+    e = loc.emergency
+    if e.number:
+        text = "call " + _link(_tel(e.number, f"Call emergency services on {e.number}"))
+    else:
+        text = html.escape(e.instructions or "")
+    if e.directory_url:
+        url = html.escape(str(e.directory_url))
+        text += f' (directory: <a href="{url}" rel="noopener noreferrer">{url}</a>)'
+    return text
+
+
 def _page(gateway: Gateway, locale: str) -> str:
     consent = default_consent()
     key, loc = gateway.guard.policy.resources.for_locale(locale)
-    services = "".join(
-        f"<li><strong>{html.escape(s.name)}</strong>: {html.escape(s.contact_line().split(': ', 1)[1])}</li>"
-        for s in loc.services
-    )
-    emergency = html.escape(loc.emergency.details())
+    services = "".join(_service_html(s) for s in loc.services)
+    emergency = _emergency_html(loc)
+    numbers = html.escape(json.dumps([asdict(c) for c in contacts(loc)]), quote=True)
     paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in consent.paragraphs)
     return (
         _static("chat.html")
@@ -76,6 +164,7 @@ def _page(gateway: Gateway, locale: str) -> str:
         .replace("{{disclosure}}", html.escape(consent.disclosure))
         .replace("{{services}}", services)
         .replace("{{emergency}}", emergency)
+        .replace("{{contacts}}", numbers)
         .replace("{{locale}}", html.escape(key))
     )
 

@@ -9,15 +9,57 @@
   $("crisis-button").addEventListener("click", openCrisis);
   $("crisis-close").addEventListener("click", () => { $("crisis-dialog").close(); $("crisis-button").focus(); });
 
+  // Follow the conversation to its end while text arrives, unless the person has scrolled up to read.
+  const root = document.documentElement;
+  function nearBottom() { return window.innerHeight + window.scrollY >= root.scrollHeight - 48; }
+  function follow(stick) { if (stick) window.scrollTo(0, root.scrollHeight); }
+
+  // Crisis numbers become tel:/sms: links. Only the numbers the server lists (the locale's crisis resources) are
+  // linked: a number a model made up stays plain text.
+  const contacts = JSON.parse(body.dataset.contacts || "[]");
+  const escapeRe = (t) => t.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const numbers = [...new Set(contacts.map((c) => c.number))].sort((a, b) => b.length - a.length);
+  const numberRe = numbers.length ? new RegExp("(^|[^0-9])(" + numbers.map(escapeRe).join("|") + ")(?![0-9])", "g") : null;
+  function contactFor(number, before) {
+    const options = contacts.filter((c) => c.number === number);
+    const texting = /\btext\b[^.\n]*$/i.test(before.slice(-40));
+    return options.find((c) => c.kind === (texting ? "sms" : "tel")) || options[0];
+  }
+  function linkify(node) {
+    const text = node.textContent;
+    if (!numberRe || !text) return;
+    const frag = document.createDocumentFragment();
+    let last = 0;
+    numberRe.lastIndex = 0;
+    for (let m; (m = numberRe.exec(text)); ) {
+      const start = m.index + m[1].length;
+      const c = contactFor(m[2], text.slice(0, start));
+      frag.append(document.createTextNode(text.slice(last, start)));
+      const a = document.createElement("a");
+      a.href = c.href;
+      a.textContent = c.number;
+      a.setAttribute("aria-label", c.label);
+      a.className = "contact";
+      frag.append(a);
+      last = start + m[2].length;
+    }
+    if (last === 0) return;
+    frag.append(document.createTextNode(text.slice(last)));
+    node.replaceWith(frag);
+  }
+
   function addMessage(role, text) {
+    const stick = nearBottom();
     const li = document.createElement("li");
     li.className = role;
     const who = document.createElement("span");
     who.className = "visually-hidden";
     who.textContent = role === "user" ? "You said: " : "Assistant: ";
-    li.append(who, document.createTextNode(text));
+    const node = document.createTextNode(text);
+    li.append(who, node);
     $("log").append(li);
-    li.scrollIntoView({ block: "end" });
+    if (role === "assistant") linkify(node);
+    follow(stick || role === "user");
     return li;
   }
 
@@ -53,12 +95,15 @@
           const data = event.split("\n").find((l) => l.startsWith("data: "));
           if (!data) continue;
           const payload = JSON.parse(data.slice(6));
+          const stick = nearBottom();
           if (isDone) {
             if (payload.crisis) { li.classList.add("crisis"); li.setAttribute("data-crisis", "1"); }
+            linkify(node);
             li.setAttribute("data-source", payload.source);
             if (payload.held) pollUpdates();
           }
           else node.textContent += payload.text;
+          follow(stick);
         }
       }
     } finally {
