@@ -49,6 +49,7 @@ bench: install
 	$(BIN)/python benchmarks/run_benchmarks.py --out docs/benchmarks.md --loso var/bench/loso.json
 	$(BIN)/python benchmarks/run_gateway.py --out docs/benchmarks-gateway.md
 	$(BIN)/python benchmarks/run_console.py --out docs/benchmarks-gateway.md
+	$(BIN)/python benchmarks/run_screen_load.py --out docs/benchmarks-gateway.md
 
 train: install
 	$(BIN)/mindrail train

@@ -42,8 +42,10 @@ class ApiOptions:
     max_body_bytes: int = MAX_BODY_BYTES
     screen_max_chars: int = 20_000
     """Longest text (or message) ``/v1/screen`` assesses; longer gets 413 naming the limit."""
-    screen_concurrency: int = 2
-    """Screenings running at once, each in a worker thread; more wait their turn without blocking the event loop."""
+    screen_concurrency: int = 1
+    """Screenings running at once, each in a worker thread; more wait their turn without blocking the event loop.
+    Screening is mostly Python holding the GIL: on 2 cores a second thread barely shortens a batch and doubles
+    /healthz p99 (benchmarks/run_screen_load.py), so raise it only with cores to spare."""
     metrics_token: str | None = None
     """When set, ``/metrics`` needs ``Authorization: Bearer <token>``."""
 
