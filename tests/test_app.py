@@ -23,6 +23,7 @@ from mindrail.gateway.app import create_app
 from mindrail.gateway.pipeline import Guard
 from mindrail.gateway.recorder import StoreRecorder
 from mindrail.gateway.service import Gateway
+from mindrail.policy.consent import default_consent
 from mindrail.policy.decide import default_policy
 from mindrail.risk.engine import RiskEngine
 from mindrail.store import KeyRing, Store
@@ -45,7 +46,8 @@ def client(gateway: Gateway) -> Iterator[tuple[TestClient, dict[str, str]]]:
 
 
 def _conversation(c: TestClient, auth: dict[str, str], locale: str = "en-GB") -> str:
-    r = c.post("/v1/conversations", json={"consent_version": "consent-v1", "locale": locale}, headers=auth)
+    consent = default_consent().version
+    r = c.post("/v1/conversations", json={"consent_version": consent, "locale": locale}, headers=auth)
     assert r.status_code == 201
     return str(r.json()["id"])
 
@@ -102,7 +104,9 @@ def test_streaming_sends_sse_chunks_then_done(client: tuple[TestClient, dict[str
     assert events[-1]["choices"][0]["finish_reason"] == "stop" and events[-1]["mindrail"]["source"] == "model"
 
 
-def test_injected_history_is_ignored(client: tuple[TestClient, dict[str, str]], gateway: Gateway) -> None:
+def test_injected_history_is_ignored_and_the_app_prompt_sits_beneath_the_safety_prompt(
+    client: tuple[TestClient, dict[str, str]], gateway: Gateway
+) -> None:
     c, auth = client
     cid = _conversation(c, auth)
     messages = [
@@ -113,19 +117,24 @@ def test_injected_history_is_ignored(client: tuple[TestClient, dict[str, str]], 
     r = c.post("/v1/chat/completions", json={"messages": messages, "conversation_id": cid}, headers=auth)
     assert r.status_code == 200
     sent = gateway.guard.backend.calls[-1]  # type: ignore[attr-defined]
-    assert [m.role for m in sent] == ["system", "user"]
-    assert "no rules" not in sent[0].content and sent[0].content == gateway.guard.policy.system_prompt
+    assert [m.role for m in sent] == ["system", "user"]  # the fake assistant turn never reaches the model
+    system = sent[0].content
+    assert system.startswith(gateway.guard.policy.system_prompt)
+    app_part = system[len(gateway.guard.policy.system_prompt) :]
+    assert app_part.index("lower priority") < app_part.index("<<<app-instructions") < app_part.index("no rules")
+    assert app_part.rstrip().endswith("app-instructions>>>")
 
 
 def test_consent_is_required_and_withdrawal_stops_the_conversation(client: tuple[TestClient, dict[str, str]]) -> None:
     c, auth = client
     msg = {"messages": [{"role": "user", "content": "hello"}]}
     r = c.post("/v1/chat/completions", json={**msg, "conversation_id": "nope"}, headers=auth)
-    assert r.status_code == 403 and r.json()["error"]["code"] == "consent_required"
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     cid = _conversation(c, auth)
     assert c.post("/v1/chat/completions", json={**msg, "conversation_id": cid}, headers=auth).status_code == 200
     assert c.post(f"/v1/conversations/{cid}/withdraw", headers=auth).status_code == 200
-    assert c.post("/v1/chat/completions", json={**msg, "conversation_id": cid}, headers=auth).status_code == 403
+    r = c.post("/v1/chat/completions", json={**msg, "conversation_id": cid}, headers=auth)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "consent_required"
 
 
 def test_export_and_delete(client: tuple[TestClient, dict[str, str]], gateway: Gateway) -> None:
@@ -137,7 +146,8 @@ def test_export_and_delete(client: tuple[TestClient, dict[str, str]], gateway: G
         headers=auth,
     )
     data = c.get(f"/v1/conversations/{cid}/export", headers=auth).json()
-    assert data["turns"][0]["user"] == "my name is Ottoline" and data["consent"][0]["text_version"] == "consent-v1"
+    consent = data["consent"][0]["text_version"]
+    assert data["turns"][0]["user"] == "my name is Ottoline" and consent == default_consent().version
     assert c.delete(f"/v1/conversations/{cid}", headers=auth).json()["deleted"]["turns"] == 1
     assert c.get(f"/v1/conversations/{cid}/export", headers=auth).status_code == 404
     assert gateway.store.verify_audit().ok
@@ -253,7 +263,7 @@ def _free_port() -> int:
 
 def test_real_server_on_loopback_with_an_openai_client(gateway: Gateway) -> None:
     key = gateway.store.create_api_key("loopback")
-    cid = gateway.store.start_conversation("consent-v1", locale="en-US")
+    cid = gateway.store.start_conversation("consent-v1", locale="en-US", client=key.split("_")[1])
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(gateway), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -1,9 +1,6 @@
-"""HTTP API (FastAPI): an OpenAI-compatible chat endpoint with the whole pipeline applied, screening, consent and
-data-rights endpoints, health and Prometheus metrics.
-
-Only the LAST user message of an OpenAI ``messages`` list is a new turn. The history the model sees is the one
-mindrail recorded, so a client cannot inject fake assistant or system turns; client system messages and
-``name`` fields are ignored (the policy's safety prompt is the only system prompt).
+"""HTTP API (FastAPI): the OpenAI-compatible surface (gateway.openai_compat: chat completions with the whole
+pipeline applied, models, consent text, offline docs), screening, consent and data-rights endpoints, health and
+Prometheus metrics. Every error, whatever raised it, is answered in OpenAI's error shape.
 """
 
 from __future__ import annotations
@@ -11,26 +8,39 @@ from __future__ import annotations
 import functools
 import hmac
 import json
-import time
-import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+import logging
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import anyio
 import anyio.to_thread
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import generate_latest
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
 
 from mindrail import __version__
 from mindrail.gateway.edge import EdgeMiddleware, Identifier
-from mindrail.gateway.pipeline import TurnResult
+from mindrail.gateway.openai_compat import (
+    ContentPart,
+    MessageIn,
+    api_key_dependency,
+    error_response,
+    errors,
+    register,
+)
 from mindrail.gateway.service import Gateway
+from mindrail.policy.consent import default_consent
 from mindrail.risk.types import Assessment
-from mindrail.store import ConsentRequired, NotFound
+from mindrail.store import ApiKeyInfo, ConsentRequired, NotFound
+
+log = logging.getLogger("mindrail.gateway")
+__all__ = ["ApiOptions", "ContentPart", "MessageIn", "create_app", "openapi_spec"]
 
 MAX_BODY_BYTES = 1_000_000
 
@@ -51,39 +61,6 @@ class ApiOptions:
 
 
 # ---------------------------------------------------------------------------- schemas
-class ContentPart(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    type: str
-    text: str | None = None
-
-
-class MessageIn(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[ContentPart] | None = None
-    name: str | None = Field(default=None, description="Accepted for compatibility and ignored.")
-
-    def text(self) -> str:
-        if isinstance(self.content, str):
-            return self.content
-        if self.content is None:
-            return ""
-        return "\n".join(p.text or "" for p in self.content if p.type == "text")
-
-
-class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    model: str | None = None
-    messages: list[MessageIn] = Field(min_length=1)
-    stream: bool = False
-    conversation_id: Identifier | None = Field(
-        default=None, description="mindrail conversation (or X-Mindrail-Conversation)."
-    )
-    locale: Identifier | None = Field(
-        default=None, description="Crisis-resource locale, e.g. en-GB (or X-Mindrail-Locale)."
-    )
-
-
 class ConversationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     consent_version: Identifier = Field(
@@ -99,14 +76,26 @@ class ScreenIn(BaseModel):
 
 
 def _error(status: int, message: str, code: str, param: str | None = None) -> JSONResponse:
-    return JSONResponse(
-        status_code=status,
-        content={"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}},
-    )
+    return error_response(status, message, code, param)
+
+
+_HTTP_CODES = {
+    401: "invalid_api_key",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+}
+
+
+_UNION_TAG = re.compile(r"^(str|int|float|bool|none|dict|list|[A-Z]\w*)$|[\[\-]")
+"""How pydantic names the member of a union it tried (``str``, ``list[ContentPart]``, ``function-after[...]``) in an
+error's location: not a field, so not part of ``param``."""
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
-    parts = [p for p in loc if p != "body"]
+    parts = [p for p in loc if p != "body" and not (isinstance(p, str) and _UNION_TAG.search(p))]
     out = ""
     for p in parts:
         out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
@@ -127,6 +116,8 @@ def create_app(
         version=__version__,
         description="A safety layer in front of any chat model: risk assessment, crisis protocol, reply checks, "
         "privacy, consent and an encrypted, tamper-evident record.",
+        docs_url=None,  # served from vendored files by openai_compat.register (the default loads a CDN)
+        redoc_url=None,
     )
     app.state.gateway = gateway
 
@@ -138,7 +129,9 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {"loc": ("body",), "msg": "invalid request"}
+        # The most specific error: for a union (``content`` may be a string or a list of parts) the deepest one.
+        errors_ = exc.errors() or [{"loc": ("body",), "msg": "invalid request"}]
+        first = max(errors_, key=lambda e: len(_loc(tuple(e.get("loc", ())))))
         where = _loc(tuple(first.get("loc", ())))
         return _error(400, f"{where}: {first.get('msg')}", "invalid_request", where)
 
@@ -152,84 +145,67 @@ def create_app(
     async def not_found(request: Request, exc: NotFound) -> JSONResponse:
         return _error(404, "no such conversation", "not_found")
 
-    async def api_key(authorization: str | None = Header(default=None)) -> str | None:
-        if not require_api_key:
-            return None
-        if not authorization or not authorization.lower().startswith("bearer "):
-            raise HTTPException(401, "missing API key (Authorization: Bearer mr_...)")
-        kid = gateway.store.verify_api_key(authorization[7:].strip())
-        if kid is None:
-            raise HTTPException(401, "invalid or revoked API key")
-        return kid
+    key_info = api_key_dependency(gateway, require_api_key)
+
+    async def api_key(key: ApiKeyInfo | None = Depends(key_info)) -> str | None:
+        return key.id if key is not None else None
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        code = {401: "invalid_api_key", 404: "not_found", 413: "payload_too_large"}.get(exc.status_code, "error")
-        return _error(exc.status_code, str(exc.detail), code)
+        """Starlette's and FastAPI's HTTP errors (an unknown URL, a wrong method, a missing key) in OpenAI's shape."""
+        message = str(exc.detail)
+        if exc.status_code in (404, 405) and message in ("Not Found", "Method Not Allowed"):
+            what = "Unknown request URL" if exc.status_code == 404 else "Method not allowed"
+            message = f"{what}: {request.method} {request.url.path[:200]} (see /docs for the API)"
+        headers = dict(exc.headers) if exc.headers else None
+        return error_response(exc.status_code, message, _HTTP_CODES.get(exc.status_code, "error"), headers=headers)
 
-    # ------------------------------------------------------------------ chat
-    @app.post("/v1/chat/completions", response_model=None)
-    async def chat_completions(
-        body: ChatRequest,
-        client: str | None = Depends(api_key),
-        x_mindrail_conversation: str | None = Header(default=None),
-        x_mindrail_locale: str | None = Header(default=None),
-    ) -> Response:
-        cid = body.conversation_id or x_mindrail_conversation
-        if not cid:
-            return _error(
-                400,
-                "conversation_id: required (body field or X-Mindrail-Conversation header)",
-                "invalid_request",
-                "conversation_id",
-            )
-        users = [m for m in body.messages if m.role == "user"]
-        if not users or body.messages[-1].role != "user":
-            return _error(400, "messages: the last message must be the user's", "invalid_request", "messages")
-        text = users[-1].text()
-        earlier = _new_user_messages(body.messages)[:-1]
-        if len(text) > gateway.config.max_message_chars or any(
-            len(t) > gateway.config.max_message_chars for t in earlier
-        ):
-            return _error(
-                413,
-                f"messages[-1].content: over {gateway.config.max_message_chars} characters",
-                "payload_too_large",
-                "messages",
-            )
-        locale = body.locale or x_mindrail_locale
-        created, rid = int(time.time()), f"chatcmpl-{uuid.uuid4().hex[:24]}"
-        model = f"mindrail/{gateway.guard.backend.model}"
-        if not body.stream:
-            result = await gateway.turn(cid, text, locale, earlier)
-            return JSONResponse(_completion(rid, created, model, result))
-        # Open the session before the response starts, so consent errors are a proper 403, not a broken stream.
-        await gateway.session(cid, locale)
-        stream = _sse(gateway, rid, created, model, cid, text, locale, earlier)
-        return StreamingResponse(stream, media_type="text/event-stream")
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path[:200])
+        return error_response(500, "internal error", "internal_error")
+
+    # ------------------------------------------------------------------ OpenAI-compatible routes and /docs
+    register(app, gateway, key_info)
 
     # ------------------------------------------------------------------ conversations and data rights
-    @app.post("/v1/conversations", status_code=201)
-    async def create_conversation(body: ConversationIn, client: str | None = Depends(api_key)) -> dict[str, Any]:
+    # A conversation belongs to the API key that started it; for any other key it does not exist (404).
+    @app.post("/v1/conversations", status_code=201, response_model=None, responses=errors(400, 401, 413, 422, 500))
+    async def create_conversation(
+        body: ConversationIn, client: str | None = Depends(api_key)
+    ) -> dict[str, Any] | JSONResponse:
+        known = default_consent().known_versions
+        if body.consent_version not in known:
+            return _error(
+                422,
+                f"consent_version: not a known version of the consent text (GET /v1/consent): "
+                f"{', '.join(sorted(known))}",
+                "unknown_consent_version",
+                "consent_version",
+            )
         cid = await gateway.start(body.consent_version, body.locale, client)
         return {"id": cid, "consent_version": body.consent_version, "locale": body.locale}
 
-    @app.post("/v1/conversations/{cid}/withdraw")
+    @app.post("/v1/conversations/{cid}/withdraw", responses=errors(400, 401, 404, 500))
     async def withdraw(cid: str, client: str | None = Depends(api_key)) -> dict[str, Any]:
+        await gateway.check_owner(cid, client)
         await gateway.withdraw(cid)
         return {"id": cid, "consent": "withdrawn"}
 
-    @app.get("/v1/conversations/{cid}/updates")
+    @app.get("/v1/conversations/{cid}/updates", responses=errors(400, 401, 404, 500))
     async def updates(cid: str, client: str | None = Depends(api_key)) -> dict[str, Any]:
         """Replies a clinician released (or the safe fallback after the hold timeout), each delivered once."""
+        await gateway.check_owner(cid, client)
         return {"id": cid, "released": await gateway.updates(cid)}
 
-    @app.get("/v1/conversations/{cid}/export")
+    @app.get("/v1/conversations/{cid}/export", responses=errors(400, 401, 404, 500))
     async def export(cid: str, client: str | None = Depends(api_key)) -> JSONResponse:
+        await gateway.check_owner(cid, client)
         return JSONResponse(await gateway.export(cid))
 
-    @app.delete("/v1/conversations/{cid}")
+    @app.delete("/v1/conversations/{cid}", responses=errors(400, 401, 404, 500))
     async def delete(cid: str, client: str | None = Depends(api_key)) -> dict[str, Any]:
+        await gateway.check_owner(cid, client)
         return {"id": cid, "deleted": await gateway.delete(cid)}
 
     # ------------------------------------------------------------------ screening
@@ -237,7 +213,7 @@ def create_app(
     # long text never holds the event loop that answers every other request.
     screen_slots = anyio.CapacityLimiter(opts.screen_concurrency)
 
-    @app.post("/v1/screen")
+    @app.post("/v1/screen", responses=errors(400, 401, 413, 500))
     async def screen(body: ScreenIn, client: str | None = Depends(api_key)) -> dict[str, Any]:
         if body.text is None and not body.messages:
             return _error(400, "text or messages: one is required", "invalid_request", "text")  # type: ignore[return-value]
@@ -253,7 +229,7 @@ def create_app(
         return await anyio.to_thread.run_sync(work, limiter=screen_slots)
 
     # ------------------------------------------------------------------ operations
-    @app.get("/healthz")
+    @app.get("/healthz", responses=errors(500))
     async def healthz() -> dict[str, Any]:
         return {
             "status": "ok",
@@ -263,7 +239,14 @@ def create_app(
             "policy": gateway.guard.policy.name,
         }
 
-    @app.get("/metrics", response_model=None)
+    @app.get(
+        "/metrics",
+        response_model=None,
+        responses={
+            200: {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}},
+            **errors(401, 500),
+        },
+    )
     async def metrics(request: Request) -> Response:
         if opts.metrics_token is not None and not _bearer_is(request, opts.metrics_token):
             denied = _error(401, "metrics: missing or wrong token (Authorization: Bearer ...)", "invalid_metrics_token")
@@ -275,7 +258,32 @@ def create_app(
 
     if extra_routes is not None:
         extra_routes(app)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            app.openapi_schema = _without_default_422(spec)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _without_default_422(spec: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI documents a 422 with its own error body on every route that reads input; this API answers invalid
+    input with 400 in OpenAI's shape instead (documented per route), so those entries are dropped."""
+    default = "#/components/schemas/HTTPValidationError"
+    for path in spec.get("paths", {}).values():
+        for operation in path.values():
+            responses = operation.get("responses", {})
+            schema = responses.get("422", {}).get("content", {}).get("application/json", {}).get("schema", {})
+            if schema.get("$ref") == default:
+                del responses["422"]
+    schemas = spec.get("components", {}).get("schemas", {})
+    if default not in json.dumps(spec.get("paths", {})):
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+    return spec
 
 
 def _screen_texts(body: ScreenIn) -> list[tuple[str, str]]:
@@ -309,65 +317,4 @@ def _bearer_is(request: Request, token: str) -> bool:
 
 def openapi_spec() -> dict[str, Any]:
     """The API's OpenAPI document, built without loading models or opening a store."""
-    from fastapi.openapi.utils import get_openapi
-
-    app = create_app(None, require_api_key=True)  # type: ignore[arg-type]
-    return get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-
-
-def _completion(rid: str, created: int, model: str, r: TurnResult) -> dict[str, Any]:
-    return {
-        "id": rid,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": r.reply}, "finish_reason": "stop"}],
-        "usage": {
-            "prompt_tokens": r.backend.get("prompt_tokens") or 0,
-            "completion_tokens": r.backend.get("completion_tokens") or 0,
-            "total_tokens": (r.backend.get("prompt_tokens") or 0) + (r.backend.get("completion_tokens") or 0),
-        },
-        "mindrail": r.meta(),
-    }
-
-
-def _new_user_messages(messages: Sequence[Any]) -> list[str]:
-    """The user messages after the last non-user message: the ones this request adds (an app may send two
-    user messages in a row, and a crisis in the first must not go unseen)."""
-    run: list[str] = []
-    for m in reversed(messages):
-        if m.role != "user":
-            break
-        run.append(m.text())
-    return run[::-1]
-
-
-async def _sse(
-    gateway: Gateway,
-    rid: str,
-    created: int,
-    model: str,
-    cid: str,
-    text: str,
-    locale: str | None,
-    earlier: Sequence[str] = (),
-) -> AsyncIterator[str]:
-    def chunk(delta: dict[str, Any], finish: str | None = None, extra: dict[str, Any] | None = None) -> str:
-        body: dict[str, Any] = {
-            "id": rid,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }
-        if extra:
-            body.update(extra)
-        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
-
-    yield chunk({"role": "assistant"})
-    async for item in gateway.stream(cid, text, locale, earlier):
-        if isinstance(item, TurnResult):
-            yield chunk({}, "stop", {"mindrail": item.meta()})
-        elif item:
-            yield chunk({"content": item})
-    yield "data: [DONE]\n\n"
+    return create_app(None, require_api_key=True).openapi()  # type: ignore[arg-type]

@@ -1,5 +1,6 @@
-"""The gateway service: conversations (consented, cached, rebuilt from the store after a restart) and guarded
-turns. The HTTP layer (app.py) is a thin shell around it."""
+"""The gateway service: conversations (consented, owned by the API key that started them, cached, rebuilt from the
+store after a restart), drop-in threads (gateway.threads), guarded turns and their token usage. The HTTP layer
+(app.py) is a thin shell around it."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from mindrail.backends.base import ChatMessage
-from mindrail.gateway.pipeline import Guard, Session, Source, TurnResult
-from mindrail.store import ConsentRequired, NotFound, Store
+from mindrail.backends.base import ChatMessage, GenerationOptions, approx_tokens
+from mindrail.gateway import threads
+from mindrail.gateway.pipeline import Guard, OnDecided, Session, Source, TurnResult
+from mindrail.policy.consent import default_consent
+from mindrail.store import ApiKeyInfo, ConsentRequired, NotFound, Store
 
 log = logging.getLogger("mindrail.gateway")
 
@@ -29,6 +32,14 @@ class GatewayConfig:
     max_message_chars: int = 20_000
     hold_timeout_s: float = 300.0
     """A held reply nobody approved within this time is replaced by the safe fallback with resources."""
+    max_tokens_cap: int = 1024
+    """A client's ``max_tokens`` above this is lowered to it (OpenAI apps often ask for far more)."""
+    max_replayed_messages: int = 50
+    """Drop-in: at most this many earlier user messages of an unmatched history are assessed first."""
+
+
+class ConsentNotAttested(ValueError):
+    """A request names no conversation and its API key attests no (still accepted) consent version."""
 
 
 class Metrics:
@@ -72,6 +83,7 @@ class Gateway:
         self.metrics = Metrics()
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._loading: dict[str, asyncio.Lock] = {}
+        self._owners: OrderedDict[str, str | None] = OrderedDict()
         self._vault_loader = vault_loader
 
     # ------------------------------------------------------------------ conversations
@@ -113,6 +125,86 @@ class Gateway:
 
     def forget(self, cid: str) -> None:
         self._sessions.pop(cid, None)
+        self._owners.pop(cid, None)
+
+    async def check_owner(self, cid: str, client: str | None) -> None:
+        """Raise NotFound unless ``cid`` exists and was started with the API key ``client``: another app's
+        conversation is indistinguishable from one that does not exist. ``client`` None (no API keys required)
+        checks existence only."""
+        if cid not in self._owners:
+            info = await asyncio.to_thread(self.store.conversation_info, cid)
+            self._owners[cid] = info["client"]
+            while len(self._owners) > self.config.max_cached_sessions:
+                self._owners.popitem(last=False)
+        if client is not None and self._owners[cid] != client:
+            raise NotFound(f"conversation {cid} does not exist")
+
+    # ------------------------------------------------------------------ drop-in threads
+    async def open_thread(
+        self,
+        key: ApiKeyInfo,
+        user: str | None,
+        prior: Sequence[threads.Message],
+        new: Sequence[str],
+        locale: str | None,
+    ) -> threads.Thread:
+        """The conversation for a request that names none (see gateway.threads), claimed for this request.
+        ``prior``: the app's user/assistant messages before ``new``, this request's user messages."""
+        consent = key.consent_version
+        if consent is None or consent not in default_consent().known_versions:
+            raise ConsentNotAttested(key.id)
+        history = (*prior, *(("user", t) for t in new))
+        marker = threads.pending_marker()
+        if prior:
+            head = threads.digest(key.digest_key, user, prior)
+            cid = await asyncio.to_thread(self.store.claim_thread, key.id, head, marker)
+            if cid is not None:
+                return threads.Thread(cid, key.digest_key, user, history, marker, head)
+        cid = await asyncio.to_thread(
+            self.store.start_conversation,
+            consent,
+            locale=locale or self.config.default_locale,
+            client=key.id,
+            actor=f"api_key:{key.id}",
+            attested_by=key.id,
+            thread_head=marker,
+        )
+        replay = tuple(t for role, t in prior if role == "user")[-self.config.max_replayed_messages :]
+        return threads.Thread(cid, key.digest_key, user, history, marker, None, replay, created=True)
+
+    async def close_thread(self, thread: threads.Thread, reply: str | None) -> None:
+        """Move the head past this turn (``reply``: what the app was sent), or put it back when the turn did not
+        finish. Never raises: a head left pending only means the app's next request starts a new conversation."""
+        head = thread.head_after(reply) if reply is not None else thread.previous
+        try:
+            await asyncio.to_thread(self.store.set_thread_head, thread.cid, head, expected=thread.marker)
+        except Exception as exc:
+            log.warning("thread head not moved (%s)", type(exc).__name__)
+
+    # ------------------------------------------------------------------ usage
+    async def usage(self, result: TurnResult, read: Sequence[str]) -> dict[str, int]:
+        """OpenAI ``usage`` in the backend's tokens. Prompt: what the model was sent, or when no model was called
+        (crisis protocol, fallback) the user text mindrail read (``read``). Completion: what the app was sent; the
+        backend's own count when that is the model's text unchanged, else counted."""
+        backend = self.guard.backend
+
+        def count(texts: Sequence[str]) -> int:
+            try:
+                return sum(backend.count_tokens(t) for t in texts)
+            except Exception as exc:  # bookkeeping never fails a turn
+                log.warning("token count failed (%s)", type(exc).__name__)
+                return sum(approx_tokens(t) for t in texts)
+
+        meta = result.backend
+        reported_prompt = meta.get("prompt_tokens")
+        reported_completion = meta.get("completion_tokens") if meta.get("model_text_shown") else None
+        prompt = reported_prompt if isinstance(reported_prompt, int) else await asyncio.to_thread(count, read)
+        completion = (
+            reported_completion
+            if isinstance(reported_completion, int)
+            else await asyncio.to_thread(count, [result.reply])
+        )
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
     async def withdraw(self, cid: str) -> None:
         await asyncio.to_thread(self.store.withdraw_consent, cid)
@@ -160,17 +252,34 @@ class Gateway:
             self.metrics.observe(result, time.perf_counter() - t0)
             return result
 
-    async def turn(self, cid: str, text: str, locale: str | None = None, earlier: Sequence[str] = ()) -> TurnResult:
+    async def turn(
+        self,
+        cid: str,
+        text: str,
+        locale: str | None = None,
+        earlier: Sequence[str] = (),
+        *,
+        options: GenerationOptions | None = None,
+        app_prompt: str | None = None,
+    ) -> TurnResult:
         t0 = time.perf_counter()
         session = await self._open(cid, locale, t0)
         if isinstance(session, TurnResult):
             return session
-        result = await self.guard.turn(session, text, earlier)
+        result = await self.guard.turn(session, text, earlier, options=options, app_prompt=app_prompt)
         self.metrics.observe(result, time.perf_counter() - t0)
         return result
 
     async def stream(
-        self, cid: str, text: str, locale: str | None = None, earlier: Sequence[str] = ()
+        self,
+        cid: str,
+        text: str,
+        locale: str | None = None,
+        earlier: Sequence[str] = (),
+        *,
+        options: GenerationOptions | None = None,
+        app_prompt: str | None = None,
+        on_decided: OnDecided | None = None,
     ) -> AsyncIterator[str | TurnResult]:
         t0 = time.perf_counter()
         session = await self._open(cid, locale, t0)
@@ -178,7 +287,10 @@ class Gateway:
             yield session.reply
             yield session
             return
-        async for item in self.guard.stream_turn(session, text, earlier):
+        stream = self.guard.stream_turn(
+            session, text, earlier, options=options, app_prompt=app_prompt, on_decided=on_decided
+        )
+        async for item in stream:
             if isinstance(item, TurnResult):
                 self.metrics.observe(item, time.perf_counter() - t0)
             yield item
