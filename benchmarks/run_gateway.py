@@ -32,6 +32,7 @@ from mindrail.gateway.app import create_app  # noqa: E402
 from mindrail.gateway.pipeline import Guard, GuardConfig, TurnResult  # noqa: E402
 from mindrail.gateway.recorder import StoreRecorder  # noqa: E402
 from mindrail.gateway.service import Gateway  # noqa: E402
+from mindrail.policy.consent import default_consent  # noqa: E402
 from mindrail.policy.decide import default_policy  # noqa: E402
 from mindrail.risk.engine import RiskEngine  # noqa: E402
 from mindrail.store import KeyRing, Store  # noqa: E402
@@ -93,7 +94,8 @@ def concurrent(engine: RiskEngine, tmp: Path, clients: int = 50, seconds: float 
         nonlocal ok, errors
         headers = {"Authorization": f"Bearer {key}"}
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30) as c:
-            r = await c.post("/v1/conversations", json={"consent_version": "bench", "locale": "en-US"})
+            consent = {"consent_version": default_consent().version, "locale": "en-US"}
+            r = await c.post("/v1/conversations", json=consent)
             cid = r.json()["id"]
             i = 0
             while time.perf_counter() < deadline:
