@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 pytest.importorskip("llama_cpp")
 
 from mindrail.backends.base import ChatMessage, GenerationOptions, StreamInfo
-from mindrail.backends.local import LocalBackend
+from mindrail.backends.local import LocalBackend, default_threads
 from mindrail.cli import app as cli_app
 from mindrail.gateway.factory import Settings, build_gateway, make_backend
 from mindrail.repetition import find_loop
@@ -166,3 +166,10 @@ def test_serve_reads_the_flags_and_the_environment(monkeypatch: pytest.MonkeyPat
     assert (seen[0].backend_timeout_s, seen[0].max_tokens, seen[0].local_threads) == (150.0, 128, 1)
     result = CliRunner().invoke(cli_app, ["serve", "--backend", "scripted"], env={"MINDRAIL_BACKEND_TIMEOUT": "90"})
     assert isinstance(result.exception, Stop) and seen[1].backend_timeout_s == 90.0 and seen[1].max_tokens == 512
+    assert seen[1].local_threads is None  # the default: one fewer than the CPUs
+
+
+def test_the_local_model_leaves_a_core_free_by_default() -> None:
+    assert [default_threads(n) for n in (1, 2, 4, 16)] == [1, 1, 3, 8]
+    backend = make_backend(Settings(backend="local"))
+    assert isinstance(backend, LocalBackend) and backend.threads == default_threads()

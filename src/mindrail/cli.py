@@ -444,8 +444,11 @@ def serve(
         ),
     ] = 512,
     local_threads: Annotated[
-        int, typer.Option(min=1, envvar="MINDRAIL_LOCAL_THREADS", help="CPU threads for the local model.")
-    ] = 2,
+        int | None,
+        typer.Option(
+            min=1, envvar="MINDRAIL_LOCAL_THREADS", help="CPU threads for the local model (default: CPUs minus one)."
+        ),
+    ] = None,
     app_system_prompt: Annotated[
         str,
         typer.Option(

@@ -24,6 +24,7 @@ import asyncio
 import importlib
 import importlib.metadata
 import importlib.util
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -35,12 +36,14 @@ from mindrail.backends.base import BackendError, ChatMessage, Completion, Genera
 from mindrail.repetition import Loop, LoopDetector, LoopSettings
 
 __all__ = [
+    "DEFAULT_MAX_TOKENS",
     "GGUF_FILENAME",
     "INSTALL_HINT",
     "MODEL_NAME",
     "MODEL_PACKAGE",
     "LocalBackend",
     "LocalBackendUnavailable",
+    "default_threads",
     "model_path",
 ]
 
@@ -118,6 +121,17 @@ _DONE: Final = _Done()
 DEFAULT_MAX_TOKENS: Final = 512
 """The most tokens one reply may have unless configured otherwise (a request may ask for fewer)."""
 _LOOPS: Final = LoopSettings()
+
+
+def default_threads(cpus: int | None = None) -> int:
+    """llama.cpp threads for this machine: one fewer than its CPUs, at least 1 and at most 8.
+
+    llama.cpp's threads wait for each other at every step by spinning, so a thread that has no core to itself (the
+    risk engine, the web server or another process has it) stalls every token. Measured on a busy 2-core machine
+    (benchmarks/run_local_speed.py, SmolLM2, 128-token replies): 2 threads 4.2 tokens/s, 1 thread 15.4.
+    """
+    n = os.cpu_count() if cpus is None else cpus
+    return max(1, min(8, (n or 2) - 1))
 
 
 class _Generated:

@@ -57,8 +57,8 @@ class Settings:
     the local model slow: raise it there (measured in benchmarks/run_local_speed.py)."""
     max_tokens: int = 512
     """The longest reply, in tokens: a client's ``max_tokens`` is capped by it, and so is the local model."""
-    local_threads: int = 2
-    """CPU threads for the local model."""
+    local_threads: int | None = None
+    """CPU threads for the local model (None: one fewer than the CPUs, see ``backends.local.default_threads``)."""
     app_system_prompt: Literal["keep", "drop"] = "keep"
     """An app's own system prompt: kept beneath the safety prompt as lower-priority instructions, or dropped."""
 
@@ -86,9 +86,9 @@ def load_keys(settings: Settings) -> KeyRing:
 
 def make_backend(settings: Settings) -> Backend:
     if settings.backend == "local":
-        from mindrail.backends.local import LocalBackend
+        from mindrail.backends.local import LocalBackend, default_threads
 
-        return LocalBackend(threads=settings.local_threads, max_tokens=settings.max_tokens)
+        return LocalBackend(threads=settings.local_threads or default_threads(), max_tokens=settings.max_tokens)
     if settings.backend == "openai":
         from mindrail.backends.openai import OpenAIBackend
 
