@@ -96,6 +96,15 @@ def test_stream_stops_a_loop_and_never_shows_the_copies_it_cuts() -> None:
     asyncio.run(b.aclose())
 
 
+def test_a_sentence_that_keeps_coming_back_is_cut_at_its_second_copy_streamed_or_not() -> None:
+    text = "Call someone you trust. Breathe slowly. Call someone you trust. Drink some water. Call someone you trust."
+    b, _ = _backend(text + " Then rest.")
+    c = asyncio.run(b.complete(HI, OPTIONS))
+    assert c.text == "Call someone you trust. Breathe slowly." and c.meta["loop"] == "sentence"
+    assert "".join(asyncio.run(_stream(b))) == c.text  # the second copy was held back, never shown
+    asyncio.run(b.aclose())
+
+
 def test_a_loop_without_sentence_ends_is_cut_at_its_first_repetition() -> None:
     b, _ = _backend("You can talk to me and I will listen and " * 6)
     c = asyncio.run(b.complete(HI, OPTIONS))

@@ -87,6 +87,9 @@ class LoopDetector:
     """Index of the first word of the sentence not yet closed."""
     _sentences: dict[tuple[str, ...], list[int]] = field(default_factory=dict)
     _boundaries: list[int] = field(default_factory=list)
+    _second_sentence: int | None = None
+    """Where the first sentence to come a second time came again: a stream shows nothing from there on until the
+    text ends, since a third copy (a loop, cut at the second) may still come."""
     """Character offsets just after each sentence boundary (where the next sentence may start)."""
 
     def feed(self, piece: str, *, final: bool = False) -> Loop | None:
@@ -115,16 +118,20 @@ class LoopDetector:
         """Text before this offset can no longer turn out to be a repetition that is cut: a stream may show it.
 
         Held back: the latest words while they repeat earlier text (a second copy in the making), at least the
-        last ``hold_words - 1`` words (a repeat too short to notice yet), and any unfinished word.
+        last ``hold_words - 1`` words (a repeat too short to notice yet), any unfinished word, and everything from a
+        sentence's second copy on.
         """
         if self.loop is not None:
             return self.loop.keep
         held = self._longest if self._longest >= self.settings.hold_words else self.settings.hold_words - 1
         if held == 0:
-            return self._scan
-        if not self._words:
-            return 0
-        point = self._words[max(len(self._words) - held, 0)].start
+            point = self._scan
+        elif not self._words:
+            point = 0
+        else:
+            point = self._words[max(len(self._words) - held, 0)].start
+        if self._second_sentence is not None:
+            point = min(point, self._second_sentence)
         while point > 0 and self.text[point - 1].isspace():  # the space before a held word is held too
             point -= 1
         return point
@@ -176,6 +183,8 @@ class LoopDetector:
                 continue
             starts = self._sentences.setdefault(tuple(w.norm for w in self._words[first:k]), [])
             starts.append(self._words[first].start)
+            if len(starts) == 2 and self._second_sentence is None:
+                self._second_sentence = starts[1]
             if len(starts) >= self.settings.min_repeats:
                 self.loop = Loop("sentence", starts[1], stop, _trimmed(self.text, starts[1]))
 
