@@ -73,7 +73,7 @@ def main() -> None:
         store = Store(f"sqlite:///{d}/console.db", KeyRing.generate())
         seed(store, args.conversations)
         gw = Gateway(Guard(RiskEngine.load(), default_policy(), ScriptedBackend()), store)
-        Accounts(store).add_user("bench", "clinician", "benchmark-password")
+        Accounts(store).add_user("bench", "clinician", "benchmark-password", tenants=["*"])
         app = create_app(gw, extra_routes=lambda a: add_console_routes(a, gw))
         with TestClient(app) as c:
             page = c.get("/console/login").text

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
 from mindrail.backends.scripted import ScriptedBackend
@@ -35,7 +36,7 @@ def gw(engine: RiskEngine, tmp_path: Path) -> Gateway:
     )
     acc = Accounts(store)
     for name, role in (("ada", "admin"), ("cleo", "clinician"), ("cara", "clinician"), ("audra", "auditor")):
-        acc.add_user(name, role, PW)
+        acc.add_user(name, role, PW, tenants=["*"])
     return g
 
 
@@ -137,12 +138,14 @@ PAGES = [
 
 
 def test_matrix_covers_every_console_route(client: TestClient) -> None:
+    # iter_route_contexts walks into included routers (app.routes holds the console's router as one entry).
     routes = {
-        (m, r.path)  # type: ignore[attr-defined]
-        for r in client.app.routes  # type: ignore[attr-defined]
-        if getattr(r, "path", "").startswith("/console")
-        for m in getattr(r, "methods", ())
+        (m, r.path)
+        for r in iter_route_contexts(client.app.routes)  # type: ignore[attr-defined]
+        if (r.path or "").startswith("/console")
+        for m in r.methods or ()
     }
+    assert ("GET", "/console/queue") in routes
     public = {
         ("GET", "/console/login"),
         ("POST", "/console/login"),
@@ -215,7 +218,7 @@ def test_escalation_to_resolution_and_audited_view(client: TestClient, gw: Gatew
     assert "No open items" in client.get("/console/queue").text
     events = gw.store.audit_events(limit=100)
     viewed = [e for e in events if e["kind"] == "conversation_viewed"]
-    assert viewed and viewed[0]["actor"] == "cleo" and viewed[0]["conversation_id"] == cid
+    assert viewed and viewed[0]["actor"] == "staff:cleo" and viewed[0]["conversation_id"] == cid
     assert {"review_claimed", "review_acknowledged", "review_resolved"} <= {e["kind"] for e in events}
     assert gw.store.verify_audit().ok
 
@@ -336,7 +339,7 @@ def _held_gateway(engine: RiskEngine, tmp_path: Path, timeout_s: float = 300.0) 
         ScriptedBackend(default="Model draft: try a walk."),
         recorder=StoreRecorder(store),
     )
-    Accounts(store).add_user("cleo", "clinician", PW)
+    Accounts(store).add_user("cleo", "clinician", PW, tenants=["*"])
     return Gateway(guard, store, GatewayConfig(hold_timeout_s=timeout_s))
 
 

@@ -59,7 +59,7 @@ def _serve(gateway: Gateway, keys: KeyRing) -> Iterator[str]:
 def _gateway(engine: RiskEngine, tmp: Path, policy: Policy, timeout_s: float = 300.0) -> tuple[Gateway, KeyRing]:
     keys = KeyRing.generate()
     store = Store(f"sqlite:///{tmp / 'e2e.db'}", keys)
-    Accounts(store).add_user("cleo", "clinician", PW)
+    Accounts(store).add_user("cleo", "clinician", PW, tenants=["chat-page"])
     guard = Guard(
         engine,
         policy,

@@ -5,6 +5,9 @@ Passwords are hashed with argon2id (argon2-cffi's defaults). Logins are rate lim
 window limits attempts too, so guessing across many usernames is slowed as well. A session is a random token in a
 cookie; only its SHA-256 is stored, with a per-session CSRF token. Logging in always creates a new session (no
 session fixation).
+
+Staff see only the tenants they are granted (``staff_grants``, store.tenancy); "*" grants every tenant. A new
+account has no grant unless one is given, so adding a tenant never shows its conversations to staff by accident.
 """
 
 from __future__ import annotations
@@ -16,15 +19,19 @@ import secrets
 import threading
 import time
 from collections import defaultdict, deque
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
-from mindrail.store import Store
-from mindrail.store.models import StaffSession, StaffUser, utcnow
+from mindrail.store import NotFound, Store
+from mindrail.store.models import StaffGrant, StaffSession, StaffUser, utcnow
+from mindrail.store.tenancy import Grants, check_grant_name, staff_actor
 
 MAX_FAILURES = 5
 LOCKOUT = dt.timedelta(minutes=15)
@@ -56,6 +63,13 @@ class Staff:
     role: Role
     csrf: str
     session_token_hash: str
+    grants: Grants = field(default_factory=lambda: Grants(frozenset()))
+    """The tenants this member of staff sees (read at every request, so a grant or revocation applies at once)."""
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names them."""
+        return staff_actor(self.username)
 
 
 def _hash_token(token: str) -> str:
@@ -76,8 +90,12 @@ class Accounts:
         self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
 
     # ------------------------------------------------------------------ users
-    def add_user(self, username: str, role: Role | str, password: str, actor: str = "cli") -> int:
+    def add_user(
+        self, username: str, role: Role | str, password: str, actor: str = "cli", *, tenants: Iterable[str] = ()
+    ) -> int:
+        """A new account, granted ``tenants`` ("*" for every tenant; none: it sees no conversation until granted)."""
         role = Role(role)
+        granted = sorted({check_grant_name(t) for t in tenants})
         if (
             not username
             or len(username) > 64
@@ -92,10 +110,47 @@ class Accounts:
             user = StaffUser(username=username, role=role.value, password_hash=self.hasher.hash(password))
             s.add(user)
             s.flush()
-            self.store.append_audit(s, "staff_user_added", actor, None, {"user": username, "role": role.value})
+            for tenant in granted:
+                s.add(StaffGrant(user_id=user.id, tenant=tenant))
+            payload = {"user": username, "role": role.value, "tenants": granted}
+            self.store.append_audit(s, "staff_user_added", actor, None, payload)
             return int(user.id)
 
-    def list_users(self) -> list[dict[str, object]]:
+    # ------------------------------------------------------------------ tenant grants
+    def _user(self, s: Session, username: str) -> StaffUser:
+        user = s.execute(select(StaffUser).where(StaffUser.username == username)).scalar_one_or_none()
+        if user is None:
+            raise NotFound(f"no staff user {username!r}")
+        return user
+
+    def grant(self, username: str, tenant: str, actor: str = "cli") -> bool:
+        """Let ``username`` see ``tenant`` ("*": every tenant). False when it already could; audited."""
+        check_grant_name(tenant)
+        with self.store.transaction() as s:
+            user = self._user(s, username)
+            if s.get(StaffGrant, (user.id, tenant)) is not None:
+                return False
+            s.add(StaffGrant(user_id=user.id, tenant=tenant))
+            self.store.append_audit(s, "staff_grant_added", actor, None, {"user": username}, tenant=tenant)
+            return True
+
+    def revoke(self, username: str, tenant: str, actor: str = "cli") -> bool:
+        """Stop ``username`` seeing ``tenant``. False when it had no such grant; audited. Takes effect on the
+        user's next request (grants are read per request)."""
+        with self.store.transaction() as s:
+            user = self._user(s, username)
+            row = s.get(StaffGrant, (user.id, tenant))
+            if row is None:
+                return False
+            s.delete(row)
+            self.store.append_audit(s, "staff_grant_revoked", actor, None, {"user": username}, tenant=tenant)
+            return True
+
+    def grants(self, username: str) -> Grants:
+        with self.store.reading() as s:
+            return _grants(s, self._user(s, username).id)
+
+    def list_users(self) -> list[dict[str, Any]]:
         now = utcnow()
         with self.store.reading() as s:
             rows = s.execute(select(StaffUser).order_by(StaffUser.username)).scalars().all()
@@ -103,6 +158,7 @@ class Accounts:
                 {
                     "username": u.username,
                     "role": u.role,
+                    "tenants": sorted(_grants(s, u.id).tenants),
                     "created_at": u.created_at.isoformat(timespec="minutes"),
                     "locked": (lk := _utc(u.locked_until)) is not None and lk > now,
                     "disabled": u.disabled_at is not None,
@@ -140,7 +196,7 @@ class Accounts:
                 self.store.append_audit(s, "staff_login_failed", "console", None, {"reason": "unknown_user"})
                 failure = "wrong username or password"
             elif (locked := _utc(user.locked_until)) is not None and locked > now:
-                self.store.append_audit(s, "staff_login_failed", user.username, None, {"reason": "locked"})
+                self.store.append_audit(s, "staff_login_failed", staff_actor(user.username), None, {"reason": "locked"})
                 failure = "this account is locked after too many failed attempts; try again later"
             else:
                 try:
@@ -152,7 +208,9 @@ class Accounts:
                         user.locked_until = now + LOCKOUT
                         user.failed_logins = 0
                         reason = "locked_now"
-                    self.store.append_audit(s, "staff_login_failed", user.username, None, {"reason": reason})
+                    self.store.append_audit(
+                        s, "staff_login_failed", staff_actor(user.username), None, {"reason": reason}
+                    )
                     failure = "wrong username or password"
             if failure is None:
                 assert user is not None
@@ -165,8 +223,8 @@ class Accounts:
                         token_hash=_hash_token(token), user_id=user.id, csrf_token=csrf, expires_at=now + SESSION_TTL
                     )
                 )
-                self.store.append_audit(s, "staff_login", user.username, None, {"role": user.role})
-                staff = Staff(user.id, user.username, Role(user.role), csrf, _hash_token(token))
+                self.store.append_audit(s, "staff_login", staff_actor(user.username), None, {"role": user.role})
+                staff = Staff(user.id, user.username, Role(user.role), csrf, _hash_token(token), _grants(s, user.id))
         if failure is not None:
             raise LoginError(failure)
         return token, staff
@@ -190,9 +248,13 @@ class Accounts:
                 s.delete(row)
                 return None
             row.last_seen = now
-            return Staff(user.id, user.username, Role(user.role), row.csrf_token, row.token_hash)
+            return Staff(user.id, user.username, Role(user.role), row.csrf_token, row.token_hash, _grants(s, user.id))
 
     def logout(self, staff: Staff) -> None:
         with self.store.transaction() as s:
             s.execute(delete(StaffSession).where(StaffSession.token_hash == staff.session_token_hash))
-            self.store.append_audit(s, "staff_logout", staff.username, None, {})
+            self.store.append_audit(s, "staff_logout", staff.actor, None, {})
+
+
+def _grants(s: Session, user_id: int) -> Grants:
+    return Grants.of(s.execute(select(StaffGrant.tenant).where(StaffGrant.user_id == user_id)).scalars())

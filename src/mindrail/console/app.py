@@ -1,8 +1,10 @@
 """The clinician console, served by the same process as the gateway: login, review queue, conversation view, audit
 log, users. Server-rendered (Jinja2), no JavaScript needed.
 
-Access is by role (``PERMISSIONS``); every page and action checks it, and tests walk the whole matrix. Every view
-of a conversation is written to the audit log (who, when, which conversation). State-changing requests need the
+Access is by role (``PERMISSIONS``); every page and action checks it, and tests walk the whole matrix. Staff see
+only the tenants they are granted (console.accounts): queue, held replies, conversations, dashboard and audit log
+are filtered, and a conversation or item of another tenant is 404, as if it did not exist. Every view of a
+conversation is written to the audit log (who, when, which conversation). State-changing requests need the
 session's CSRF token; the login form carries its own (a signed double-submit token), so a forged login cannot
 put a browser in an attacker's session. Cookies are HttpOnly and SameSite=Strict, and Secure when the request
 came over HTTPS or the deployment says a TLS-terminating proxy stands in front (``secure_cookie``).
@@ -165,9 +167,11 @@ def add_console_routes(
     @router.get("/queue", response_class=HTMLResponse)
     async def queue_page(request: Request) -> HTMLResponse:
         staff = current(request, "queue.view")
-        items = queue.items()
+        items = queue.items(grants=staff.grants)
         pending = {
-            it.id: queue.pending_reply(it.id) for it in items if it.kind == "hold" and it.claimed_by == staff.username
+            it.id: queue.pending_reply(it.id, staff.grants)
+            for it in items
+            if it.kind == "hold" and it.claimed_by == staff.username
         }
         return render("queue.html", staff, items=items, pending=pending)
 
@@ -184,13 +188,13 @@ def add_console_routes(
     async def claim(request: Request, item_id: int, csrf_token: str = Form("")) -> Response:
         staff = current(request, "queue.act")
         csrf(staff, csrf_token)
-        return _act(lambda: queue.claim(item_id, staff.username), staff)
+        return _act(lambda: queue.claim(item_id, staff.username, staff.grants), staff)
 
     @router.post("/items/{item_id}/acknowledge")
     async def acknowledge(request: Request, item_id: int, csrf_token: str = Form("")) -> Response:
         staff = current(request, "queue.act")
         csrf(staff, csrf_token)
-        return _act(lambda: queue.acknowledge(item_id, staff.username), staff)
+        return _act(lambda: queue.acknowledge(item_id, staff.username, staff.grants), staff)
 
     @router.post("/items/{item_id}/resolve")
     async def resolve(
@@ -198,7 +202,7 @@ def add_console_routes(
     ) -> Response:
         staff = current(request, "queue.act")
         csrf(staff, csrf_token)
-        return _act(lambda: queue.resolve(item_id, staff.username, outcome, note), staff)
+        return _act(lambda: queue.resolve(item_id, staff.username, outcome, note, staff.grants), staff)
 
     @router.post("/items/{item_id}/release")
     async def release(
@@ -210,14 +214,18 @@ def add_console_routes(
     ) -> Response:
         staff = current(request, "queue.act")
         csrf(staff, csrf_token)
+        try:
+            item = queue.get(item_id, staff.grants)  # another tenant's item: 404 before anything is read
+        except NotFound:
+            raise HTTPException(404, "no such item") from None
         if release == "approved":
-            text = queue.pending_reply(item_id) or ""
+            text = queue.pending_reply(item_id, staff.grants) or ""
         elif release == "rejected":
-            locale = store.conversation_info(queue.get(item_id).conversation_id)["locale"]
+            locale = store.conversation_info(item.conversation_id)["locale"]
             text = gateway.guard.policy.message("reply_replaced", locale)
         elif release == "edited" and not text.strip():
             raise HTTPException(400, "text: an edited reply cannot be empty")
-        return _act(lambda: queue.release(item_id, staff.username, release, text), staff)
+        return _act(lambda: queue.release(item_id, staff.username, release, text, staff.grants), staff)
 
     # ------------------------------------------------------------------ conversations
     @router.get("/conversations/{cid}", response_class=HTMLResponse)
@@ -227,8 +235,10 @@ def add_console_routes(
             info = store.conversation_info(cid)
         except NotFound:
             raise HTTPException(404, "no such conversation") from None
+        if not staff.grants.allows(info["tenant"]):
+            raise HTTPException(404, "no such conversation")
         turns = store.transcript(cid, include_withheld=True)
-        store.audit("conversation_viewed", staff.username, cid, {"role": staff.role.value})
+        store.audit("conversation_viewed", staff.actor, cid, {"role": staff.role.value})
         rights = [
             e
             for e in store.audit_events(cid, limit=500)
@@ -250,7 +260,7 @@ def add_console_routes(
         days = max(1, min(days, 366))
         end = utcnow() + dt.timedelta(seconds=1)
         start = end - dt.timedelta(days=days)
-        data = dashboard.compute(store, start, end, queue)
+        data = dashboard.compute(store, start, end, queue, staff.grants)
         counts = dict(data.per_day)
         first = start.date()
         days_axis = [first + dt.timedelta(days=i) for i in range((end.date() - first).days + 1)]
@@ -263,7 +273,8 @@ def add_console_routes(
     async def audit_page(request: Request) -> HTMLResponse:
         staff = current(request, "audit.view")
         report = store.verify_audit()
-        return render("audit.html", staff, events=store.audit_events(limit=200), report=report)
+        events = store.audit_events(limit=200, grants=staff.grants)
+        return render("audit.html", staff, events=events, report=report)
 
     @router.get("/users", response_class=HTMLResponse)
     async def users_page(request: Request) -> HTMLResponse:
@@ -276,12 +287,14 @@ def add_console_routes(
         username: str = Form(...),
         role: str = Form(...),
         password: str = Form(...),
+        tenants: str = Form(""),
         csrf_token: str = Form(""),
     ) -> Response:
         staff = current(request, "users.manage")
         csrf(staff, csrf_token)
+        granted = [t.strip() for t in tenants.split(",") if t.strip()]
         try:
-            accounts.add_user(username, role, password, actor=staff.username)
+            accounts.add_user(username, role, password, actor=staff.actor, tenants=granted)
         except ValueError as exc:
             return render("users.html", staff, users=accounts.list_users(), error=str(exc), status=400)
         return RedirectResponse("/console/users", status_code=303)

@@ -1,5 +1,6 @@
 """Dashboard figures over a period, computed with SQL aggregates (constant memory, fast on 10,000s of
-conversations), and the server-side SVG charts that show them (no CDN, no JavaScript).
+conversations), and the server-side SVG charts that show them (no CDN, no JavaScript). Every figure counts only
+the tenants the viewer is granted.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from mindrail.console.queue import ReviewQueue
 from mindrail.risk.types import Level
 from mindrail.store import Store
 from mindrail.store.models import Conversation, ReviewItem, Turn
+from mindrail.store.tenancy import EVERYTHING, Grants
 
 
 @dataclass
@@ -41,10 +43,18 @@ def _utc(ts: dt.datetime) -> dt.datetime:
     return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
 
 
-def compute(store: Store, start: dt.datetime, end: dt.datetime, queue: ReviewQueue | None = None) -> DashboardData:
+def compute(
+    store: Store,
+    start: dt.datetime,
+    end: dt.datetime,
+    queue: ReviewQueue | None = None,
+    grants: Grants = EVERYTHING,
+) -> DashboardData:
     d = DashboardData(start, end)
+    granted = grants.clause(Conversation.tenant)
+    own = Conversation.id
     with store.reading() as s:
-        in_period = (Conversation.created_at >= start) & (Conversation.created_at < end)
+        in_period = (Conversation.created_at >= start) & (Conversation.created_at < end) & granted
         d.conversations = int(s.execute(select(func.count()).select_from(Conversation).where(in_period)).scalar_one())
         day = func.date(Conversation.created_at)
         rows = s.execute(select(day, func.count()).where(in_period).group_by(day).order_by(day)).all()
@@ -59,12 +69,18 @@ def compute(store: Store, start: dt.datetime, end: dt.datetime, queue: ReviewQue
             s.execute(
                 select(func.count())
                 .select_from(Turn)
-                .where(Turn.source == "crisis_protocol", Turn.at >= start, Turn.at < end)
+                .join(Conversation, own == Turn.conversation_id)
+                .where(Turn.source == "crisis_protocol", Turn.at >= start, Turn.at < end, granted)
             ).scalar_one()
         )
         acks = s.execute(
-            select(ReviewItem.created_at, ReviewItem.acknowledged_at).where(
-                ReviewItem.created_at >= start, ReviewItem.created_at < end, ReviewItem.acknowledged_at.is_not(None)
+            select(ReviewItem.created_at, ReviewItem.acknowledged_at)
+            .join(Conversation, own == ReviewItem.conversation_id)
+            .where(
+                ReviewItem.created_at >= start,
+                ReviewItem.created_at < end,
+                ReviewItem.acknowledged_at.is_not(None),
+                granted,
             )
         ).all()
         waits = sorted((_utc(a) - _utc(c)).total_seconds() / 60 for c, a in acks if a is not None)
@@ -73,13 +89,14 @@ def compute(store: Store, start: dt.datetime, end: dt.datetime, queue: ReviewQue
             d.ack_p90_min = waits[min(len(waits) - 1, round(0.9 * (len(waits) - 1)))]
         resolved = s.execute(
             select(ReviewItem.outcome, func.count())
-            .where(ReviewItem.resolved_at >= start, ReviewItem.resolved_at < end)
+            .join(Conversation, own == ReviewItem.conversation_id)
+            .where(ReviewItem.resolved_at >= start, ReviewItem.resolved_at < end, granted)
             .group_by(ReviewItem.outcome)
         ).all()
         d.resolved = sum(int(n) for _, n in resolved)
         d.false_alarms = sum(int(n) for o, n in resolved if o == "false_alarm")
     q = queue or ReviewQueue(store)
-    d.overdue = sum(1 for it in q.items() if it.overdue)
+    d.overdue = sum(1 for it in q.items(grants=grants) if it.overdue)
     return d
 
 

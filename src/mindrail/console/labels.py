@@ -3,7 +3,8 @@ JSONL format `mindrail train --extra FILE` reads.
 
 Only the category a clinician reviewed is labelled ("known"): a false alarm says the message was not that risk;
 any other outcome confirms the level the item was raised at. Text is redacted (names, places, contact details...)
-before it leaves the store, and ids are one-way hashes, so the file can be shared with whoever trains models.
+before it leaves the store, and ids are one-way hashes, so the file can be shared with whoever trains models. An
+export covers only the tenants it is given (a staff member's grants, or ``--tenant``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from sqlalchemy import select
 
 from mindrail.risk.types import Level
 from mindrail.store import Store
-from mindrail.store.models import ReviewItem, Turn
+from mindrail.store.models import Conversation, ReviewItem, Turn
+from mindrail.store.tenancy import EVERYTHING, Grants
 
 
 class _Redactor(Protocol):
@@ -29,13 +31,19 @@ def _pseudonym(value: str) -> str:
     return hashlib.sha256(b"mindrail-label-export\x00" + value.encode()).hexdigest()[:16]
 
 
-def labelled_examples(store: Store, redactor: _Redactor, vault_factory: Any) -> Iterator[dict[str, Any]]:
+def labelled_examples(
+    store: Store, redactor: _Redactor, vault_factory: Any, grants: Grants = EVERYTHING
+) -> Iterator[dict[str, Any]]:
     with store.reading() as s:
         items = (
             s.execute(
                 select(ReviewItem)
+                .join(Conversation, Conversation.id == ReviewItem.conversation_id)
                 .where(
-                    ReviewItem.status == "resolved", ReviewItem.kind == "escalation", ReviewItem.category.is_not(None)
+                    ReviewItem.status == "resolved",
+                    ReviewItem.kind == "escalation",
+                    ReviewItem.category.is_not(None),
+                    grants.clause(Conversation.tenant),
                 )
                 .order_by(ReviewItem.id)
             )
@@ -60,11 +68,19 @@ def labelled_examples(store: Store, redactor: _Redactor, vault_factory: Any) -> 
             }
 
 
-def export_labels(store: Store, out: Path, redactor: _Redactor, vault_factory: Any) -> int:
+def export_labels(
+    store: Store,
+    out: Path,
+    redactor: _Redactor,
+    vault_factory: Any,
+    grants: Grants = EVERYTHING,
+    actor: str = "cli",
+) -> int:
+    """Write the examples of the ``grants``' tenants; the audit event names who exported which tenants."""
     n = 0
     with out.open("w", encoding="utf-8") as f:
-        for row in labelled_examples(store, redactor, vault_factory):
+        for row in labelled_examples(store, redactor, vault_factory, grants):
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
             n += 1
-    store.audit("labels_exported", "cli", None, {"examples": n})
+    store.audit("labels_exported", actor, None, {"examples": n, "tenants": sorted(grants.tenants)})
     return n

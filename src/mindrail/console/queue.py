@@ -1,7 +1,8 @@
 """The review queue: escalations and held replies, sorted by level then waiting time, with SLA timers.
 
-Every state change is an audit event with the staff member's name; outcomes are a fixed list so the dashboard and
-the label export can count them.
+Every state change is an audit event naming the staff member (``staff:<username>``); outcomes are a fixed list so
+the dashboard and the label export can count them. Every read and action takes the staff member's tenant grants:
+an item of a tenant they are not granted does not exist for them (NotFound, 404).
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from mindrail.risk.types import Level
 from mindrail.store import NotFound, Store
-from mindrail.store.models import ReviewItem, Turn, utcnow
+from mindrail.store.models import Conversation, ReviewItem, Turn, utcnow
+from mindrail.store.tenancy import EVERYTHING, Grants, staff_actor
 
 OUTCOMES = ("contacted_person", "referred", "emergency_services", "false_alarm", "other")
 RELEASES = ("approved", "edited", "rejected")
@@ -39,6 +42,7 @@ class QueueItem:
     waiting_minutes: float
     sla_minutes: int
     outcome: str | None
+    tenant: str
 
     @property
     def overdue(self) -> bool:
@@ -54,7 +58,7 @@ class ReviewQueue:
         self.store = store
         self.sla = {**DEFAULT_SLA_MINUTES, **(sla_minutes or {})}
 
-    def _item(self, r: ReviewItem, now: dt.datetime) -> QueueItem:
+    def _item(self, r: ReviewItem, tenant: str, now: dt.datetime) -> QueueItem:
         level = Level(r.level)
         end = _utc(r.acknowledged_at) if r.acknowledged_at else now
         return QueueItem(
@@ -70,34 +74,50 @@ class ReviewQueue:
             (end - _utc(r.created_at)).total_seconds() / 60,
             self.sla[level],
             r.outcome,
+            tenant,
         )
 
-    def items(self, *, include_resolved: bool = False, limit: int = 500) -> list[QueueItem]:
-        """Open work first: highest level, then longest waiting."""
+    def items(
+        self, *, include_resolved: bool = False, limit: int = 500, grants: Grants = EVERYTHING
+    ) -> list[QueueItem]:
+        """Open work of the granted tenants first: highest level, then longest waiting."""
         now = utcnow()
         with self.store.reading() as s:
-            q = select(ReviewItem)
+            q = (
+                select(ReviewItem, Conversation.tenant)
+                .join(Conversation, Conversation.id == ReviewItem.conversation_id)
+                .where(grants.clause(Conversation.tenant))
+            )
             if not include_resolved:
                 q = q.where(ReviewItem.status != "resolved")
             q = q.order_by(ReviewItem.level.desc(), ReviewItem.created_at.asc()).limit(limit)
-            return [self._item(r, now) for r in s.execute(q).scalars()]
+            return [self._item(r, tenant, now) for r, tenant in s.execute(q).all()]
 
-    def get(self, item_id: int) -> QueueItem:
+    @staticmethod
+    def _visible(s: Session, item_id: int, grants: Grants) -> ReviewItem:
+        """The item, if its conversation's tenant is granted; else NotFound, as for an item that does not exist."""
+        r = s.get(ReviewItem, item_id)
+        conv = s.get(Conversation, r.conversation_id) if r is not None else None
+        if r is None or conv is None or not grants.allows(conv.tenant):
+            raise NotFound(f"review item {item_id} does not exist")
+        return r
+
+    def get(self, item_id: int, grants: Grants = EVERYTHING) -> QueueItem:
         with self.store.reading() as s:
-            r = s.get(ReviewItem, item_id)
-            if r is None:
-                raise NotFound(f"review item {item_id} does not exist")
-            return self._item(r, utcnow())
+            r = self._visible(s, item_id, grants)
+            conv = s.get(Conversation, r.conversation_id)
+            assert conv is not None
+            return self._item(r, conv.tenant, utcnow())
 
-    def _change(self, item_id: int, actor: str, kind: str, payload: dict[str, Any], fn: Any) -> None:
+    def _change(
+        self, item_id: int, actor: str, kind: str, payload: dict[str, Any], fn: Any, grants: Grants = EVERYTHING
+    ) -> None:
         with self.store.transaction() as s:
-            r = s.get(ReviewItem, item_id)
-            if r is None:
-                raise NotFound(f"review item {item_id} does not exist")
+            r = self._visible(s, item_id, grants)
             fn(r)
-            self.store.append_audit(s, kind, actor, r.conversation_id, {"item": item_id, **payload})
+            self.store.append_audit(s, kind, staff_actor(actor), r.conversation_id, {"item": item_id, **payload})
 
-    def claim(self, item_id: int, actor: str) -> None:
+    def claim(self, item_id: int, actor: str, grants: Grants = EVERYTHING) -> None:
         def fn(r: ReviewItem) -> None:
             if r.status == "resolved":
                 raise QueueError("this item is already resolved")
@@ -105,18 +125,18 @@ class ReviewQueue:
                 raise QueueError(f"already claimed by {r.claimed_by}")
             r.status, r.claimed_by, r.claimed_at = "claimed", actor, utcnow()
 
-        self._change(item_id, actor, "review_claimed", {}, fn)
+        self._change(item_id, actor, "review_claimed", {}, fn, grants)
 
-    def acknowledge(self, item_id: int, actor: str) -> None:
+    def acknowledge(self, item_id: int, actor: str, grants: Grants = EVERYTHING) -> None:
         def fn(r: ReviewItem) -> None:
             if r.claimed_by != actor:
                 raise QueueError("claim the item before acknowledging it")
             if r.acknowledged_at is None:
                 r.acknowledged_at = utcnow()
 
-        self._change(item_id, actor, "review_acknowledged", {}, fn)
+        self._change(item_id, actor, "review_acknowledged", {}, fn, grants)
 
-    def resolve(self, item_id: int, actor: str, outcome: str, note: str = "") -> None:
+    def resolve(self, item_id: int, actor: str, outcome: str, note: str = "", grants: Grants = EVERYTHING) -> None:
         if outcome not in OUTCOMES:
             raise QueueError(f"outcome must be one of {', '.join(OUTCOMES)}")
         keys = self.store.keys
@@ -130,14 +150,17 @@ class ReviewQueue:
             if note:
                 r.note_enc = keys.seal_text(note, f"review_items/{r.id}/note")
 
-        self._change(item_id, actor, "review_resolved", {"outcome": outcome, "note": bool(note)}, fn)
+        self._change(item_id, actor, "review_resolved", {"outcome": outcome, "note": bool(note)}, fn, grants)
 
     # ------------------------------------------------------------------ held replies
-    def pending_reply(self, item_id: int) -> str | None:
+    def pending_reply(self, item_id: int, grants: Grants = EVERYTHING) -> str | None:
         """The model's held reply for a hold item (clinicians only)."""
         with self.store.reading() as s:
-            r = s.get(ReviewItem, item_id)
-            if r is None or r.kind != "hold":
+            try:
+                r = self._visible(s, item_id, grants)
+            except NotFound:
+                return None
+            if r.kind != "hold":
                 return None
             turn = s.execute(
                 select(Turn).where(Turn.conversation_id == r.conversation_id, Turn.seq == r.turn_seq)
@@ -146,7 +169,7 @@ class ReviewQueue:
                 return None
             return self.store.keys.open_text(turn.withheld_enc, f"turns/{turn.conversation_id}/{turn.seq}/withheld")
 
-    def release(self, item_id: int, actor: str, kind: str, text: str) -> None:
+    def release(self, item_id: int, actor: str, kind: str, text: str, grants: Grants = EVERYTHING) -> None:
         """Approve (the held reply as is), edit (a clinician's text) or reject (the safe reply): the text goes to
         the person, and the item is resolved."""
         if kind not in RELEASES:
@@ -166,4 +189,4 @@ class ReviewQueue:
             r.acknowledged_at = r.acknowledged_at or now
             r.status, r.resolved_at, r.outcome = "resolved", now, "other"
 
-        self._change(item_id, actor, "hold_released", {"release": kind}, fn)
+        self._change(item_id, actor, "hold_released", {"release": kind}, fn, grants)

@@ -38,6 +38,7 @@ from mindrail.gateway.service import Gateway
 from mindrail.policy.consent import default_consent
 from mindrail.risk.types import Assessment
 from mindrail.store import ApiKeyInfo, ConsentRequired, NotFound
+from mindrail.store.tenancy import NO_KEY_CALLER, Caller, api_caller
 
 log = logging.getLogger("mindrail.gateway")
 __all__ = ["ApiOptions", "ContentPart", "MessageIn", "create_app", "openapi_spec"]
@@ -150,6 +151,10 @@ def create_app(
     async def api_key(key: ApiKeyInfo | None = Depends(key_info)) -> str | None:
         return key.id if key is not None else None
 
+    async def caller_of(key: ApiKeyInfo | None = Depends(key_info)) -> Caller:
+        """The calling app: its key's tenant and audit actor (without keys, the "default" tenant)."""
+        return api_caller(key.id, key.tenant) if key is not None else NO_KEY_CALLER
+
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         """Starlette's and FastAPI's HTTP errors (an unknown URL, a wrong method, a missing key) in OpenAI's shape."""
@@ -169,10 +174,11 @@ def create_app(
     register(app, gateway, key_info)
 
     # ------------------------------------------------------------------ conversations and data rights
-    # A conversation belongs to the API key that started it; for any other key it does not exist (404).
+    # A conversation belongs to the tenant of the API key that started it; for any other tenant it does not exist
+    # (404), and the store checks the tenant again in the transaction that reads or changes it.
     @app.post("/v1/conversations", status_code=201, response_model=None, responses=errors(400, 401, 413, 422, 500))
     async def create_conversation(
-        body: ConversationIn, client: str | None = Depends(api_key)
+        body: ConversationIn, caller: Caller = Depends(caller_of)
     ) -> dict[str, Any] | JSONResponse:
         known = default_consent().known_versions
         if body.consent_version not in known:
@@ -183,30 +189,30 @@ def create_app(
                 "unknown_consent_version",
                 "consent_version",
             )
-        cid = await gateway.start(body.consent_version, body.locale, client)
+        cid = await gateway.start(body.consent_version, body.locale, caller)
         return {"id": cid, "consent_version": body.consent_version, "locale": body.locale}
 
     @app.post("/v1/conversations/{cid}/withdraw", responses=errors(400, 401, 404, 500))
-    async def withdraw(cid: str, client: str | None = Depends(api_key)) -> dict[str, Any]:
-        await gateway.check_owner(cid, client)
-        await gateway.withdraw(cid)
+    async def withdraw(cid: str, caller: Caller = Depends(caller_of)) -> dict[str, Any]:
+        await gateway.check_tenant(cid, caller)
+        await gateway.withdraw(cid, caller)
         return {"id": cid, "consent": "withdrawn"}
 
     @app.get("/v1/conversations/{cid}/updates", responses=errors(400, 401, 404, 500))
-    async def updates(cid: str, client: str | None = Depends(api_key)) -> dict[str, Any]:
+    async def updates(cid: str, caller: Caller = Depends(caller_of)) -> dict[str, Any]:
         """Replies a clinician released (or the safe fallback after the hold timeout), each delivered once."""
-        await gateway.check_owner(cid, client)
-        return {"id": cid, "released": await gateway.updates(cid)}
+        await gateway.check_tenant(cid, caller)
+        return {"id": cid, "released": await gateway.updates(cid, caller)}
 
     @app.get("/v1/conversations/{cid}/export", responses=errors(400, 401, 404, 500))
-    async def export(cid: str, client: str | None = Depends(api_key)) -> JSONResponse:
-        await gateway.check_owner(cid, client)
-        return JSONResponse(await gateway.export(cid))
+    async def export(cid: str, caller: Caller = Depends(caller_of)) -> JSONResponse:
+        await gateway.check_tenant(cid, caller)
+        return JSONResponse(await gateway.export(cid, caller))
 
     @app.delete("/v1/conversations/{cid}", responses=errors(400, 401, 404, 500))
-    async def delete(cid: str, client: str | None = Depends(api_key)) -> dict[str, Any]:
-        await gateway.check_owner(cid, client)
-        return {"id": cid, "deleted": await gateway.delete(cid)}
+    async def delete(cid: str, caller: Caller = Depends(caller_of)) -> dict[str, Any]:
+        await gateway.check_tenant(cid, caller)
+        return {"id": cid, "deleted": await gateway.delete(cid, caller)}
 
     # ------------------------------------------------------------------ screening
     # Screening is CPU work (about 2 s for 20,000 characters on 2 cores): in worker threads, a few at a time, so a

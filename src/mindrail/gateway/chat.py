@@ -31,6 +31,7 @@ from mindrail.gateway.pipeline import TurnResult
 from mindrail.gateway.service import Gateway
 from mindrail.policy.consent import default_consent
 from mindrail.policy.resources import Locale, Service, normalise_locale
+from mindrail.store.tenancy import CHAT_PAGE_CALLER as PERSON
 
 COOKIE = "mr_chat"
 CSRF_HEADER = "x-mindrail-chat"
@@ -212,7 +213,7 @@ def add_chat_routes(app: FastAPI, gateway: Gateway, secret: bytes, *, secure_coo
         csrf(x_mindrail_chat)
         if body.consent_version != default_consent().version:
             raise HTTPException(409, "the consent text has changed: reload the page")
-        cid = await gateway.start(body.consent_version, body.locale, "chat-page")
+        cid = await gateway.start(body.consent_version, body.locale, PERSON)
         resp = JSONResponse({"ok": True})
         resp.set_cookie(COOKIE, signer.sign(cid), httponly=True, samesite="strict", secure=secure_cookie, path="/chat")
         return resp
@@ -223,10 +224,11 @@ def add_chat_routes(app: FastAPI, gateway: Gateway, secret: bytes, *, secure_coo
     ) -> Response:
         csrf(x_mindrail_chat)
         cid = conversation(request)
+        await gateway.check_tenant(cid, PERSON)  # the chat page's own tenant only, whatever the cookie names
         await gateway.session(cid)  # consent errors become a 403 before the stream starts
 
         async def events() -> AsyncIterator[str]:
-            async for item in gateway.stream(cid, body.text):
+            async for item in gateway.stream(cid, body.text, caller=PERSON):
                 if isinstance(item, TurnResult):
                     meta = {
                         "source": item.source.value,
@@ -241,23 +243,23 @@ def add_chat_routes(app: FastAPI, gateway: Gateway, secret: bytes, *, secure_coo
 
     @router.get("/chat/api/updates")
     async def updates(request: Request) -> dict[str, Any]:
-        return {"released": await gateway.updates(conversation(request))}
+        return {"released": await gateway.updates(conversation(request), PERSON)}
 
     @router.post("/chat/api/withdraw")
     async def withdraw(request: Request, x_mindrail_chat: str | None = Header(default=None)) -> dict[str, Any]:
         csrf(x_mindrail_chat)
-        await gateway.withdraw(conversation(request))
+        await gateway.withdraw(conversation(request), PERSON)
         return {"consent": "withdrawn"}
 
     @router.get("/chat/api/export")
     async def export(request: Request) -> JSONResponse:
-        data = await gateway.export(conversation(request))
+        data = await gateway.export(conversation(request), PERSON)
         return JSONResponse(data, headers={"Content-Disposition": 'attachment; filename="my-conversation.json"'})
 
     @router.post("/chat/api/delete")
     async def delete(request: Request, x_mindrail_chat: str | None = Header(default=None)) -> JSONResponse:
         csrf(x_mindrail_chat)
-        counts = await gateway.delete(conversation(request))
+        counts = await gateway.delete(conversation(request), PERSON)
         resp = JSONResponse({"deleted": counts})
         resp.delete_cookie(COOKIE, path="/chat")
         return resp

@@ -37,6 +37,7 @@ from mindrail.policy.consent import default_consent
 from mindrail.policy.decide import Decision
 from mindrail.risk.types import Assessment
 from mindrail.store import ApiKeyInfo
+from mindrail.store.tenancy import NO_KEY_CALLER, Caller, api_caller
 
 DOCS_ASSETS: Final = "/docs/assets"
 FILTERED: Final = frozenset({Source.CRISIS_PROTOCOL, Source.REPLACED, Source.HELD, Source.FALLBACK})
@@ -61,7 +62,7 @@ _ERROR_DOCS: Final = {
     400: "Invalid request; `error.param` names the field (also unsupported parameters such as `tools` or `n`)",
     401: "Missing, invalid or revoked API key",
     403: "No active consent: withdrawn, or the key attests no accepted consent version",
-    404: "No such conversation (another app's conversation is reported the same way), model or URL",
+    404: "No such conversation (another tenant's conversation is reported the same way), model or URL",
     405: "Method not allowed on this URL",
     409: "Conflict",
     413: "Request body or a message over the size limit",
@@ -379,9 +380,10 @@ def register(app: FastAPI, gateway: Gateway, key: Callable[..., Awaitable[ApiKey
         options = generation_options(body, gateway.guard.config.options, gateway.config.max_tokens_cap)
         prompt = app_prompt(body.messages)
         explicit = body.conversation_id or x_mindrail_conversation
+        who = api_caller(caller.id, caller.tenant) if caller is not None else NO_KEY_CALLER
         thread: Thread | None = None
         if explicit:
-            await gateway.check_owner(explicit, caller.id if caller else None)
+            await gateway.check_tenant(explicit, who)  # another tenant's conversation: 404, nothing recorded
             cid, earlier = explicit, new[:-1]
         elif caller is not None and caller.consent_version is not None:
             try:
@@ -410,7 +412,9 @@ def register(app: FastAPI, gateway: Gateway, key: Callable[..., Awaitable[ApiKey
         if not body.stream:
             result: TurnResult | None = None
             try:
-                result = await gateway.turn(cid, new[-1], locale, earlier, options=options, app_prompt=prompt)
+                result = await gateway.turn(
+                    cid, new[-1], locale, earlier, options=options, app_prompt=prompt, caller=who
+                )
             finally:
                 if thread is not None:
                     await gateway.close_thread(thread, result.reply if result is not None else None)
@@ -424,7 +428,7 @@ def register(app: FastAPI, gateway: Gateway, key: Callable[..., Awaitable[ApiKey
             if thread is not None:
                 await gateway.close_thread(thread, None)
             raise
-        turn = _StreamedTurn(gateway, cid, thread)
+        turn = _StreamedTurn(gateway, cid, thread, who)
         headers = await turn.start(new[-1], locale, earlier, options, prompt)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         events = turn.events(rid, created, model, read, include_usage)
@@ -491,8 +495,8 @@ class _StreamedTurn:
     """A streamed turn run in its own task, so the decision (known before the model speaks) can go out as
     response headers while the reply is still being produced and checked."""
 
-    def __init__(self, gateway: Gateway, cid: str, thread: Thread | None) -> None:
-        self.gateway, self.cid, self.thread = gateway, cid, thread
+    def __init__(self, gateway: Gateway, cid: str, thread: Thread | None, caller: Caller) -> None:
+        self.gateway, self.cid, self.thread, self.caller = gateway, cid, thread, caller
         self.queue: asyncio.Queue[str | TurnResult | None] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
 
@@ -508,7 +512,14 @@ class _StreamedTurn:
         async def pump() -> None:
             try:
                 stream = self.gateway.stream(
-                    self.cid, text, locale, earlier, options=options, app_prompt=prompt, on_decided=on_decided
+                    self.cid,
+                    text,
+                    locale,
+                    earlier,
+                    options=options,
+                    app_prompt=prompt,
+                    on_decided=on_decided,
+                    caller=self.caller,
                 )
                 async for item in stream:
                     if isinstance(item, TurnResult) and not decided.done():

@@ -84,6 +84,9 @@ class Session:
     vault: Any = None
     turns_today: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    actor: str = "gateway"
+    """Who sent the turn being recorded (audit actor, e.g. ``api_key:<id>``): set under ``lock`` for each turn,
+    since several keys of one tenant may share a conversation."""
 
     @property
     def user_turns(self) -> int:
@@ -266,14 +269,16 @@ class Guard:
         *,
         options: GenerationOptions | None = None,
         app_prompt: str | None = None,
+        actor: str = "gateway",
     ) -> TurnResult:
         """``earlier``: user messages sent in the same request before ``text`` (no reply between them). Each is
         assessed and recorded in order, so a crisis in any of them is seen and carried into the reply's turn.
         ``options``: the client's generation settings (default: the configured ones). ``app_prompt``: the app's own
         system prompt, kept beneath the safety prompt (see :meth:`_app_block`); it never reaches the risk engine,
-        the policy or the reply checks."""
+        the policy or the reply checks. ``actor``: who sent it, for the audit log."""
         req = _Request(options or self.config.options, app_prompt)
         async with session.lock:
+            session.actor = actor
             await self._unanswered(session, earlier)
             return await self._record(session, text, await self._turn(session, text, req))
 
@@ -371,13 +376,15 @@ class Guard:
         options: GenerationOptions | None = None,
         app_prompt: str | None = None,
         on_decided: OnDecided | None = None,
+        actor: str = "gateway",
     ) -> AsyncIterator[str | TurnResult]:
         """Yields released text pieces, then the TurnResult. Only text that has passed the checks is released:
         each complete sentence is checked together with everything before it; the rest waits. ``earlier``,
-        ``options`` and ``app_prompt`` are as in :meth:`turn`; ``on_decided`` hears the decision before the model
-        is called."""
+        ``options``, ``app_prompt`` and ``actor`` are as in :meth:`turn`; ``on_decided`` hears the decision before
+        the model is called."""
         req = _Request(options or self.config.options, app_prompt)
         async with session.lock:
+            session.actor = actor
             await self._unanswered(session, earlier)
             decided = await self._decide(session, text)
             if isinstance(decided, TurnResult):

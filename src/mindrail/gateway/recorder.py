@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 
 from mindrail.gateway.notify import Notifier
 from mindrail.gateway.pipeline import Session, Source, TurnResult
@@ -42,7 +43,7 @@ class StoreRecorder:
 
     async def record_turn(self, session: Session, user_text: str, result: TurnResult) -> None:
         turn = self.to_input(user_text, result)
-        seq = await asyncio.to_thread(self.store.record_turn, session.id, turn)
+        seq = await asyncio.to_thread(functools.partial(self.store.record_turn, session.id, turn, actor=session.actor))
         if self.notifiers and "escalation" in turn.review and result.decision is not None:
             d = result.decision
             event = {

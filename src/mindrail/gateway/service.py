@@ -1,6 +1,10 @@
-"""The gateway service: conversations (consented, owned by the API key that started them, cached, rebuilt from the
-store after a restart), drop-in threads (gateway.threads), guarded turns and their token usage. The HTTP layer
-(app.py) is a thin shell around it."""
+"""The gateway service: conversations (consented, owned by the tenant of the caller that started them, cached,
+rebuilt from the store after a restart), drop-in threads (gateway.threads), guarded turns and their token usage.
+The HTTP layer (app.py) is a thin shell around it.
+
+Every method that acts for a caller takes its :class:`~mindrail.store.tenancy.Caller`: another tenant's
+conversation is NotFound (404), and the audit events name the caller's actor. ``caller=None`` is mindrail's own
+code (tests, benchmarks), which reaches every conversation."""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from mindrail.gateway import threads
 from mindrail.gateway.pipeline import Guard, OnDecided, Session, Source, TurnResult
 from mindrail.policy.consent import default_consent
 from mindrail.store import ApiKeyInfo, ConsentRequired, NotFound, Store
+from mindrail.store.tenancy import Caller, api_caller
 
 log = logging.getLogger("mindrail.gateway")
 
@@ -83,13 +88,19 @@ class Gateway:
         self.metrics = Metrics()
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._loading: dict[str, asyncio.Lock] = {}
-        self._owners: OrderedDict[str, str | None] = OrderedDict()
+        self._tenants: OrderedDict[str, str] = OrderedDict()
         self._vault_loader = vault_loader
 
     # ------------------------------------------------------------------ conversations
-    async def start(self, consent_version: str, locale: str | None, client: str | None) -> str:
+    async def start(self, consent_version: str, locale: str | None, caller: Caller) -> str:
+        """A consented conversation of ``caller``'s tenant."""
         return await asyncio.to_thread(
-            self.store.start_conversation, consent_version, locale=locale or self.config.default_locale, client=client
+            self.store.start_conversation,
+            consent_version,
+            locale=locale or self.config.default_locale,
+            client=caller.client,
+            actor=caller.actor,
+            tenant=caller.tenant,
         )
 
     async def session(self, cid: str, locale: str | None = None) -> Session:
@@ -125,18 +136,19 @@ class Gateway:
 
     def forget(self, cid: str) -> None:
         self._sessions.pop(cid, None)
-        self._owners.pop(cid, None)
+        self._tenants.pop(cid, None)
 
-    async def check_owner(self, cid: str, client: str | None) -> None:
-        """Raise NotFound unless ``cid`` exists and was started with the API key ``client``: another app's
-        conversation is indistinguishable from one that does not exist. ``client`` None (no API keys required)
-        checks existence only."""
-        if cid not in self._owners:
-            info = await asyncio.to_thread(self.store.conversation_info, cid)
-            self._owners[cid] = info["client"]
-            while len(self._owners) > self.config.max_cached_sessions:
-                self._owners.popitem(last=False)
-        if client is not None and self._owners[cid] != client:
+    async def check_tenant(self, cid: str, caller: Caller | None) -> None:
+        """Raise NotFound unless ``cid`` exists and belongs to ``caller``'s tenant: another tenant's conversation
+        is indistinguishable from one that does not exist. A conversation's tenant never changes, so it is
+        cached."""
+        tenant = self._tenants.get(cid)
+        if tenant is None:
+            tenant = (await asyncio.to_thread(self.store.conversation_info, cid))["tenant"]
+            self._tenants[cid] = tenant
+            while len(self._tenants) > self.config.max_cached_sessions:
+                self._tenants.popitem(last=False)
+        if caller is not None and tenant != caller.tenant:
             raise NotFound(f"conversation {cid} does not exist")
 
     # ------------------------------------------------------------------ drop-in threads
@@ -165,9 +177,10 @@ class Gateway:
             consent,
             locale=locale or self.config.default_locale,
             client=key.id,
-            actor=f"api_key:{key.id}",
+            actor=api_caller(key.id, key.tenant).actor,
             attested_by=key.id,
             thread_head=marker,
+            tenant=key.tenant,
         )
         replay = tuple(t for role, t in prior if role == "user")[-self.config.max_replayed_messages :]
         return threads.Thread(cid, key.digest_key, user, history, marker, None, replay, created=True)
@@ -206,24 +219,36 @@ class Gateway:
         )
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
-    async def withdraw(self, cid: str) -> None:
-        await asyncio.to_thread(self.store.withdraw_consent, cid)
+    async def withdraw(self, cid: str, caller: Caller | None = None) -> None:
+        """Withdraw consent; the tenant is checked in the same transaction, so another's changes nothing."""
+        if caller is None:
+            await asyncio.to_thread(self.store.withdraw_consent, cid)
+        else:
+            await asyncio.to_thread(self.store.withdraw_consent, cid, caller.actor, tenant=caller.tenant)
         self.forget(cid)
 
-    async def delete(self, cid: str) -> dict[str, int]:
+    async def delete(self, cid: str, caller: Caller | None = None) -> dict[str, int]:
+        if caller is None:
+            counts = await asyncio.to_thread(self.store.delete_conversation, cid)
+        else:
+            counts = await asyncio.to_thread(self.store.delete_conversation, cid, caller.actor, tenant=caller.tenant)
         self.forget(cid)
-        return await asyncio.to_thread(self.store.delete_conversation, cid)
+        return counts
 
-    async def export(self, cid: str) -> dict[str, Any]:
-        return await asyncio.to_thread(self.store.export, cid)
+    async def export(self, cid: str, caller: Caller | None = None) -> dict[str, Any]:
+        if caller is None:
+            return await asyncio.to_thread(self.store.export, cid)
+        return await asyncio.to_thread(self.store.export, cid, caller.actor, tenant=caller.tenant)
 
-    async def updates(self, cid: str) -> list[dict[str, Any]]:
+    async def updates(self, cid: str, caller: Caller | None = None) -> list[dict[str, Any]]:
         """Replies released since the person last asked: approved, edited or rejected by a clinician, or the safe
         fallback when nobody acted in time. Each is delivered once and added to the conversation's history."""
-        info = await asyncio.to_thread(self.store.conversation_info, cid)
+        tenant = caller.tenant if caller is not None else None
+        info = await asyncio.to_thread(self.store.conversation_info, cid, tenant=tenant)
         fallback = self.guard.policy.message("fallback", info["locale"] or self.config.default_locale)
         await asyncio.to_thread(self.store.expire_holds, dt.timedelta(seconds=self.config.hold_timeout_s), fallback)
-        released = await asyncio.to_thread(self.store.take_released, cid)
+        actor = caller.actor if caller is not None else "gateway"
+        released = await asyncio.to_thread(self.store.take_released, cid, actor)
         cached = self._sessions.get(cid)
         if cached is not None:
             for r in released:
@@ -261,12 +286,17 @@ class Gateway:
         *,
         options: GenerationOptions | None = None,
         app_prompt: str | None = None,
+        caller: Caller | None = None,
     ) -> TurnResult:
+        """One guarded turn. ``caller``: who sent it (its tenant is checked; its actor is audited)."""
         t0 = time.perf_counter()
+        if caller is not None:
+            await self.check_tenant(cid, caller)
         session = await self._open(cid, locale, t0)
         if isinstance(session, TurnResult):
             return session
-        result = await self.guard.turn(session, text, earlier, options=options, app_prompt=app_prompt)
+        actor = caller.actor if caller is not None else "gateway"
+        result = await self.guard.turn(session, text, earlier, options=options, app_prompt=app_prompt, actor=actor)
         self.metrics.observe(result, time.perf_counter() - t0)
         return result
 
@@ -280,15 +310,20 @@ class Gateway:
         options: GenerationOptions | None = None,
         app_prompt: str | None = None,
         on_decided: OnDecided | None = None,
+        caller: Caller | None = None,
     ) -> AsyncIterator[str | TurnResult]:
+        """A streamed guarded turn; ``caller`` as in :meth:`turn`."""
         t0 = time.perf_counter()
+        if caller is not None:
+            await self.check_tenant(cid, caller)
         session = await self._open(cid, locale, t0)
         if isinstance(session, TurnResult):
             yield session.reply
             yield session
             return
+        actor = caller.actor if caller is not None else "gateway"
         stream = self.guard.stream_turn(
-            session, text, earlier, options=options, app_prompt=app_prompt, on_decided=on_decided
+            session, text, earlier, options=options, app_prompt=app_prompt, on_decided=on_decided, actor=actor
         )
         async for item in stream:
             if isinstance(item, TurnResult):

@@ -17,14 +17,23 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mindrail.store.models import AuditEvent, AuditHead
+from mindrail.store.models import AuditEvent, AuditHead, Conversation
 
 GENESIS = "0" * 64
 
 
 def canonical(
-    seq: int, at: dt.datetime, kind: str, actor: str, conversation_id: str | None, payload: Any, prev: str
+    seq: int,
+    at: dt.datetime,
+    kind: str,
+    actor: str,
+    conversation_id: str | None,
+    payload: Any,
+    prev: str,
+    tenant: str | None = None,
 ) -> bytes:
+    """What an event's hash covers. ``tenant`` is included only when set: events written before tenancy existed
+    (and install-wide events) hash exactly as they did, and setting or clearing a tenant later breaks the hash."""
     body = {
         "seq": seq,
         "at": at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
@@ -34,19 +43,33 @@ def canonical(
         "payload": payload,
         "prev": prev,
     }
+    if tenant is not None:
+        body["tenant"] = tenant
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
 def event_hash(ev: AuditEvent) -> str:
     at = ev.at if ev.at.tzinfo else ev.at.replace(tzinfo=dt.UTC)
     return hashlib.sha256(
-        canonical(ev.seq, at, ev.kind, ev.actor, ev.conversation_id, ev.payload, ev.prev_hash)
+        canonical(ev.seq, at, ev.kind, ev.actor, ev.conversation_id, ev.payload, ev.prev_hash, ev.tenant)
     ).hexdigest()
 
 
-def append(session: Session, kind: str, actor: str, conversation_id: str | None, payload: dict[str, Any]) -> AuditEvent:
+def append(
+    session: Session,
+    kind: str,
+    actor: str,
+    conversation_id: str | None,
+    payload: dict[str, Any],
+    *,
+    tenant: str | None = None,
+) -> AuditEvent:
     """Append one event inside the caller's transaction. The head row is locked (FOR UPDATE on PostgreSQL;
-    SQLite transactions are BEGIN IMMEDIATE), so concurrent writers queue instead of forking the chain."""
+    SQLite transactions are BEGIN IMMEDIATE), so concurrent writers queue instead of forking the chain.
+    ``tenant``: defaults to the conversation's tenant, so every conversation event says whose data it was."""
+    if tenant is None and conversation_id is not None:
+        conv = session.get(Conversation, conversation_id)
+        tenant = conv.tenant if conv is not None else None
     head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
     if head is None:
         head = AuditHead(id=1, seq=0, hash=GENESIS)
@@ -60,6 +83,7 @@ def append(session: Session, kind: str, actor: str, conversation_id: str | None,
         kind=kind,
         actor=actor,
         conversation_id=conversation_id,
+        tenant=tenant,
         payload=payload,
         prev_hash=head.hash,
         hash="",

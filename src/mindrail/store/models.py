@@ -41,6 +41,9 @@ class Conversation(Base):
     locale: Mapped[str | None] = mapped_column(String(16))
     client: Mapped[str | None] = mapped_column(String(64))
     """API key id or "chat-page": who started it (no personal data)."""
+    tenant: Mapped[str] = mapped_column(String(64), index=True, default="default")
+    """Whose conversation it is (store.tenancy): the starting key's tenant, "chat-page" or "default" (a row added
+    without one, as code and benchmarks do). Callers of another tenant get 404; staff see it only with a grant."""
     top_level: Mapped[int] = mapped_column(Integer, default=0)
     """Highest risk level seen so far (Level int), for queues and dashboards."""
     turns: Mapped[int] = mapped_column(Integer, default=0)
@@ -123,6 +126,9 @@ class AuditEvent(Base):
     kind: Mapped[str] = mapped_column(String(48), index=True)
     actor: Mapped[str] = mapped_column(String(64))
     conversation_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    tenant: Mapped[str | None] = mapped_column(String(64), index=True)
+    """The tenant the event concerns (its conversation's, or an API key's); None for install-wide events and for
+    every event written before tenancy existed. Hashed only when set, so older events verify unchanged."""
     payload: Mapped[dict[str, object]] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -153,6 +159,8 @@ class ApiKey(Base):
     """The consent text version the key's owner attests every person using the app accepted: requests on this key
     without a conversation start (or continue) consented conversations on their own."""
     consent_attested_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    """The tenant whose conversations the key reaches: its own id unless created with ``--tenant``."""
 
 
 class StaffUser(Base):
@@ -168,6 +176,16 @@ class StaffUser(Base):
     disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StaffGrant(Base):
+    """A tenant a staff member may see in the console; tenant "*" grants every tenant."""
+
+    __tablename__ = "staff_grants"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    granted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class StaffSession(Base):

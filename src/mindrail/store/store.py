@@ -29,8 +29,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from mindrail.store import audit as chain
+from mindrail.store import tenancy
 from mindrail.store.crypto import KeyRing
 from mindrail.store.models import ApiKey, AuditEvent, Consent, Conversation, ReviewItem, Turn, utcnow
+from mindrail.store.tenancy import Grants
 
 
 class ConsentRequired(PermissionError):
@@ -44,12 +46,14 @@ class NotFound(LookupError):
 @dataclass(frozen=True, slots=True)
 class ApiKeyInfo:
     """A valid, unrevoked API key as the gateway needs it. ``digest_key`` keys the thread digests of drop-in
-    conversations (the stored hash of the key's secret: never sent anywhere, differs per key)."""
+    conversations (the stored hash of the key's secret: never sent anywhere, differs per key); ``tenant``: whose
+    conversations the key reaches."""
 
     id: str
     name: str
     consent_version: str | None
     digest_key: bytes
+    tenant: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,9 +167,11 @@ class Store:
     def reading(self) -> Any:
         return self._read()
 
-    def append_audit(self, s: Session, kind: str, actor: str, cid: str | None, payload: dict[str, Any]) -> None:
+    def append_audit(
+        self, s: Session, kind: str, actor: str, cid: str | None, payload: dict[str, Any], *, tenant: str | None = None
+    ) -> None:
         """Append an audit event inside a transaction opened with ``transaction()``."""
-        chain.append(s, kind, actor, cid, payload)
+        chain.append(s, kind, actor, cid, payload, tenant=tenant)
 
     # ------------------------------------------------------------------ conversations and consent
     def start_conversation(
@@ -178,9 +184,12 @@ class Store:
         actor: str = "person",
         attested_by: str | None = None,
         thread_head: str | None = None,
+        tenant: str | None = None,
     ) -> str:
         """A conversation exists only with a consent record: its text's version and the time. ``attested_by``: the
-        API key whose owner attested the consent (drop-in mode), recorded in the audit event."""
+        API key whose owner attested the consent (drop-in mode), recorded in the audit event. ``tenant``: whose
+        conversation it is, for good (store.tenancy); by default, as migration 0006 assigned existing ones: the
+        tenant of the API key ``client`` names, the chat page's, or "default"."""
         if not consent_version:
             raise ValueError("consent_version is required")
         cid = conversation_id or uuid.uuid4().hex
@@ -188,10 +197,13 @@ class Store:
         if attested_by is not None:
             payload["attested_by_key"] = attested_by
         with self._tx() as s:
-            s.add(Conversation(id=cid, locale=locale, client=client, thread_head=thread_head))
+            if tenant is None:
+                key = s.get(ApiKey, client) if client is not None else None
+                tenant = key.tenant if key is not None else (client if client == tenancy.CHAT_PAGE else tenancy.DEFAULT)
+            s.add(Conversation(id=cid, locale=locale, client=client, thread_head=thread_head, tenant=tenant))
             s.flush()
             s.add(Consent(conversation_id=cid, text_version=consent_version))
-            chain.append(s, "consent_given", actor, cid, payload)
+            chain.append(s, "consent_given", actor, cid, payload, tenant=tenant)
         return cid
 
     def claim_thread(self, client: str, head: str, marker: str) -> str | None:
@@ -235,11 +247,10 @@ class Store:
                 return False
             return _consented(s, cid)
 
-    def conversation_info(self, cid: str) -> dict[str, Any]:
+    def conversation_info(self, cid: str, *, tenant: str | None = None) -> dict[str, Any]:
+        """The conversation's plain facts; NotFound when it does not exist or (``tenant`` given) is another's."""
         with self._read() as s:
-            conv = s.get(Conversation, cid)
-            if conv is None or conv.deleted_at is not None:
-                raise NotFound(f"conversation {cid} does not exist")
+            conv = _visible(s, cid, tenant)
             return {
                 "id": cid,
                 "locale": conv.locale,
@@ -247,6 +258,7 @@ class Store:
                 "turns": conv.turns,
                 "top_level": conv.top_level,
                 "client": conv.client,
+                "tenant": conv.tenant,
             }
 
     def consents(self, cid: str) -> list[dict[str, Any]]:
@@ -261,8 +273,11 @@ class Store:
                 for c in rows
             ]
 
-    def withdraw_consent(self, cid: str, actor: str = "person") -> None:
+    def withdraw_consent(self, cid: str, actor: str = "person", *, tenant: str | None = None) -> None:
+        """``tenant``: when given, another tenant's conversation is NotFound and nothing changes."""
         with self._tx() as s:
+            if tenant is not None:
+                _visible(s, cid, tenant)
             rows = s.execute(
                 select(Consent).where(Consent.conversation_id == cid, Consent.withdrawn_at.is_(None))
             ).scalars()
@@ -371,13 +386,12 @@ class Store:
             return value if isinstance(value, dict) else None
 
     # ------------------------------------------------------------------ data rights
-    def export(self, cid: str, actor: str = "person") -> dict[str, Any]:
+    def export(self, cid: str, actor: str = "person", *, tenant: str | None = None) -> dict[str, Any]:
         """Everything held about a conversation, decrypted, as JSON-ready data (the person's right of access).
-        Withheld model replies are included: they are data about the person too."""
+        Withheld model replies are included: they are data about the person too. ``tenant``: when given, another
+        tenant's conversation is NotFound."""
         with self._read() as s:
-            conv = s.get(Conversation, cid)
-            if conv is None or conv.deleted_at is not None:
-                raise NotFound(f"conversation {cid} does not exist")
+            conv = _visible(s, cid, tenant)
             consents = s.execute(select(Consent).where(Consent.conversation_id == cid).order_by(Consent.id)).scalars()
             consent_list = [
                 {
@@ -387,7 +401,7 @@ class Store:
                 }
                 for c in consents
             ]
-            created, locale = conv.created_at.isoformat(), conv.locale
+            created, locale, owner = conv.created_at.isoformat(), conv.locale, conv.tenant
         turns = self.transcript(cid, include_withheld=True)
         data: dict[str, Any] = {
             "conversation_id": cid,
@@ -398,29 +412,39 @@ class Store:
             "exported_at": utcnow().isoformat(),
         }
         with self._tx() as s:
-            chain.append(s, "data_exported", actor, cid, {"turns": len(turns)})
+            chain.append(s, "data_exported", actor, cid, {"turns": len(turns)}, tenant=owner)
         return data
 
-    def delete_conversation(self, cid: str, actor: str = "person") -> dict[str, int]:
+    def delete_conversation(self, cid: str, actor: str = "person", *, tenant: str | None = None) -> dict[str, int]:
         """Real deletion: turns, consent records, review items and the conversation row are removed. The audit
-        log records that it happened and how much was removed, never what."""
+        log records that it happened, who did it and how much was removed, never what. ``tenant``: when given,
+        another tenant's conversation is NotFound and nothing is removed."""
         with self._tx() as s:
             conv = s.get(Conversation, cid)
-            if conv is None:
+            if conv is None or (tenant is not None and conv.tenant != tenant):
                 raise NotFound(f"conversation {cid} does not exist")
+            owner = conv.tenant
             counts = {
                 "turns": _deleted(s, delete(Turn).where(Turn.conversation_id == cid)),
                 "review_items": _deleted(s, delete(ReviewItem).where(ReviewItem.conversation_id == cid)),
                 "consents": _deleted(s, delete(Consent).where(Consent.conversation_id == cid)),
             }
             s.delete(conv)
-            chain.append(s, "conversation_deleted", actor, cid, counts)
+            chain.append(s, "conversation_deleted", actor, cid, counts, tenant=owner)
             return counts
 
     # ------------------------------------------------------------------ audit
-    def audit(self, kind: str, actor: str, cid: str | None = None, payload: dict[str, Any] | None = None) -> int:
+    def audit(
+        self,
+        kind: str,
+        actor: str,
+        cid: str | None = None,
+        payload: dict[str, Any] | None = None,
+        *,
+        tenant: str | None = None,
+    ) -> int:
         with self._tx() as s:
-            return chain.append(s, kind, actor, cid, payload or {}).seq
+            return chain.append(s, kind, actor, cid, payload or {}, tenant=tenant).seq
 
     def verify_audit(self) -> chain.VerifyReport:
         with self._read() as s:
@@ -447,11 +471,19 @@ class Store:
                     report.add(f"turn {row.conversation_id}/{row.seq}: stored turn differs from its audit record")
         return report
 
-    def audit_events(self, cid: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def audit_events(
+        self, cid: str | None = None, limit: int = 100, *, grants: Grants | None = None
+    ) -> list[dict[str, Any]]:
+        """The latest events, newest first. ``grants``: only events of those tenants, plus install-wide events
+        (no tenant, no conversation); events written before tenancy existed carry no tenant and are shown only
+        with a grant to every tenant."""
         with self._read() as s:
             q = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)
             if cid is not None:
                 q = q.where(AuditEvent.conversation_id == cid)
+            if grants is not None and not grants.everything:
+                install_wide = AuditEvent.tenant.is_(None) & AuditEvent.conversation_id.is_(None)
+                q = q.where(grants.clause(AuditEvent.tenant) | install_wide)
             return [
                 {
                     "seq": e.seq,
@@ -459,6 +491,7 @@ class Store:
                     "kind": e.kind,
                     "actor": e.actor,
                     "conversation_id": e.conversation_id,
+                    "tenant": e.tenant,
                     "payload": e.payload,
                 }
                 for e in s.execute(q).scalars()
@@ -538,7 +571,7 @@ class Store:
                 n += 1
         return n
 
-    def take_released(self, conversation_id: str) -> list[dict[str, Any]]:
+    def take_released(self, conversation_id: str, actor: str = "gateway") -> list[dict[str, Any]]:
         """Released replies not yet delivered to the person, marked delivered (each is delivered once)."""
         out: list[dict[str, Any]] = []
         with self._tx() as s:
@@ -561,19 +594,26 @@ class Store:
                 text = self.keys.open_text(r.release_enc, f"review_items/{r.id}/release")
                 out.append({"turn": r.turn_seq, "text": text, "release": r.release_kind})
                 r.delivered_at = utcnow()
-                chain.append(s, "hold_delivered", "gateway", conversation_id, {"item": r.id})
+                chain.append(s, "hold_delivered", actor, conversation_id, {"item": r.id})
         return out
 
     # ------------------------------------------------------------------ API keys
-    def create_api_key(self, name: str, actor: str = "admin", *, consent_version: str | None = None) -> str:
+    def create_api_key(
+        self, name: str, actor: str = "admin", *, consent_version: str | None = None, tenant: str | None = None
+    ) -> str:
         """A new key ``mr_<id>_<secret>``; only the secret's hash is stored, so this is the one time it is seen.
-        ``consent_version``: the owner attests that every person using the app accepted that consent text."""
+        ``consent_version``: the owner attests that every person using the app accepted that consent text.
+        ``tenant``: the tenant whose conversations the key reaches (default: a new one, named after the key's id;
+        another key's id puts the new key in that key's tenant)."""
         if not name or len(name) > 64:
             raise ValueError("name must be 1-64 characters")
         if consent_version is not None and not 1 <= len(consent_version) <= 64:
             raise ValueError("consent_version must be 1-64 characters")
+        if tenant is not None:
+            tenancy.check_tenant_name(tenant)
         kid, secret = secrets.token_hex(6), secrets.token_urlsafe(24)
-        payload: dict[str, Any] = {"key_id": kid, "name": name}
+        tenant = tenant or kid
+        payload: dict[str, Any] = {"key_id": kid, "name": name, "tenant": tenant}
         if consent_version is not None:
             payload["consent_attested"] = consent_version
         with self._tx() as s:
@@ -584,9 +624,10 @@ class Store:
                     secret_hash=hashlib.sha256(secret.encode()).hexdigest(),
                     consent_version=consent_version,
                     consent_attested_at=utcnow() if consent_version is not None else None,
+                    tenant=tenant,
                 )
             )
-            chain.append(s, "api_key_created", actor, None, payload)
+            chain.append(s, "api_key_created", actor, None, payload, tenant=tenant)
         return f"mr_{kid}_{secret}"
 
     def attest_api_key_consent(self, kid: str, consent_version: str | None, actor: str = "admin") -> None:
@@ -599,7 +640,14 @@ class Store:
                 raise NotFound(f"API key {kid} does not exist")
             row.consent_version = consent_version
             row.consent_attested_at = utcnow() if consent_version is not None else None
-            chain.append(s, "api_key_consent_attested", actor, None, {"key_id": kid, "version": consent_version})
+            chain.append(
+                s,
+                "api_key_consent_attested",
+                actor,
+                None,
+                {"key_id": kid, "version": consent_version},
+                tenant=row.tenant,
+            )
 
     def authenticate_api_key(self, key: str) -> ApiKeyInfo | None:
         """The key when it is valid and not revoked, else None (constant-time comparison)."""
@@ -612,7 +660,7 @@ class Store:
                 return None
             if not hmac.compare_digest(row.secret_hash, hashlib.sha256(parts[2].encode()).hexdigest()):
                 return None
-            return ApiKeyInfo(row.id, row.name, row.consent_version, bytes.fromhex(row.secret_hash))
+            return ApiKeyInfo(row.id, row.name, row.consent_version, bytes.fromhex(row.secret_hash), row.tenant)
 
     def verify_api_key(self, key: str) -> str | None:
         """The key's id when it is valid and not revoked, else None (constant-time comparison)."""
@@ -625,7 +673,29 @@ class Store:
             if row is None:
                 raise NotFound(f"API key {kid} does not exist")
             row.revoked_at = utcnow()
-            chain.append(s, "api_key_revoked", actor, None, {"key_id": kid})
+            chain.append(s, "api_key_revoked", actor, None, {"key_id": kid}, tenant=row.tenant)
+
+    def api_keys(self) -> list[dict[str, Any]]:
+        """Every key's id, name, tenant and state (never a secret or its hash)."""
+        with self._read() as s:
+            rows = s.execute(select(ApiKey).order_by(ApiKey.tenant, ApiKey.created_at)).scalars().all()
+            return [
+                {
+                    "id": r.id,
+                    "name": r.name,
+                    "tenant": r.tenant,
+                    "consent_version": r.consent_version,
+                    "revoked": r.revoked_at is not None,
+                }
+                for r in rows
+            ]
+
+    def tenants(self) -> list[str]:
+        """Every tenant that has an API key or a conversation."""
+        with self._read() as s:
+            keys = s.execute(select(ApiKey.tenant).distinct()).scalars().all()
+            convs = s.execute(select(Conversation.tenant).distinct()).scalars().all()
+            return sorted({*keys, *convs})
 
     # ------------------------------------------------------------------ settings and counts
     def count(self, what: str) -> int:
@@ -634,6 +704,15 @@ class Store:
         ]
         with self._read() as s:
             return int(s.execute(select(func.count()).select_from(model)).scalar_one())
+
+
+def _visible(s: Session, cid: str, tenant: str | None) -> Conversation:
+    """The live conversation, when ``tenant`` (if given) owns it; else NotFound, the same for a conversation that
+    does not exist and one of another tenant."""
+    conv = s.get(Conversation, cid)
+    if conv is None or conv.deleted_at is not None or (tenant is not None and conv.tenant != tenant):
+        raise NotFound(f"conversation {cid} does not exist")
+    return conv
 
 
 def _consented(s: Session, cid: str) -> bool:
