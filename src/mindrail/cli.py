@@ -239,13 +239,23 @@ def eval_everyday(
 def eval_loso(
     out: Annotated[Path | None, typer.Option(help="Write the JSON here as well.")] = None,
     seed: Annotated[int, typer.Option()] = 13,
+    sources: Annotated[
+        str | None, typer.Option(help="Comma-separated sources to leave out, one fold each (default: all).")
+    ] = None,
 ) -> None:
     """Leave one source out: suicide heads trained without each public source, measured on it."""
+    from mindrail.training.dataset import LOSO_SOURCES
     from mindrail.training.loso import loso_report
 
+    chosen = tuple(s.strip() for s in sources.split(",")) if sources else LOSO_SOURCES
+    unknown = sorted(set(chosen) - set(LOSO_SOURCES))
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown source(s) {unknown}; choose from {list(LOSO_SOURCES)}", param_hint="--sources"
+        )
     with _progress() as bar:
         progress = _stages(bar)
-        report = loso_report(seed=seed, cache_dir=Path(".cache/train"), progress=progress)
+        report = loso_report(seed=seed, cache_dir=Path(".cache/train"), progress=progress, sources=chosen)
     _emit(report, out)
 
 
