@@ -13,7 +13,8 @@ whole engine (patterns + learned layer + rules) is measured on:
 
 Leaving the large public sources out of the comparison's training is what makes them held out for both options
 (a leave-one-source-out fold would have to fine-tune the encoder once per fold). It also keeps the comparison
-within a session on two cores: only these sources are embedded with each encoder.
+within a session on two cores: only these sources are embedded with each encoder, and the exemplar bank leaves
+out the identity-swapped copies (``build_bank(identity_swaps=False)``), the same for every option.
 
 Usage::
 
@@ -110,6 +111,7 @@ def compare_option(encoder_dir: Path, work: Path, *, seed: int = 13, cache_dir: 
         sources=TRAIN_SOURCES,
         cache_dir=cache_dir if cache_dir is not None else work / "cache",
         encoder=encoder,
+        bank_identity_swaps=False,
     )
     engine = RiskEngine.load(encoder_dir=encoder_dir, heads_path=heads_path)
     shared = default_shared_dir()
