@@ -76,10 +76,6 @@ class ScreenIn(BaseModel):
     messages: list[MessageIn] | None = None
 
 
-def _error(status: int, message: str, code: str, param: str | None = None) -> JSONResponse:
-    return error_response(status, message, code, param)
-
-
 _HTTP_CODES = {
     401: "invalid_api_key",
     403: "forbidden",
@@ -125,7 +121,7 @@ def create_app(
     app.add_middleware(
         EdgeMiddleware,
         max_body_bytes=opts.max_body_bytes,
-        too_large=lambda limit: _error(413, f"request body over {limit} bytes", "payload_too_large"),
+        too_large=lambda limit: error_response(413, f"request body over {limit} bytes", "payload_too_large"),
     )
 
     @app.exception_handler(RequestValidationError)
@@ -134,17 +130,17 @@ def create_app(
         errors_ = exc.errors() or [{"loc": ("body",), "msg": "invalid request"}]
         first = max(errors_, key=lambda e: len(_loc(tuple(e.get("loc", ())))))
         where = _loc(tuple(first.get("loc", ())))
-        return _error(400, f"{where}: {first.get('msg')}", "invalid_request", where)
+        return error_response(400, f"{where}: {first.get('msg')}", "invalid_request", where)
 
     @app.exception_handler(ConsentRequired)
     async def consent(request: Request, exc: ConsentRequired) -> JSONResponse:
-        return _error(
+        return error_response(
             403, "this conversation has no active consent: create one with POST /v1/conversations", "consent_required"
         )
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> JSONResponse:
-        return _error(404, "no such conversation", "not_found")
+        return error_response(404, "no such conversation", "not_found")
 
     key_info = api_key_dependency(gateway, require_api_key)
 
@@ -182,7 +178,7 @@ def create_app(
     ) -> dict[str, Any] | JSONResponse:
         known = default_consent().known_versions
         if body.consent_version not in known:
-            return _error(
+            return error_response(
                 422,
                 f"consent_version: not a known version of the consent text (GET /v1/consent): "
                 f"{', '.join(sorted(known))}",
@@ -222,10 +218,10 @@ def create_app(
     @app.post("/v1/screen", responses=errors(400, 401, 413, 500))
     async def screen(body: ScreenIn, client: str | None = Depends(api_key)) -> dict[str, Any]:
         if body.text is None and not body.messages:
-            return _error(400, "text or messages: one is required", "invalid_request", "text")  # type: ignore[return-value]
+            return error_response(400, "text or messages: one is required", "invalid_request", "text")  # type: ignore[return-value]
         for where, text in _screen_texts(body):
             if len(text) > opts.screen_max_chars:
-                return _error(  # type: ignore[return-value]
+                return error_response(  # type: ignore[return-value]
                     413,
                     f"{where}: over the screening limit of {opts.screen_max_chars} characters",
                     "payload_too_large",
@@ -255,7 +251,9 @@ def create_app(
     )
     async def metrics(request: Request) -> Response:
         if opts.metrics_token is not None and not _bearer_is(request, opts.metrics_token):
-            denied = _error(401, "metrics: missing or wrong token (Authorization: Bearer ...)", "invalid_metrics_token")
+            denied = error_response(
+                401, "metrics: missing or wrong token (Authorization: Bearer ...)", "invalid_metrics_token"
+            )
             denied.headers["WWW-Authenticate"] = "Bearer"
             return denied
         return PlainTextResponse(
