@@ -125,3 +125,23 @@ def test_compare_table_has_one_column_per_option() -> None:
     assert out[0] == "| measure | frozen | fine-tuned |"
     assert any(line.startswith("| kaggle_suicide: suicide AUROC | 0.900 | 0.900 |") for line in out)
     assert "| everyday set: suicide >= low / >= moderate | 1.0% / n/a | 1.0% / n/a |" in out
+
+
+def test_fine_tuning_targets_are_ordinal_rungs_masked_where_the_source_is_silent() -> None:
+    """A plan is >= low, >= moderate and >= high but not >= imminent; a category the source does not label is
+    neither positive nor negative."""
+    from mindrail.risk.types import CATEGORIES, Category, Level
+    from mindrail.training.dataset import Example
+    from mindrail.training.finetune import ORDINAL_LEVELS, _targets
+
+    ssh, dis = Category.SUICIDE_SELF_HARM, Category.DISTRESS
+    ex = Example("x", "text written for the test", "authored", "g", {ssh: Level.HIGH}, frozenset({ssh, dis}))
+    y, known = _targets([ex])
+    width = len(ORDINAL_LEVELS)
+    j = CATEGORIES.index(ssh)
+    assert y[0, j * width : (j + 1) * width].tolist() == [1.0, 1.0, 1.0, 0.0]
+    d = CATEGORIES.index(dis)
+    assert y[0, d * width : (d + 1) * width].tolist() == [0.0] * width
+    assert known[0, d * width : (d + 1) * width].tolist() == [1.0] * width
+    silent = [c for c in CATEGORIES if c not in (ssh, dis)]
+    assert all(known[0, CATEGORIES.index(c) * width] == 0.0 for c in silent)
