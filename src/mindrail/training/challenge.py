@@ -236,12 +236,17 @@ def evaluate_messages(engine: Any, messages: list[ChallengeMessage]) -> dict[str
     benign_by_slice: dict[str, _Rate] = defaultdict(_Rate)
     evasion, multilingual = _Rate(), _Rate()
     evasion_by_form: dict[str, _Rate] = defaultdict(_Rate)
+    # Where a crisis item's level landed, per labelled category and rung: tells "not seen at all" apart from
+    # "seen, but placed too low on the ladder" without showing any item.
+    confusion: dict[str, Counter[str]] = defaultdict(Counter)
     for m in messages:
         a = assessed[m.id]
         if _is_crisis(m.labels):
             ok = _reached(a, m.labels)
             crisis.add(ok)
             at_none.add(a.top_level == Level.NONE)
+            for c, lv in crisis_labels(m.labels).items():
+                confusion[f"{c.value}={lv.label}"][a.level(c).label] += 1
             for s in _slices(m):
                 by_slice[s].add(ok)
             if m.lang != "en":
@@ -269,6 +274,7 @@ def evaluate_messages(engine: Any, messages: list[ChallengeMessage]) -> dict[str
         "evasion_at_plain_level": evasion.to_dict(),
         "evasion_by_form": {k: v.to_dict() for k, v in sorted(evasion_by_form.items())},
         "multilingual_crisis_at_moderate": multilingual.to_dict(),
+        "crisis_level_given": {k: dict(sorted(v.items())) for k, v in sorted(confusion.items())},
         "crisis_by_slice": {k: v.to_dict() for k, v in sorted(by_slice.items())},
         "benign_by_slice": {k: v.to_dict() for k, v in sorted(benign_by_slice.items())},
     }

@@ -46,6 +46,9 @@ HEAD_SPECS: tuple[tuple[Category, Level], ...] = (
 # false-positive rate here at or below EVERYDAY_FPR, whatever recall-first would choose.
 EVERYDAY = frozenset({"goemotions", "esconv", "annomi"})
 EVERYDAY_FPR = 0.005
+# A severity head raises a level to moderate or above, which escalates to a clinician; on everyday text that
+# must be rarer still (issue 10: <= 0.2% of everyday messages at >= moderate, <= 1 escalation per 1,000 turns).
+EVERYDAY_SEVERE_FPR = 0.001
 # Severity heads that raise a level to high or imminent on their own must be right this often on calib.
 SEVERE_PRECISION = {Level.MODERATE: 0.8, Level.HIGH: 0.9, Level.IMMINENT: 0.95}
 # Recall-first for suicide and self-harm: the threshold keeps this recall on the calib split.
@@ -291,6 +294,8 @@ def train_heads(
         everyday = np.array([examples[int(i)].source in EVERYDAY for i in cal]) & (y_all[cal] == 0)
         if cat == Category.SUICIDE_SELF_HARM and min_level == Level.LOW and everyday.any():
             threshold = max(threshold, _fpr_threshold(cal_score[everyday], EVERYDAY_FPR))
+        if min_level > Level.LOW and everyday.any():
+            threshold = max(threshold, _fpr_threshold(cal_score[everyday], EVERYDAY_SEVERE_FPR))
         strict = max(threshold, _strict_threshold(cal_score[sel], y_all[cal][sel]))
         head = Head(
             name,
