@@ -521,3 +521,17 @@ def test_megabyte_text_is_handled() -> None:
     assert time.perf_counter() - t0 < 5.0  # measured ~0.4 s
     assert n.text.startswith("some lines of text with crying , some cafe and so many words. some lines")
     assert len(n.offsets) == len(n.text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1 want 70 die 4nd 1 4m going", "i want to die and i am going"),
+        ("th3 p1ll5 4r3 1n my dr4w3r 4nd 1 h4v3 50 0f th3m", "the pills are in my drawer and i have 50 of them"),
+        ("meet at 4pm on the 2nd, 1 more day", "meet at 4pm on the 2nd, 1 more day"),
+        ("i have 1 cat and 70 dollars, 1 more", "i have 1 cat and 70 dollars, 1 more"),
+    ],
+)
+def test_a_leetspeak_text_reads_its_number_like_words_too(text: str, expected: str) -> None:
+    """Numbers stay numbers unless the text is written in leetspeak, and a quantity ("50") always does."""
+    assert normalise(text).text == expected

@@ -679,6 +679,10 @@ _TRIPLE_WORD_RE: Final = re.compile(r"(?<![a-z'])(?=[a-z']*?([a-z])\1\1)[a-z']++
 _TRIPLE_RE: Final = re.compile(r"([a-z])\1{2,}")
 _TRIPLE_GUARD_RE: Final = re.compile(r"([a-z])\1\1")
 _LEET_GUARD_RE: Final = re.compile(r"[0-9@$!|]")
+_LEET_LOOSE_RE: Final = re.compile(r"(?<![\w@$.,:/-])(?=[a-z0-9@$]*[0-9@$])[a-z0-9@$]+(?![\w@$]|[.,:/-]\d)")
+# Pure numbers read as words only in a leetspeak text, and only these (a quantity like "50" stays a number).
+_LEET_LOOSE_WORDS: Final = {"1": "i", "70": "to"}
+_LEET_LOOSE_RANK: Final = 5000
 # Every character ``str.isspace`` accepts (what ``\s`` matches); all map one-to-one to a space.
 _WS_CHARS: Final = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000" + "".join(
     map(chr, range(0x2000, 0x200B))
@@ -890,6 +894,7 @@ class Normaliser:
 
     def _leet(self, t: str) -> str:
         chars: list[str] | None = None
+        converted = 0
         for m in _LEET_TOKEN_RE.finditer(t):
             tok = m.group()
             if "@" in tok and t[m.end() : m.end() + 1] == ".":  # e-mail address
@@ -900,7 +905,25 @@ class Normaliser:
             if chars is None:
                 chars = list(t)
             chars[m.start() : m.end()] = rep
+            converted += 1
+        # A text with three or more leet words is written in leetspeak, so its tokens that read as numbers with
+        # a unit ("4nd", "4m") or as a lone "1" / "70" are words too ("and", "am", "i", "to"), provided at least
+        # one of them is not a plain number.
+        loose = [(m, rep) for m in _LEET_LOOSE_RE.finditer(t) if (rep := self._leet_loose(m.group())) is not None]
+        if loose and converted + len(loose) >= 3 and (converted or any(not m.group().isdigit() for m, _ in loose)):
+            chars = chars if chars is not None else list(t)
+            for m, rep in loose:
+                chars[m.start() : m.end()] = rep
         return t if chars is None else "".join(chars)
+
+    def _leet_loose(self, tok: str) -> str | None:
+        if tok in _LEET_LOOSE_WORDS:
+            return _LEET_LOOSE_WORDS[tok]
+        if tok.isdigit() or any(ch in "2689" for ch in tok) or tok in _ALNUM_EXEMPT:
+            return None
+        cand = "".join(_LEET.get(ch, ch) for ch in tok)
+        rank = self.lexicon.rank(cand) if len(self.lexicon) else None
+        return cand if rank is not None and rank < _LEET_LOOSE_RANK else None
 
     # -- step 5 ---------------------------------------------------------------------------------
 
