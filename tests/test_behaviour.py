@@ -243,14 +243,15 @@ def test_over_one_megabyte_is_screened(engine: RiskEngine) -> None:
     assert any(s.start >= len(filler) for s in a.categories[SSH].evidence)
 
 
-def test_non_english_is_flagged_and_never_silent(engine: RiskEngine) -> None:
+def test_non_english_is_assessed_or_flagged_and_never_silent(engine: RiskEngine) -> None:
+    """Spanish, French, German and Portuguese are read through the glossary (flag ``glossed``); everyday text in
+    them stays at none. Other languages are flagged unsupported, and only the pattern layer sets levels there."""
     a = engine.assess("Ya no puedo más, quiero morir. Nadie me entiende y estoy cansada de todo.")
-    assert Flag.LANGUAGE_UNSUPPORTED in a.flags
-    assert a.level(SSH) >= Level.LOW
+    assert Flag.GLOSSED in a.flags and Flag.LANGUAGE_UNSUPPORTED not in a.flags
+    assert a.level(SSH) >= Level.MODERATE
     b = engine.assess("Il fait beau aujourd'hui, nous allons au marché avec les enfants cet après-midi.")
-    assert Flag.LANGUAGE_UNSUPPORTED in b.flags
-    assert Flag.LOW_CONFIDENCE in b.flags
-    # The English encoder's score on unsupported text is no verdict: only the pattern layer sets levels.
+    assert Flag.GLOSSED in b.flags
+    assert b.top_level == Level.NONE
     c = engine.assess("这个视频太搞笑了，我笑得肚子疼")
     assert Flag.LANGUAGE_UNSUPPORTED in c.flags
     assert c.level(SSH) == Level.NONE

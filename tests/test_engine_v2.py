@@ -9,11 +9,13 @@ import pytest
 from mindrail.risk.engine import RiskEngine
 from mindrail.risk.language import foreign_leaning
 from mindrail.risk.normalise import normalise, scrub, spelling_table
+from mindrail.risk.patterns import PatternDetector
 from mindrail.risk.types import Category, Level, Subject
 
 SSH = Category.SUICIDE_SELF_HARM
 HTO = Category.HARM_TO_OTHERS
 PSY = Category.PSYCHOSIS
+DET_SPEC = PatternDetector().spec
 
 
 @pytest.mark.parametrize(
@@ -179,3 +181,42 @@ def test_saying_you_will_not_act_answers_intent_but_keeps_the_thought(engine: Ri
     kept = engine.assess("everyone would be better off if I wasn't around. I'm not going to do anything though")
     assert kept.level(SSH) == Level.MODERATE
     assert engine.assess("i want to die lol jk").level(SSH) == Level.LOW
+
+
+LADDER = [(s.id, s.slot, ex, True) for s in DET_SPEC.ladder for ex in s.examples] + [
+    (s.id, s.slot, ex, False) for s in DET_SPEC.ladder for ex in s.counter
+]
+
+
+@pytest.mark.parametrize(
+    ("slot_id", "slot", "text", "present"), LADDER, ids=[f"{x[0]}-{i}" for i, x in enumerate(LADDER)]
+)
+def test_ladder_cues_match_their_examples_only(slot_id: str, slot: str, text: str, present: bool) -> None:
+    assert (slot in PatternDetector().detect(normalise(text).text).slots) is present
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        ("i want to kill myself and i keep thinking about the rope in the garage", Level.MODERATE),
+        ("i want to kill myself. the pills are in my drawer, counted out", Level.HIGH),
+        ("i want to die and i'm doing it with the pills tonight", Level.HIGH),
+        ("i want to die. i've taken all of them", Level.IMMINENT),
+    ],
+)
+def test_ideation_with_ladder_cues_reaches_its_rung(engine: RiskEngine, text: str, level: Level) -> None:
+    assert engine.assess(text).level(SSH) >= level
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i took the pills for my headache tonight and went to bed early",
+        "in the novel she wants to kill herself and has saved up her pills",
+        "when i was fifteen i wanted to die and i had pills in my drawer, i'm fine now",
+    ],
+)
+def test_ladder_cues_alone_or_at_a_distance_raise_nothing(engine: RiskEngine, text: str) -> None:
+    a = engine.assess(text)
+    assert not any(r.startswith("cssrs_ladder") for r in a.categories[SSH].reasons)
+    assert a.level(SSH) <= Level.MODERATE

@@ -83,6 +83,10 @@ def test_unsupported_language_gets_resources(policy: Policy) -> None:
     assert d.actions == {Action.RESPOND_WITH_SUPPORT}
 
 
+def test_a_glossed_language_gets_resources_with_every_reply(policy: Policy) -> None:
+    assert policy.decide(_a(flags=frozenset({Flag.GLOSSED}))).actions == {Action.RESPOND_WITH_SUPPORT}
+
+
 def test_crisis_reply_asks_about_safety_gives_resources_and_keeps_talking(policy: Policy) -> None:
     d = policy.decide(_a(suicide_self_harm=Level.IMMINENT), locale="en-GB")
     text = policy.crisis_reply(d)
@@ -171,3 +175,35 @@ def test_resource_book_rejects_a_service_without_source(tmp_path: Path) -> None:
     )
     with pytest.raises(DataFileError, match=r"source_url"):
         ResourceBook.load(p)
+
+
+def test_a_concern_reaches_a_clinician_when_it_rises_not_on_every_turn_it_holds(policy: Policy) -> None:
+    held = Assessment(
+        {Category.SUICIDE_SELF_HARM: CategoryResult(0.7, Level.MODERATE)},
+        Subject.SELF,
+        frozenset(),
+        "t",
+        rose=frozenset(),
+    )
+    rising = Assessment(
+        {Category.SUICIDE_SELF_HARM: CategoryResult(0.7, Level.MODERATE)},
+        Subject.SELF,
+        frozenset(),
+        "t",
+        rose=frozenset({Category.SUICIDE_SELF_HARM}),
+    )
+    assert Action.ESCALATE not in policy.decide(held).actions
+    assert Action.RESPOND_WITH_SUPPORT in policy.decide(held).actions
+    assert Action.ESCALATE in policy.decide(rising).actions
+    # Outside a conversation (rose unknown) every concern counts as risen: fail closed.
+    assert Action.ESCALATE in policy.decide(_a(suicide_self_harm=Level.MODERATE)).actions
+
+
+def test_a_held_conversation_level_escalates_once(policy: Policy, engine: RiskEngine) -> None:
+    state = engine.new_conversation()
+    decisions = []
+    for text in ["i want to kill myself, i have the pills in my drawer", "ok", "fine", "whatever"]:
+        decisions.append(policy.decide(state.add_user(text)))
+        state.add_assistant("I'm here with you.")
+    assert [Action.ESCALATE in d.actions for d in decisions] == [True, False, False, False]
+    assert all(d.level >= Level.HIGH for d in decisions)

@@ -2,7 +2,8 @@
 
 Rules combine (every matching rule adds its actions), then two simplifications apply: a crisis protocol replaces
 any model reply, and a reply with support replaces a plain reply. With no matching rule the policy's default
-actions apply.
+actions apply. ``escalate`` stays only where a matching rule's category rose this turn (``Assessment.rose``): a
+concern that holds through a conversation reaches a clinician once, not once per turn.
 """
 
 from __future__ import annotations
@@ -98,6 +99,12 @@ class Policy:
     def decide(self, assessment: Assessment, locale: str | None = None) -> Decision:
         matched = [r for r in self.spec.rules if _matches(r, assessment)]
         actions: set[Action] = {a for r in matched for a in r.actions} or set(self.spec.default_actions)
+        # A clinician is told when a concern is new or rises, not again on every turn it holds.
+        if Action.ESCALATE in actions and not any(
+            Action.ESCALATE in r.actions and (r.when.category is None or assessment.is_rising(r.when.category))
+            for r in matched
+        ):
+            actions.discard(Action.ESCALATE)
         if Action.CRISIS_PROTOCOL in actions:
             actions -= {Action.RESPOND, Action.RESPOND_WITH_SUPPORT}
         elif Action.RESPOND_WITH_SUPPORT in actions:

@@ -13,14 +13,16 @@ record per category. Rules, each documented in docs/risk-model.md:
   disclosed plan, intent or act (high or imminent) stays at high through later calm turns: nothing calm
   says the plan is gone.
 * Accumulation: ideation *phrases* in ``persist_count`` of the last ``persist_window`` user turns are at least
-  moderate. A learned-only verdict never counts, so everyday turns cannot add up to a level, and below high it
-  is not carried to later turns either.
+  moderate. A learned-only verdict never counts, so everyday turns cannot add up to a level; it is carried like
+  any other (held, then stepping down) but never sets the floor a conversation keeps.
   The conversation score is the higher of this turn's score and the decayed carried score.
 * Retraction ("just kidding", "I'd never actually do it") lowers the carried suicide level by one step and the
   score by ``retraction_factor``, but never below low: people often retract after disclosing.
 * Means-seeking (heights, medication amounts, poisons, weapons, rail) after distress or ideation in any of the
   last ``distress_memory`` user turns is high, even when the question itself reads as neutral.
 * A short "yes" to an assistant's direct question about suicide or self-harm is ideation (at least low).
+* ``Assessment.rose`` names the categories whose level is above the previous user turn's: the policy escalates
+  to a clinician only then, so a level that holds through later turns is one escalation, not one per turn.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ class ConversationState:
     _phrase_turns: list[int] = field(default_factory=list)
     _distress_turns: list[int] = field(default_factory=list)
     _own_subject: Subject = Subject.UNCLEAR
+    _last_levels: dict[Category, Level] = field(default_factory=dict)
 
     def add_user(self, text: str) -> Assessment:
         message = self.engine.detector.screen([text])[0]
@@ -153,7 +156,9 @@ class ConversationState:
             message=dict(message.categories),
             third_party=third_party,
             cssrs_unknown=message.cssrs_unknown if not about_other else (),
+            rose=frozenset(c for c, r in categories.items() if r.level > self._last_levels.get(c, Level.NONE)),
         )
+        self._last_levels = {c: r.level for c, r in categories.items()}
         self.turns.append(Turn("user", len(self.turns), message, assessment))
         return assessment
 
@@ -194,15 +199,17 @@ class ConversationState:
             score = max(now.score, carried_score)
             if level > level_now:
                 reasons.append(f"carried_from_user_turn{carry.since}")
-            # What this turn hands to later turns: a learned verdict with no phrase or rule behind it holds for
-            # its own turn only, unless it is high (those heads are held to precision 0.9 on calib). Otherwise
-            # one everyday message the model misread would be carried, and escalated, for turns on end.
-            learned_only = level_now < Level.HIGH and all(r.startswith("learned") for r in reasons)
-            kept = Level.NONE if learned_only else level_now
+            # What this turn hands to later turns: every verdict holds for ``hold_turns`` and then steps down, but
+            # a learned verdict with no phrase or rule behind it never sets the floor a conversation keeps
+            # (peak): one everyday message the model misread fades, and it is escalated once (when it rose),
+            # not on every turn it holds.
+            learned_only = all(r.startswith(("learned", "carried_from")) for r in reasons)
+            kept = level_now
             if kept > Level.NONE and kept >= carried_level:
                 carry.level, carry.since = kept, t
             carry.score = score
-            carry.peak = max(carry.peak, carried_level, kept)
+            if not learned_only:
+                carry.peak = max(carry.peak, kept)
             out[cat] = CategoryResult(min(score, 1.0), level, now.evidence, tuple(dict.fromkeys(reasons)))
         return out
 

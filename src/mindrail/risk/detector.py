@@ -8,7 +8,7 @@ level is the higher of the two, after context rules (fiction, research, negation
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -16,9 +16,10 @@ import numpy.typing as npt
 
 from mindrail.risk.encoder import Encoder
 from mindrail.risk.features import N_FEATURES, pattern_features
+from mindrail.risk.gloss import Gloss, Glossary
 from mindrail.risk.heads import HeadSet
 from mindrail.risk.identity import mask_identity
-from mindrail.risk.language import is_supported
+from mindrail.risk.language import foreign_leaning, is_supported
 from mindrail.risk.normalise import Normalised, normalise, scrub
 from mindrail.risk.patterns import PatternDetector, PatternHit, PatternResult
 from mindrail.risk.types import CATEGORIES, Category, CategoryResult, Flag, Level, Span, Subject
@@ -77,8 +78,11 @@ class HybridDetector:
         *,
         max_windows: int = 4096,
         layers: frozenset[str] = LAYERS,
+        glossary: Glossary | None = None,
     ):
-        """``layers`` drops the pattern or the learned layer, for the ablation in ``make bench`` only."""
+        """``layers`` drops the pattern or the learned layer, for the ablation in ``make bench`` only.
+        ``glossary``: Spanish, French, German and Portuguese are also screened through it (mindrail.risk.gloss);
+        without one they are only flagged unsupported."""
         if not layers or layers - LAYERS:
             raise ValueError(f"layers must be a non-empty subset of {sorted(LAYERS)}, got {sorted(layers)}")
         self.layers = layers
@@ -86,7 +90,9 @@ class HybridDetector:
         self.heads = heads
         self.patterns = patterns
         self.max_windows = max_windows
-        self.version = f"mindrail-risk/{heads.version}+{encoder.version}+patterns-v{patterns.version}"
+        self.glossary = glossary
+        gloss_tag = "+gloss" if glossary is not None else ""
+        self.version = f"mindrail-risk/{heads.version}+{encoder.version}+patterns-v{patterns.version}{gloss_tag}"
         self._head_index = {(h.category, h.min_level): j for j, h in enumerate(heads.heads)}
         self._severity: dict[Category, list[int]] = {}
         for j, h in enumerate(heads.heads):
@@ -96,6 +102,30 @@ class HybridDetector:
     # ------------------------------------------------------------------ batch API
     def screen(self, texts: Sequence[str]) -> list[MessageResult]:
         texts = [scrub(t) for t in texts]
+        glosses = [self._gloss(t) for t in texts]
+        extra = [g.text for g in glosses if g is not None]
+        if not extra:
+            return self._screen(texts)
+        screened = self._screen([*texts, *extra], glosses_from=len(texts))
+        out = screened[: len(texts)]
+        k = len(texts)
+        for i, g in enumerate(glosses):
+            if g is not None:
+                out[i] = _with_gloss(out[i], screened[k], g)
+                k += 1
+        return out
+
+    def _gloss(self, text: str) -> Gloss | None:
+        """Texts the language check does not take for English, and short ones that lean foreign ("ich möchte
+        sterben" is under the four words it needs), are glossed when their words name a glossary language."""
+        if self.glossary is None or (is_supported(text) and not foreign_leaning(text)):
+            return None
+        lang = self.glossary.identify(text)
+        return self.glossary.gloss(text, lang) if lang else None
+
+    def _screen(self, texts: list[str], glosses_from: int | None = None) -> list[MessageResult]:
+        """``texts[glosses_from:]`` are English glosses: read as English whatever words they kept, with the learned
+        verdict held to the head's strict threshold (a gloss is broken English; the encoder is less sure of it)."""
         norms = [normalise(t) for t in texts]
         pats = [self.patterns.detect(n.text) if "patterns" in self.layers else _NO_PATTERNS for n in norms]
         truncated = [False] * len(texts)
@@ -114,7 +144,10 @@ class HybridDetector:
         results = []
         for i, (text, norm, pat) in enumerate(zip(texts, norms, pats, strict=True)):
             rows = np.flatnonzero(owner == i)
-            results.append(self._combine(text, norm, pat, scores[rows], [spans[r] for r in rows], truncated[i]))
+            glossed = glosses_from is not None and i >= glosses_from
+            results.append(
+                self._combine(text, norm, pat, scores[rows], [spans[r] for r in rows], truncated[i], glossed)
+            )
         return results
 
     def _cap_windows(self, owner: npt.NDArray[np.intp], truncated: list[bool]) -> npt.NDArray[np.bool_]:
@@ -139,6 +172,7 @@ class HybridDetector:
         scores: npt.NDArray[np.float64],
         spans: list[tuple[int, int]],
         truncated: bool,
+        glossed: bool = False,
     ) -> MessageResult:
         flags: set[Flag] = set()
         if truncated:
@@ -150,7 +184,7 @@ class HybridDetector:
         distress_signal = any(h.category == Category.DISTRESS for h in pat.hits) or (
             dj is not None and len(scores) > 0 and float(scores[:, dj].max()) >= self.heads.heads[dj].strict_threshold
         )
-        if not is_supported(original):
+        if not glossed and not is_supported(original):
             flags.add(Flag.LANGUAGE_UNSUPPORTED)
             flags.add(Flag.LOW_CONFIDENCE)
 
@@ -194,7 +228,8 @@ class HybridDetector:
             base_gate = learned_gate = self.heads.heads[j].threshold if j is not None else 1.0
             if phrase_level == Level.NONE and j is not None:
                 if (
-                    pat.idioms
+                    glossed
+                    or pat.idioms
                     or "retraction" in pat.contexts
                     or any(h.category == cat and h.negated for h in pat.dropped)
                 ):
@@ -262,6 +297,26 @@ class HybridDetector:
                 flags.add(Flag.LOW_CONFIDENCE)
             results[cat] = CategoryResult(score, level, tuple(_merge(evidence)), tuple(dict.fromkeys(reasons)))
 
+        # The C-SSRS ladder on loose cues: ideation this message shows, with a method, a time, means at hand,
+        # preparations or an act under way, is placed on the rung they show (patterns.yaml, ``ladder:``).
+        rung = _ladder_rung(pat.slots)
+        if (
+            rung > results[SSH].level
+            and ideation >= Level.LOW
+            and not distancing
+            and not pat.past_only
+            and not pat.denial
+            and "retraction" not in pat.contexts
+            and _subject(pat, results) != Subject.OTHER
+        ):
+            r = results[SSH]
+            cssrs_unknown = () if rung >= Level.HIGH else tuple(u for u in cssrs_unknown if u != "method")
+            reasons = [x for x in r.reasons if not x.startswith("cssrs_unknown")]
+            reasons.append("cssrs_ladder:" + ",".join(sorted(pat.slots)))
+            if cssrs_unknown:
+                reasons.append("cssrs_unknown:" + ",".join(cssrs_unknown))
+            results[SSH] = CategoryResult(r.score, rung, r.evidence, tuple(reasons))
+
         # Means-seeking in the same message as distress or ideation is high risk (conversation.py does the
         # same across turns). Within one message only a distress PHRASE counts: the learned distress score of a
         # bare lethal-dose question is raised by the question itself.
@@ -287,6 +342,50 @@ class HybridDetector:
             max((lv for _, lv, _ in by_cat[SSH]), default=Level.NONE),
             cssrs_unknown,
         )
+
+
+def _with_gloss(own: MessageResult, read: MessageResult, gloss: Gloss) -> MessageResult:
+    """A message in a glossary language: per category, the higher of its own phrases' verdict and the English
+    gloss's, with the gloss's evidence shown on the original text. It is flagged glossed, not unsupported."""
+
+    def back(spans: Sequence[Span]) -> tuple[Span, ...]:
+        return tuple(Span(*gloss.span_to_source(s.start, s.end)) for s in spans)
+
+    categories = dict(own.categories)
+    for cat, r in read.categories.items():
+        mine = categories.get(cat)
+        if mine is None or r.level > mine.level or (r.level == mine.level and r.score > mine.score):
+            categories[cat] = CategoryResult(r.score, r.level, back(r.evidence), (*r.reasons, "glossed:" + gloss.lang))
+    read_wins = max((r.level for r in read.categories.values()), default=Level.NONE) > max(
+        (r.level for r in own.categories.values()), default=Level.NONE
+    )
+    flags = (own.flags - {Flag.LANGUAGE_UNSUPPORTED, Flag.LOW_CONFIDENCE}) | read.flags | {Flag.GLOSSED}
+    ssh_read = read.level(SSH) > own.level(SSH)
+    return MessageResult(
+        own.norm,
+        replace(own.patterns, contexts=own.patterns.contexts | read.patterns.contexts),
+        categories,
+        read.subject if read_wins else own.subject,
+        flags - {Flag.LANGUAGE_UNSUPPORTED},
+        tuple(sorted({*own.means_kinds, *read.means_kinds})),
+        (*own.means_spans, *back(read.means_spans)),
+        max(own.ideation, read.ideation),
+        own.distress_signal or read.distress_signal,
+        max(own.ideation_phrase, read.ideation_phrase),
+        read.cssrs_unknown if ssh_read else own.cssrs_unknown,
+    )
+
+
+def _ladder_rung(slots: frozenset[str]) -> Level:
+    """The rung loose cues show beside ideation: an act under way is imminent; preparations, or a method with a
+    time, high; a method alone, C-SSRS item 3 (moderate)."""
+    if "under_way" in slots:
+        return Level.IMMINENT
+    if "prepared" in slots or {"method", "time"} <= slots:
+        return Level.HIGH
+    if "method" in slots:
+        return Level.MODERATE
+    return Level.NONE
 
 
 def _ideation_rung(

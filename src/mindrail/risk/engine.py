@@ -18,6 +18,7 @@ from pathlib import Path
 from mindrail.risk.conversation import ConversationConfig, ConversationState
 from mindrail.risk.detector import HybridDetector, MessageResult
 from mindrail.risk.encoder import Encoder
+from mindrail.risk.gloss import default_glossary
 from mindrail.risk.heads import HeadSet
 from mindrail.risk.patterns import PatternDetector
 from mindrail.risk.types import Assessment
@@ -58,7 +59,7 @@ class RiskEngine:
                 f"the heads were trained on encoder {heads.encoder_version} but {encoder.version} is installed; "
                 "rebuild the encoder with `make model` or retrain with `mindrail train`"
             )
-        return cls(HybridDetector(encoder, heads, PatternDetector(patterns_path)))
+        return cls(HybridDetector(encoder, heads, PatternDetector(patterns_path), glossary=default_glossary()))
 
     def new_conversation(self) -> ConversationState:
         return ConversationState(self, self.config)

@@ -70,6 +70,20 @@ def _check_unique_ids(items: list[Any]) -> list[Any]:
     return items
 
 
+LADDER_SLOTS = ("method", "time", "prepared", "under_way")
+
+
+class _SlotSpec(BaseModel):
+    """A loose C-SSRS ladder cue (``ladder:``): read only beside ideation the message already shows."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    slot: Literal["method", "time", "prepared", "under_way"]
+    regex: str
+    examples: list[str] = Field(default_factory=list)
+    counter: list[str] = Field(default_factory=list)
+
+
 class _MultilingualSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str
@@ -122,11 +136,12 @@ class _PatternFile(BaseModel):
     defs: dict[str, str] = Field(default_factory=dict)
     patterns: list[_PatternSpec]
     means: list[_MeansSpec]
+    ladder: list[_SlotSpec] = Field(default_factory=list)
     multilingual: list[_MultilingualSpec] = Field(default_factory=list)
     contexts: _Contexts
     idioms: list[str]
 
-    @field_validator("patterns", "means")
+    @field_validator("patterns", "means", "ladder")
     @classmethod
     def _unique_ids(cls, v: list[Any]) -> list[Any]:
         return _check_unique_ids(v)
@@ -176,6 +191,9 @@ class PatternResult:
     past_only: bool = False
     """The text speaks of the past ("when i was 15 i wanted to die") with no marker of now ("still", "again",
     "lately"): ideation then is history, not current ideation of unknown intent."""
+    slots: frozenset[str] = frozenset()
+    """C-SSRS ladder cues in the text (``method``, ``time``, ``prepared``, ``under_way``), not negated: the
+    detector reads them only beside suicidal ideation the message already shows."""
     denial: bool = False
     """The person says they are not at risk ("i'm not suicidal", "haven't cut in 4 years"). Unlike a retraction
     it lowers nothing the patterns found; it only asks more of a learned verdict with no phrase behind it."""
@@ -232,6 +250,7 @@ class PatternDetector:
             for p in spec.patterns
         ]
         self._means = [(m, compile_(f"means {m.id!r} field 'regex'", m.regex)) for m in spec.means]
+        self._ladder = [(m, compile_(f"ladder {m.id!r} field 'regex'", m.regex)) for m in spec.ladder]
         ml_label, ml_data = _read(source, DEFAULT_MULTILINGUAL)
         try:
             ml = _MultilingualFile.model_validate(ml_data)
@@ -289,6 +308,14 @@ class PatternDetector:
             if not any(s <= m.start() < e for s, e in idioms)
         )
         contexts = frozenset(name for name, rx in self._contexts.items() if rx.search(text))
+        slots = frozenset(
+            spec.slot
+            for spec, rx in self._ladder
+            if any(
+                not self._is_negated(text, m.start()) and not any(s <= m.start() < e for s, e in idioms)
+                for m in rx.finditer(text)
+            )
+        )
         retracted = "retraction" in contexts
         retractions = [m.group() for m in self._contexts["retraction"].finditer(text)] if retracted else []
         return PatternResult(
@@ -300,6 +327,7 @@ class PatternDetector:
             third_party=bool(self._third_party.search(text)),
             first_person=bool(self._first_person.search(text)),
             quotes=tuple((m.start(), m.end()) for m in _QUOTED.finditer(text)),
+            slots=slots,
             denial=bool(self._denial.search(text)),
             past_only=bool(self._past.search(text)) and not self._present.search(text),
             no_intent=bool(retractions) and all(self._no_intent.fullmatch(m) for m in retractions),

@@ -63,6 +63,9 @@ class Flag(StrEnum):
     TRUNCATED = "truncated"
     LANGUAGE_UNSUPPORTED = "language_unsupported"
     LOW_CONFIDENCE = "low_confidence"
+    GLOSSED = "glossed"
+    """Spanish, French, German or Portuguese, assessed through the bilingual glossary (mindrail.risk.gloss):
+    read, but less surely than English."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,13 @@ class Assessment:
     cssrs_unknown: tuple[str, ...] = ()
     """C-SSRS items (method, intent, plan) not yet known for the person's current ideation: the level holds at
     moderate "until asked about", and these are what to ask."""
+    rose: frozenset[Category] | None = None
+    """Categories whose level is above the previous user turn's in this conversation: news for a clinician. A
+    level that only holds is not escalated again (one misread message carried for six turns is one escalation,
+    not six). None (an assessment made outside a conversation) counts every category as risen."""
+
+    def is_rising(self, category: Category) -> bool:
+        return self.rose is None or category in self.rose
 
     @property
     def top_level(self) -> Level:
@@ -145,4 +155,5 @@ class Assessment:
             "categories": {c.value: r.to_dict() for c, r in self.categories.items()},
             "third_party": {c.value: r.to_dict() for c, r in self.third_party.items()},
             "cssrs_unknown": list(self.cssrs_unknown),
+            "rose": sorted(c.value for c in self.rose) if self.rose is not None else None,
         }

@@ -285,8 +285,11 @@ def _reached_any(a: Assessment, labels: dict[Category, Level]) -> bool:
 
 
 def evaluate_conversations(engine: Any, conversations: list[ChallengeConversation]) -> dict[str, Any]:
-    crisis, benign_ok, third_party_ok = _Rate(), _Rate(), _Rate()
+    crisis, benign_ok, third_party_ok, crisis_any = _Rate(), _Rate(), _Rate(), _Rate()
     by_kind: dict[str, _Rate] = defaultdict(_Rate)
+    # Last-turn level and peak level per labelled category and rung: detection misses vs carry losses.
+    last_given: dict[str, Counter[str]] = defaultdict(Counter)
+    peak_given: dict[str, Counter[str]] = defaultdict(Counter)
     escalated_turns = user_turns = 0
     for conv in conversations:
         state = engine.new_conversation()
@@ -313,6 +316,10 @@ def evaluate_conversations(engine: Any, conversations: list[ChallengeConversatio
             ok = ok and tp_ok
         if _is_crisis(conv.labels):
             crisis.add(ok)
+            crisis_any.add(any(_reached(a, conv.labels) for a in assessments))
+            for c, lv in crisis_labels(conv.labels).items():
+                last_given[f"{c.value}={lv.label}"][final.level(c).label] += 1
+                peak_given[f"{c.value}={lv.label}"][max(a.level(c) for a in assessments).label] += 1
         else:
             benign_ok.add(ok)
             user_turns += len(assessments)
@@ -323,6 +330,9 @@ def evaluate_conversations(engine: Any, conversations: list[ChallengeConversatio
     return {
         "n_conversations": len(conversations),
         "crisis_reached_at_last_turn": crisis.to_dict(),
+        "crisis_reached_at_any_turn": crisis_any.to_dict(),
+        "crisis_level_given_last_turn": {k: dict(sorted(v.items())) for k, v in sorted(last_given.items())},
+        "crisis_level_given_peak": {k: dict(sorted(v.items())) for k, v in sorted(peak_given.items())},
         "non_crisis_within_limits": benign_ok.to_dict(),
         "third_party_not_read_as_own": third_party_ok.to_dict(),
         "non_crisis_turns_at_moderate_per_1000": 1000 * escalated_turns / user_turns if user_turns else None,
