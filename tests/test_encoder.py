@@ -183,7 +183,7 @@ def test_manifest_records_provenance(model_dir: Path, encoder: Encoder) -> None:
 
 
 def test_missing_model_dir_raises_helpful_error(tmp_path: Path) -> None:
-    with pytest.raises(EncoderNotBuilt, match=r"make model.*build_encoder") as info:
+    with pytest.raises(EncoderNotBuilt, match=r"git checkout.*make train-encoder") as info:
         Encoder(tmp_path / "nowhere")
     assert isinstance(info.value, RuntimeError)
 

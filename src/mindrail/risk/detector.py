@@ -32,6 +32,7 @@ CSSRS_UNKNOWN = ("method", "intent", "plan")
 # Contexts in which a hit about someone other than the speaker is talk about suicide, not risk.
 _DISTANCING = frozenset({"fiction", "research", "psychoeducation", "quote", "hypothetical"})
 _LOW_CONFIDENCE_MARGIN = 0.10
+_DEED_SLOTS = frozenset({"amount", "prepared", "under_way"})
 LAYERS = frozenset({"patterns", "learned"})
 _NO_PATTERNS = PatternResult(hits=(), dropped=(), means=(), idioms=())
 
@@ -205,6 +206,7 @@ class HybridDetector:
         means_kinds = tuple(sorted({m.kind for m in pat.means}))
         results: dict[Category, CategoryResult] = {}
         ideation = Level.NONE
+        ideation_questioned = False
         cssrs_unknown: tuple[str, ...] = ()
         for cat in CATEGORIES:
             j = self._head_index.get((cat, Level.LOW))
@@ -226,13 +228,14 @@ class HybridDetector:
             # verdict stands; low_confidence says a learned score was overruled). Fiction and research frames
             # are not gated: measured, that cost recall on disclosures wrapped in them.
             base_gate = learned_gate = self.heads.heads[j].threshold if j is not None else 1.0
+            questioned = phrase_level == Level.NONE and bool(
+                glossed
+                or pat.idioms
+                or "retraction" in pat.contexts
+                or any(h.category == cat and h.negated for h in pat.dropped)
+            )
             if phrase_level == Level.NONE and j is not None:
-                if (
-                    glossed
-                    or pat.idioms
-                    or "retraction" in pat.contexts
-                    or any(h.category == cat and h.negated for h in pat.dropped)
-                ):
+                if questioned:
                     learned_gate = max(learned_gate, self.heads.heads[j].strict_threshold)
                 if (cat == SSH and pat.denial) or Flag.LANGUAGE_UNSUPPORTED in flags:
                     learned_gate = float("inf")
@@ -263,6 +266,9 @@ class HybridDetector:
                     level = max(level, self.heads.heads[sj].min_level)
                     reasons.append(f"learned:severity>={self.heads.heads[sj].min_level.label}")
             if cat == SSH:
+                # A learned verdict the gate had to question (idiom, retraction, negation) is not placed higher on
+                # the ladder by loose cues, as it is not by the severity heads.
+                ideation_questioned = questioned and not glossed
                 # With means-seeking in the message, the learned score is raised by the question itself, so
                 # only phrases count as ideation; without it, everything does.
                 phrases = max((lv for _, lv, _ in by_cat[cat]), default=Level.NONE)
@@ -299,10 +305,16 @@ class HybridDetector:
 
         # The C-SSRS ladder on loose cues: ideation this message shows, with a method, a time, means at hand,
         # preparations or an act under way, is placed on the rung they show (patterns.yaml, ``ladder:``).
-        rung = _ladder_rung(pat.slots)
+        # Where the learned head is the only sign of ideation, a method or a time cannot place it: those words are
+        # what raised its score ("i took my pills tonight"). A lethal amount ("all the pills"), preparations or an
+        # act under way still can, and then a time counts with them.
+        ssh_phrase = max((lv for _, lv, _ in by_cat[SSH]), default=Level.NONE)
+        cues = pat.slots if ssh_phrase > Level.NONE or pat.slots & _DEED_SLOTS else frozenset()
+        rung = _ladder_rung(cues)
         if (
             rung > results[SSH].level
             and ideation >= Level.LOW
+            and not ideation_questioned
             and not distancing
             and not pat.past_only
             and not pat.denial
@@ -339,7 +351,7 @@ class HybridDetector:
             means_spans,
             ideation,
             distress_signal,
-            max((lv for _, lv, _ in by_cat[SSH]), default=Level.NONE),
+            ssh_phrase,
             cssrs_unknown,
         )
 
@@ -377,13 +389,14 @@ def _with_gloss(own: MessageResult, read: MessageResult, gloss: Gloss) -> Messag
 
 
 def _ladder_rung(slots: frozenset[str]) -> Level:
-    """The rung loose cues show beside ideation: an act under way is imminent; preparations, or a method with a
-    time, high; a method alone, C-SSRS item 3 (moderate)."""
+    """The rung loose cues show beside ideation: an act under way is imminent; preparations, or a method (or a
+    lethal amount) with a time, high; a method alone, C-SSRS item 3 (moderate)."""
     if "under_way" in slots:
         return Level.IMMINENT
-    if "prepared" in slots or {"method", "time"} <= slots:
+    method = bool(slots & {"method", "amount"})
+    if "prepared" in slots or (method and "time" in slots):
         return Level.HIGH
-    if "method" in slots:
+    if method:
         return Level.MODERATE
     return Level.NONE
 

@@ -1,6 +1,7 @@
 """Sentence encoder for the risk engine: int8 all-MiniLM-L6-v2 on ONNX Runtime, no torch at runtime.
 
-The model is built once by :mod:`mindrail.training.build_encoder` (``make model``); this module only loads
+The model (all-MiniLM-L6-v2 fine-tuned on the risk corpus, int8) is committed; :mod:`mindrail.training.finetune`
+and :mod:`mindrail.training.build_encoder` rebuild it (``make train-encoder``); this module only loads
 the ONNX file and the ``tokenizers`` tokenizer, so importing it costs neither torch nor onnx.
 
 Long texts are never silently truncated: :meth:`Encoder.embed_windows` splits them into overlapping
@@ -36,7 +37,7 @@ TOKENIZER_NAME = "tokenizer.json"
 MANIFEST_NAME = "manifest.json"
 ENV_DIR = "MINDRAIL_ENCODER_DIR"
 VERSION_PREFIX = "minilm-l6-int8"
-_BUILD_HINT = "python -m mindrail.training.build_encoder"
+_BUILD_HINT = "make train-encoder"
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
@@ -178,8 +179,9 @@ class Encoder:
         missing = [n for n in (MODEL_NAME, TOKENIZER_NAME, MANIFEST_NAME) if not (model_dir / n).is_file()]
         if missing:
             raise EncoderNotBuilt(
-                f"sentence encoder not built: {model_dir} lacks {', '.join(missing)}. "
-                f"Build it with `make model` or `{_BUILD_HINT}` "
+                f"sentence encoder not built: {model_dir} lacks {', '.join(missing)}. The shipped encoder is "
+                f"committed: restore it with `git checkout src/mindrail/risk/artifacts/encoder`, or rebuild it with "
+                f"`{_BUILD_HINT}` (python -m mindrail.training.build_encoder for the base model) "
                 f"(or point ${ENV_DIR} at a built encoder directory)."
             )
         try:

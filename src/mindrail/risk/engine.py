@@ -57,7 +57,8 @@ class RiskEngine:
         if heads.encoder_version != encoder.version:
             raise RuntimeError(
                 f"the heads were trained on encoder {heads.encoder_version} but {encoder.version} is installed; "
-                "rebuild the encoder with `make model` or retrain with `mindrail train`"
+                "restore the committed encoder (git checkout src/mindrail/risk/artifacts/encoder) "
+                "or retrain with `make train`"
             )
         return cls(HybridDetector(encoder, heads, PatternDetector(patterns_path), glossary=default_glossary()))
 

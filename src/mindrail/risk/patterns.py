@@ -70,7 +70,7 @@ def _check_unique_ids(items: list[Any]) -> list[Any]:
     return items
 
 
-LADDER_SLOTS = ("method", "time", "prepared", "under_way")
+LADDER_SLOTS = ("method", "amount", "time", "prepared", "under_way")
 
 
 class _SlotSpec(BaseModel):
@@ -78,7 +78,7 @@ class _SlotSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     id: str
-    slot: Literal["method", "time", "prepared", "under_way"]
+    slot: Literal["method", "amount", "time", "prepared", "under_way"]
     regex: str
     examples: list[str] = Field(default_factory=list)
     counter: list[str] = Field(default_factory=list)
@@ -192,7 +192,7 @@ class PatternResult:
     """The text speaks of the past ("when i was 15 i wanted to die") with no marker of now ("still", "again",
     "lately"): ideation then is history, not current ideation of unknown intent."""
     slots: frozenset[str] = frozenset()
-    """C-SSRS ladder cues in the text (``method``, ``time``, ``prepared``, ``under_way``), not negated: the
+    """C-SSRS ladder cues in the text (``method``, ``amount``, ``time``, ``prepared``, ``under_way``), not negated: the
     detector reads them only beside suicidal ideation the message already shows."""
     denial: bool = False
     """The person says they are not at risk ("i'm not suicidal", "haven't cut in 4 years"). Unlike a retraction
