@@ -77,7 +77,8 @@ def test_openai_sdk_plain_turns_land_in_one_attested_conversation(served: Served
         history.append({"role": "user", "content": text})
         raw = served.sdk.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=history)  # type: ignore[arg-type]
         completion = raw.parse()
-        assert raw.headers["x-mindrail-source"] == "model" and raw.headers["x-mindrail-level"] == "none"
+        # Work stress may read as distress at low; either way the model answers.
+        assert raw.headers["x-mindrail-source"] == "model" and raw.headers["x-mindrail-level"] in {"none", "low"}
         assert "respond" in raw.headers["x-mindrail-actions"]
         choice = completion.choices[0]
         assert choice.finish_reason == "stop" and choice.message.content is not None
