@@ -177,7 +177,7 @@ def generalisation(everyday_limit: int | None, loso_file: Path | None) -> dict[s
     out: dict[str, Any] = {"loso": loso, "ablation": {}}
     for name, layers in ABLATION.items():
         d = base.detector
-        engine = RiskEngine(HybridDetector(d.encoder, d.heads, d.patterns, layers=layers))
+        engine = RiskEngine(HybridDetector(d.encoder, d.heads, d.patterns, layers=layers, glossary=d.glossary))
         out["ablation"][name] = {
             "challenge": challenge.evaluate(engine),
             "everyday": benign.evaluate(engine, limit=everyday_limit),
