@@ -14,7 +14,6 @@ the source words it came from, so evidence found in the gloss is shown on the or
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -25,6 +24,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mindrail.datafiles import load_model
+from mindrail.risk.normalise import fold_latin
 
 GLOSS_LANGS: tuple[str, ...] = ("es", "fr", "de", "pt")
 _PACKAGE = "mindrail.risk.data"
@@ -45,8 +45,7 @@ def _fold_char(c: str) -> str:
         return "ss"
     if c in "\u2019\u2018\u02bc`":
         return "'"
-    base = "".join(x for x in unicodedata.normalize("NFKD", c) if not unicodedata.combining(x))
-    return base.lower()
+    return fold_latin(c).lower()
 
 
 class GlossFile(BaseModel):

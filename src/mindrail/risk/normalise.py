@@ -414,7 +414,7 @@ def _is_other_script(ch: str) -> bool:
     return not unicodedata.name(ch, "").startswith("LATIN")
 
 
-def _fold(s: str) -> str:
+def fold_latin(s: str) -> str:
     """Drop diacritics of Latin letters, map Latin look-alikes; non-Latin text is left as NFKC."""
     if s.isascii():
         return s
@@ -465,7 +465,7 @@ def _compute_info(c: str) -> _Info:
         return "", _EMOJI, False
     if len(n) == 3 and n[0] == "(" and n[2] == ")" and n[1].isalpha():  # ⒦ -> k
         n = n[1]
-    out = _fold(n.lower())
+    out = fold_latin(n.lower())
     other = bool(out) and _is_other_script(out[-1])
     return out, (_REG if len(out) == 1 else _VAR), other
 
