@@ -378,7 +378,7 @@ def _with_gloss(own: MessageResult, read: MessageResult, gloss: Gloss) -> Messag
         replace(own.patterns, contexts=own.patterns.contexts | read.patterns.contexts),
         categories,
         read.subject if read_wins else own.subject,
-        flags - {Flag.LANGUAGE_UNSUPPORTED},
+        flags,
         tuple(sorted({*own.means_kinds, *read.means_kinds})),
         (*own.means_spans, *back(read.means_spans)),
         max(own.ideation, read.ideation),
