@@ -207,6 +207,7 @@ class HybridDetector:
         results: dict[Category, CategoryResult] = {}
         ideation = Level.NONE
         ideation_questioned = False
+        ssh_phrase = max((lv for _, lv, _ in by_cat[SSH]), default=Level.NONE)
         cssrs_unknown: tuple[str, ...] = ()
         for cat in CATEGORIES:
             j = self._head_index.get((cat, Level.LOW))
@@ -271,8 +272,7 @@ class HybridDetector:
                 ideation_questioned = questioned and not glossed
                 # With means-seeking in the message, the learned score is raised by the question itself, so
                 # only phrases count as ideation; without it, everything does.
-                phrases = max((lv for _, lv, _ in by_cat[cat]), default=Level.NONE)
-                ideation = phrases if pat.means else level
+                ideation = ssh_phrase if pat.means else level
             if cat == SSH and pat.means:
                 reasons.extend(f"means_seeking:{k}" for k in means_kinds)
                 if means_lethal:
@@ -308,7 +308,6 @@ class HybridDetector:
         # Where the learned head is the only sign of ideation, a method or a time cannot place it: those words are
         # what raised its score ("i took my pills tonight"). A lethal amount ("all the pills"), preparations or an
         # act under way still can, and then a time counts with them.
-        ssh_phrase = max((lv for _, lv, _ in by_cat[SSH]), default=Level.NONE)
         cues = pat.slots if ssh_phrase > Level.NONE or pat.slots & _DEED_SLOTS else frozenset()
         rung = _ladder_rung(cues)
         if (
