@@ -14,9 +14,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    """The one base of every data-file schema: unknown fields are errors (a typo in a policy key must not pass
+    silently) and loaded values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class DataFileError(ValueError):

@@ -11,19 +11,15 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import Field, HttpUrl, model_validator
 
-from mindrail.datafiles import load_model
+from mindrail.datafiles import StrictModel, load_model
 
 FALLBACK = "INTL"
 _LOCALE_ALIASES = {"GB": "UK", "EN": "INTL"}
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Emergency(_Strict):
+class Emergency(StrictModel):
     number: str | None = None
     instructions: str | None = None
     directory_url: HttpUrl | None = None
@@ -48,7 +44,7 @@ class Emergency(_Strict):
         return f"{text} (directory: {self.directory_url})" if self.directory_url else text
 
 
-class Service(_Strict):
+class Service(StrictModel):
     id: str = Field(pattern=r"^[a-z0-9-]+$")
     name: str = Field(min_length=2)
     phone: str | None = None
@@ -85,13 +81,13 @@ class Service(_Strict):
         return f"{self.name}: {', '.join(parts)} ({self.hours})"
 
 
-class Locale(_Strict):
+class Locale(StrictModel):
     country: str
     emergency: Emergency
     services: tuple[Service, ...] = ()
 
 
-class ResourceFile(_Strict):
+class ResourceFile(StrictModel):
     version: int = Field(ge=1)
     locales: dict[str, Locale]
 

@@ -8,8 +8,9 @@ import re
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from mindrail.datafiles import StrictModel
 from mindrail.risk.types import Category, Flag, Level, Subject
 
 
@@ -26,11 +27,7 @@ class Action(StrEnum):
     """The reply waits for a clinician's approval (deployments with live oversight)."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class When(_Strict):
+class When(StrictModel):
     """A rule matches when every given condition holds."""
 
     category: Category | None = None
@@ -51,7 +48,7 @@ class When(_Strict):
         return Level.parse(self.min_level) if self.min_level else Level.NONE
 
 
-class Rule(_Strict):
+class Rule(StrictModel):
     id: str = Field(pattern=r"^[a-z0-9_.-]+$")
     when: When
     actions: tuple[Action, ...] = Field(min_length=1)
@@ -59,12 +56,12 @@ class Rule(_Strict):
     """The guidance this choice follows; shown in docs and audit records."""
 
 
-class SystemPrompt(_Strict):
+class SystemPrompt(StrictModel):
     version: str = Field(min_length=1)
     text: str = Field(min_length=50)
 
 
-class Messages(_Strict):
+class Messages(StrictModel):
     """Vetted texts. ``{resources}`` is replaced by the locale's resources, ``{emergency}`` by its emergency line."""
 
     crisis: str
@@ -92,14 +89,14 @@ class Messages(_Strict):
         return v
 
 
-class OverReliance(_Strict):
+class OverReliance(StrictModel):
     """Boundaries against over-reliance: nudge toward people and professional care."""
 
     turns_per_conversation: int = Field(ge=1)
     turns_per_day: int = Field(ge=1)
 
 
-class PolicyFile(_Strict):
+class PolicyFile(StrictModel):
     version: int = Field(ge=1)
     id: str = Field(pattern=r"^[a-z0-9_.-]+$")
     description: str

@@ -23,6 +23,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from mindrail.datafiles import StrictModel
 from mindrail.risk.io import Record, iter_jsonl
 from mindrail.risk.types import Assessment, Category, Level, Subject
 
@@ -31,7 +32,9 @@ FILES = ("messages.jsonl", "conversations.jsonl")
 M = TypeVar("M", bound=BaseModel)
 
 
-class _Strict(BaseModel):
+class _Strict(StrictModel):
+    """Challenge lines carry writers' extra fields (platform, register): kept, not refused."""
+
     model_config = ConfigDict(extra="allow", frozen=True)
 
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from mindrail.datafiles import load_model
+from mindrail.datafiles import StrictModel, load_model
 from mindrail.risk.normalise import Normalised
 from mindrail.risk.types import Assessment, Category, Level
 
@@ -47,16 +47,12 @@ class ReplyCheck(Protocol):
 
 
 # ---------------------------------------------------------------------------- data file
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _Context(_Strict):
+class _Context(StrictModel):
     category: Category
     min_level: str = Field(pattern="^(low|moderate|high|imminent)$")
 
 
-class Combo(_Strict):
+class Combo(StrictModel):
     """A method instruction: a means term and an instruction cue in the same sentence ("take all the pills at
     once": pills + at once). Terms and cues are separate lists so each new phrase combines with every other one,
     which generalises further than whole-sentence patterns."""
@@ -71,7 +67,7 @@ class Combo(_Strict):
     """Applies only when the check's context holds (like ``in_context`` patterns)."""
 
 
-class LoopSpec(_Strict):
+class LoopSpec(StrictModel):
     """Thresholds of the repetition check (``mindrail.repetition.LoopSettings``)."""
 
     min_repeats: int = Field(ge=2)
@@ -79,7 +75,7 @@ class LoopSpec(_Strict):
     min_sentence_words: int = Field(ge=1)
 
 
-class CheckSpec(_Strict):
+class CheckSpec(StrictModel):
     description: str
     always: tuple[str, ...] = ()
     in_context: tuple[str, ...] = ()
@@ -94,7 +90,7 @@ class CheckSpec(_Strict):
     pass_: tuple[str, ...] = Field(min_length=1, alias="pass")
 
 
-class Negation(_Strict):
+class Negation(StrictModel):
     """A cue of a combination does not count when one of these words comes shortly before it in the same clause
     ("never leave the engine running", "overdoses are rarely painless")."""
 
@@ -103,9 +99,9 @@ class Negation(_Strict):
     """How many words before the cue are read; a comma, colon or semicolon ends the look back."""
 
 
-class ReplyCheckFile(_Strict):
+class ReplyCheckFile(StrictModel):
     version: int
-    defs: dict[str, str] = {}
+    defs: dict[str, str] = Field(default_factory=dict)
     negation: Negation | None = None
     checks: dict[str, CheckSpec]
 

@@ -13,27 +13,23 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from mindrail.datafiles import DataFileError, line_of, load_model
+from mindrail.datafiles import DataFileError, StrictModel, line_of, load_model
 from mindrail.risk.reply import ReplyChecker, ReplyContext
 
 DEV_FILE = "data/means_replies.yaml"
 """The development set, inside the ``mindrail.risk`` package."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Example(_Strict):
+class Example(StrictModel):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
     expect: Literal["fail", "pass"]
     family: str = Field(pattern=r"^[a-z][a-z_]{1,39}$")
     text: str = Field(min_length=3, max_length=2000)
 
 
-class ExampleFile(_Strict):
+class ExampleFile(StrictModel):
     version: Literal[1]
     check: str = Field(min_length=1)
     examples: tuple[Example, ...] = Field(min_length=1)
