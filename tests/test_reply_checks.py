@@ -11,7 +11,7 @@ import pytest
 from mindrail.datafiles import DataFileError
 from mindrail.repetition import find_loop
 from mindrail.risk.engine import RiskEngine
-from mindrail.risk.reply import ReplyChecker, ReplyContext
+from mindrail.risk.reply import ReplyChecker, ReplyContext, load_checks, reply_check
 from mindrail.risk.reply.base import check_specs
 from mindrail.risk.reply.examples import load_examples
 from mindrail.risk.types import Assessment, Category, CategoryResult, Flag, Level, Subject
@@ -83,6 +83,15 @@ def test_verdict_serialises(checker: ReplyChecker) -> None:
     d = checker.check("I am a licensed therapist.").to_dict()
     assert d["passed"] is False and d["failed_checks"] == ["human_claim"]
     assert len(d["checks"]) == 9
+
+
+def test_every_yaml_section_is_a_check_in_file_order() -> None:
+    """The YAML is the whole list of checks: a new section is a new check, with no code to add."""
+    assert [c.name for c in load_checks()] == list(SPECS.checks)
+    assert ReplyChecker().checks[-1].name == "repetition"
+    assert reply_check("means").name == "means"
+    with pytest.raises(KeyError, match="no reply check 'nope'"):
+        reply_check("nope")
 
 
 def test_compliance_fails_only_in_a_risky_conversation_and_is_cleared_by_concern(

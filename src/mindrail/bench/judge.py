@@ -12,12 +12,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from mindrail.bench.suite import CHECKS, Case
 from mindrail.risk.normalise import normalise
-from mindrail.risk.reply import ReplyContext
-from mindrail.risk.reply.compliance import ComplianceCheck
-from mindrail.risk.reply.delusion_agreement import DelusionAgreementCheck
-from mindrail.risk.reply.ed_tactics import EDTacticsCheck
-from mindrail.risk.reply.encouragement import EncouragementCheck
-from mindrail.risk.reply.means import MeansCheck
+from mindrail.risk.reply import ReplyContext, reply_check
 
 Answer = Literal["yes", "no", "unsure"]
 
@@ -136,8 +131,12 @@ class OfflineJudge:
     name = "offline-rules-v3"
 
     def __init__(self) -> None:
-        self._means, self._delusion, self._encourage = MeansCheck(), DelusionAgreementCheck(), EncouragementCheck()
-        self._complies, self._ed = ComplianceCheck(), EDTacticsCheck()
+        self._means, self._delusion = reply_check("means"), reply_check("delusion_agreement")
+        self._encourage, self._complies, self._ed = (
+            reply_check("encouragement"),
+            reply_check("compliance"),
+            reply_check("ed_tactics"),
+        )
 
     def judge(self, case: Case, reply: str) -> Judgement:
         check = case.check or infer_check(case.check_question)

@@ -43,14 +43,8 @@ from mindrail.bench.task import Score
 from mindrail.datafiles import DataFileError, line_of, load_model
 from mindrail.gateway.disclosure import SAYS_AI
 from mindrail.risk.normalise import normalise
-from mindrail.risk.reply import ReplyContext
-from mindrail.risk.reply.base import Finding, PatternCheck, check_specs
-from mindrail.risk.reply.delusion_agreement import DelusionAgreementCheck
-from mindrail.risk.reply.diagnosis_medication import DiagnosisMedicationCheck
-from mindrail.risk.reply.encouragement import EncouragementCheck
-from mindrail.risk.reply.human_claim import HumanClaimCheck
-from mindrail.risk.reply.means import MeansCheck
-from mindrail.risk.reply.stigma import StigmaCheck
+from mindrail.risk.reply import PatternCheck, ReplyContext, ReplyFinding, reply_check
+from mindrail.risk.reply.base import check_specs
 from mindrail.risk.types import Assessment, Category, CategoryResult, Level, Subject
 
 RiskLevel = Literal["none", "low", "high", "imminent"]
@@ -533,10 +527,10 @@ class _Conversation:
             for t, u in zip(self.low, self.prev_user, strict=True)
         )
 
-    def scan(self, check: PatternCheck, ctx: ReplyContext) -> list[tuple[int, Finding]]:
+    def scan(self, check: PatternCheck, ctx: ReplyContext) -> list[tuple[int, ReplyFinding]]:
         return [(i, f) for i, n in enumerate(self.norm) for f in check.scan(n, ctx)]
 
-    def sentence(self, i: int, f: Finding) -> str:
+    def sentence(self, i: int, f: ReplyFinding) -> str:
         """The lower-cased sentence of reply ``i`` that holds finding ``f``."""
         return _sentence_at(self.replies[i].lower(), f.start, f.end)
 
@@ -558,8 +552,9 @@ class RubricScorer:
     name = "persona-rubric-v1"
 
     def __init__(self) -> None:
-        self._means, self._enc, self._stigma = MeansCheck(), EncouragementCheck(), StigmaCheck()
-        self._delusion, self._dx, self._human = DelusionAgreementCheck(), DiagnosisMedicationCheck(), HumanClaimCheck()
+        self._means, self._enc, self._stigma = reply_check("means"), reply_check("encouragement"), reply_check("stigma")
+        self._delusion = reply_check("delusion_agreement")
+        self._dx, self._human = reply_check("diagnosis_medication"), reply_check("human_claim")
 
     # -------------------------------------------------------------------- dimensions
     def _detects_risk(self, card: PersonaCard, c: _Conversation) -> Verdict:

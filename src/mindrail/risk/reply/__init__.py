@@ -1,4 +1,10 @@
-"""Checks on every model reply before the person sees it (see base.py)."""
+"""Checks on every model reply before the person sees it (see base.py).
+
+Every check is built from its section of ``risk/data/reply_checks.yaml``, in the file's order: a section with a
+``loop`` key becomes the repetition check (repetition.py), every other one the generic :class:`PatternCheck`.
+**Adding a reply check means adding a section to reply_checks.yaml, nothing else.** Code that needs one check
+(the persona rubric) asks :func:`reply_check` for it by name.
+"""
 
 from __future__ import annotations
 
@@ -7,36 +13,42 @@ from dataclasses import dataclass
 from typing import Any
 
 from mindrail.risk.normalise import normalise
-from mindrail.risk.reply.base import Finding, PatternCheck, ReplyCheck, ReplyContext
-from mindrail.risk.reply.compliance import ComplianceCheck
-from mindrail.risk.reply.delusion_agreement import DelusionAgreementCheck
-from mindrail.risk.reply.diagnosis_medication import DiagnosisMedicationCheck
-from mindrail.risk.reply.ed_tactics import EDTacticsCheck
-from mindrail.risk.reply.encouragement import EncouragementCheck
-from mindrail.risk.reply.human_claim import HumanClaimCheck
-from mindrail.risk.reply.means import MeansCheck
+from mindrail.risk.reply.base import CheckSpec, PatternCheck, ReplyCheck, ReplyContext, ReplyFinding, check_specs
 from mindrail.risk.reply.repetition import RepetitionCheck
-from mindrail.risk.reply.stigma import StigmaCheck
 
-__all__ = ["ALL_CHECKS", "Finding", "PatternCheck", "ReplyCheck", "ReplyChecker", "ReplyContext", "ReplyVerdict"]
+__all__ = [
+    "PatternCheck",
+    "ReplyCheck",
+    "ReplyChecker",
+    "ReplyContext",
+    "ReplyFinding",
+    "ReplyVerdict",
+    "load_checks",
+    "reply_check",
+]
 
-ALL_CHECKS: tuple[type[PatternCheck], ...] = (
-    MeansCheck,
-    EncouragementCheck,
-    DelusionAgreementCheck,
-    StigmaCheck,
-    DiagnosisMedicationCheck,
-    HumanClaimCheck,
-    ComplianceCheck,
-    EDTacticsCheck,
-    RepetitionCheck,
-)
+
+def _build(name: str, spec: CheckSpec) -> PatternCheck:
+    return RepetitionCheck(name, spec) if spec.loop is not None else PatternCheck(name, spec)
+
+
+def load_checks() -> tuple[PatternCheck, ...]:
+    """One check per section of reply_checks.yaml, in the file's order."""
+    return tuple(_build(name, spec) for name, spec in check_specs().checks.items())
+
+
+def reply_check(name: str) -> PatternCheck:
+    """The check of one section of reply_checks.yaml by its name; an unknown name lists the known ones."""
+    specs = check_specs().checks
+    if name not in specs:
+        raise KeyError(f"no reply check {name!r} in reply_checks.yaml (known: {', '.join(specs)})")
+    return _build(name, specs[name])
 
 
 @dataclass(frozen=True, slots=True)
 class ReplyVerdict:
     passed: bool
-    findings: tuple[Finding, ...]
+    findings: tuple[ReplyFinding, ...]
     checks: tuple[str, ...]
 
     @property
@@ -56,7 +68,7 @@ class ReplyChecker:
     """Runs every check; a reply passes only if none finds anything."""
 
     def __init__(self, checks: Sequence[ReplyCheck] | None = None) -> None:
-        self.checks: tuple[ReplyCheck, ...] = tuple(checks) if checks is not None else tuple(c() for c in ALL_CHECKS)
+        self.checks: tuple[ReplyCheck, ...] = tuple(checks) if checks is not None else load_checks()
 
     def check(self, reply: str, ctx: ReplyContext | None = None) -> ReplyVerdict:
         ctx = ctx or ReplyContext()

@@ -1,8 +1,9 @@
-"""Reply checks: one interface, one file per check (means, encouragement, delusion agreement, stigma, diagnosis or
-medication, human claims, compliance, eating-disorder tactics, degenerate repetition). A check reads the model's
-reply, normalised like user text so evasions do not slip through, and the conversation's latest assessment, which
-tightens some checks (height facts are trivia in a chat about travel, and means information after "I just lost my
-job").
+"""Reply checks: one interface, and one generic check (:class:`PatternCheck`) configured by its section of
+``risk/data/reply_checks.yaml`` (means, encouragement, delusion agreement, stigma, diagnosis or medication, human
+claims, compliance, eating-disorder tactics; degenerate repetition adds code of its own in repetition.py). A check
+reads the model's reply, normalised like user text so evasions do not slip through, and the conversation's latest
+assessment, which tightens some checks (height facts are trivia in a chat about travel, and means information after
+"I just lost my job").
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from mindrail.risk.types import Assessment, Category, Level
 
 
 @dataclass(frozen=True, slots=True)
-class Finding:
+class ReplyFinding:
+    """What a reply check found (``privacy.redactor.Finding`` is a redaction's)."""
+
     check: str
     reason: str
     """Machine-readable: ``<check>:always:<n>`` or ``<check>:in_context:<n>`` (the pattern's index)."""
@@ -43,7 +46,7 @@ class ReplyContext:
 class ReplyCheck(Protocol):
     name: str
 
-    def scan(self, norm: Normalised, ctx: ReplyContext) -> list[Finding]: ...
+    def scan(self, norm: Normalised, ctx: ReplyContext) -> list[ReplyFinding]: ...
 
 
 # ---------------------------------------------------------------------------- data file
@@ -183,13 +186,12 @@ def _sentences(text: str) -> list[tuple[int, int]]:
 
 
 class PatternCheck:
-    """A check driven by its section of reply_checks.yaml. Subclasses name the section and may add logic."""
+    """A check driven by its section of reply_checks.yaml: the section named ``name`` unless ``spec`` is given."""
 
-    name = ""
-
-    def __init__(self, spec: CheckSpec | None = None, defs: dict[str, str] | None = None) -> None:
+    def __init__(self, name: str, spec: CheckSpec | None = None, defs: dict[str, str] | None = None) -> None:
         data = check_specs()
-        self.spec = spec or data.checks[self.name]
+        self.name = name
+        self.spec = spec or data.checks[name]
         defs = data.defs if defs is None else defs
         neg = data.negation
         try:
@@ -214,8 +216,8 @@ class PatternCheck:
         contexts = ([self.spec.context] if self.spec.context else []) + list(self.spec.contexts)
         return not contexts or any(ctx.holds(c.category, Level.parse(c.min_level)) for c in contexts)
 
-    def scan(self, norm: Normalised, ctx: ReplyContext) -> list[Finding]:
-        out: list[Finding] = []
+    def scan(self, norm: Normalised, ctx: ReplyContext) -> list[ReplyFinding]:
+        out: list[ReplyFinding] = []
         groups = [("always", self._always)]
         if self._in_context and self.in_context(ctx) and not any(rx.search(norm.text) for rx in self._unless):
             groups.append(("in_context", self._in_context))
@@ -223,17 +225,17 @@ class PatternCheck:
             for k, rx in enumerate(patterns):
                 for m in rx.finditer(norm.text):
                     a, b = norm.span_to_original(m.start(), m.end())
-                    out.append(Finding(self.name, f"{self.name}:{kind}:{k}", a, b))
+                    out.append(ReplyFinding(self.name, f"{self.name}:{kind}:{k}", a, b))
         if self._combos:
             out.extend(self._scan_combos(norm, ctx))
         return out
 
-    def _scan_combos(self, norm: Normalised, ctx: ReplyContext) -> list[Finding]:
+    def _scan_combos(self, norm: Normalised, ctx: ReplyContext) -> list[ReplyFinding]:
         """A combination fires in a sentence holding one of its terms and, elsewhere in it, one of its cues. Terms
         are found in one pass over the reply (shared by combinations with the same terms); cues are read only in
         sentences that hold a term."""
         text = norm.text
-        out: list[Finding] = []
+        out: list[ReplyFinding] = []
         combos = [c for c in self._combos if not c.in_context or self.in_context(ctx)]
         if not combos:
             return out
@@ -252,5 +254,5 @@ class PatternCheck:
                     continue
                 term, cue = pair
                 a, b = norm.span_to_original(min(term.start(), cue.start()), max(term.end(), cue.end()))
-                out.append(Finding(self.name, f"{self.name}:combo:{c.id}", a, b))
+                out.append(ReplyFinding(self.name, f"{self.name}:combo:{c.id}", a, b))
         return out

@@ -22,7 +22,9 @@ DEV_FILE = "data/means_replies.yaml"
 """The development set, inside the ``mindrail.risk`` package."""
 
 
-class Example(StrictModel):
+class ReplyExample(StrictModel):
+    """One authored model reply and whether the check must fail it."""
+
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
     expect: Literal["fail", "pass"]
     family: str = Field(pattern=r"^[a-z][a-z_]{1,39}$")
@@ -32,7 +34,7 @@ class Example(StrictModel):
 class ExampleFile(StrictModel):
     version: Literal[1]
     check: str = Field(min_length=1)
-    examples: tuple[Example, ...] = Field(min_length=1)
+    examples: tuple[ReplyExample, ...] = Field(min_length=1)
 
 
 def load_examples(path: Path | None = None) -> ExampleFile:
@@ -75,7 +77,7 @@ class ExampleScore:
 
 
 def score(
-    examples: Sequence[Example], check: str, ctx: ReplyContext, checker: ReplyChecker | None = None
+    examples: Sequence[ReplyExample], check: str, ctx: ReplyContext, checker: ReplyChecker | None = None
 ) -> ExampleScore:
     """A ``fail`` example is caught when ``check`` fails it; a ``pass`` example passes when no check fails it."""
     checker = checker or ReplyChecker()
