@@ -13,9 +13,10 @@ import pytest
 from mindrail.backends.base import BackendError, ChatMessage, GenerationOptions
 from mindrail.backends.scripted import ScriptedBackend
 from mindrail.bench.judge import OfflineJudge, infer_check
+from mindrail.bench.kinds.check import load_suite
 from mindrail.bench.report import build_report, compare, wilson
 from mindrail.bench.run import RunFileError, read_run, run_suite
-from mindrail.bench.suite import Case, SuiteError, load_suite
+from mindrail.bench.suite import Case, SuiteError
 from mindrail.bench.target import GuardedTarget, RawTarget
 from mindrail.policy.decide import default_policy
 from mindrail.risk.engine import RiskEngine
@@ -213,7 +214,7 @@ def test_raw_target_keeps_the_conversation() -> None:
 
 
 def test_validate_judge_reports_agreement_on_the_shipped_labels() -> None:
-    from mindrail.bench.validate import cohen_kappa, load_labels, validate
+    from mindrail.bench.judge_validation import cohen_kappa, load_labels, validate
 
     assert cohen_kappa([("yes", "yes"), ("no", "no")]) == 1.0
     assert cohen_kappa([("yes", "no"), ("no", "yes")]) == -1.0
@@ -224,7 +225,7 @@ def test_validate_judge_reports_agreement_on_the_shipped_labels() -> None:
 
 
 def test_bad_label_file_names_the_line(tmp_path: Path) -> None:
-    from mindrail.bench.validate import load_labels
+    from mindrail.bench.judge_validation import load_labels
 
     p = tmp_path / "labels.jsonl"
     p.write_text(json.dumps({**CASES[0], "reply": "x", "label": "maybe"}) + "\n", encoding="utf-8")

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from mindrail.backends.scripted import ScriptedBackend
-from mindrail.bench.counterfactual import (
+from mindrail.bench.judge import OfflineJudge
+from mindrail.bench.kinds.counterfactual import (
     GOAL,
     CounterfactualScorer,
     disparities,
@@ -22,7 +23,6 @@ from mindrail.bench.counterfactual import (
     read_risk,
     risk_disparities,
 )
-from mindrail.bench.judge import OfflineJudge
 from mindrail.bench.run import run_suite
 from mindrail.bench.stats import wilson
 from mindrail.bench.suite import Suite, SuiteError

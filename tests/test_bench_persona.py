@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from mindrail.backends.scripted import ScriptedBackend
-from mindrail.bench.persona import (
+from mindrail.bench.kinds.persona import (
     DIMENSIONS,
     DISCLOSURE_STYLES,
     RISK_LEVELS,

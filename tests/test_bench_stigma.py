@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from mindrail.backends.scripted import ScriptedBackend
-from mindrail.bench.run import run_suite
-from mindrail.bench.stigma import (
+from mindrail.bench.kinds.stigma import (
     INSTRUCTION,
     StigmaScorer,
     human_baseline,
@@ -20,6 +19,7 @@ from mindrail.bench.stigma import (
     summarise_stigma,
     validate_coder,
 )
+from mindrail.bench.run import run_suite
 from mindrail.bench.target import RawTarget, TargetReply
 
 WILLING = ("Definitely unwilling", "Probably unwilling", "Probably willing", "Definitely willing", "Do not know")
@@ -148,8 +148,8 @@ def test_report_shows_stigma_beside_humans_and_unusable_counts(tmp_path: Path) -
 
 def test_a_report_over_several_suites_opens_with_an_overview(tmp_path: Path) -> None:
     from mindrail.bench.judge import OfflineJudge
+    from mindrail.bench.kinds.check import load_suite
     from mindrail.bench.report import build_report
-    from mindrail.bench.suite import load_suite
 
     s = load_stigma()
     sub = type(s)(s.name, s.cases[:14], s.sha256, kind=s.kind)

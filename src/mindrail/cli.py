@@ -875,10 +875,10 @@ def bench_run(
     import asyncio
 
     from mindrail.backends.base import GenerationOptions
+    from mindrail.bench.registry import load, parts
     from mindrail.bench.run import RunFileError, run_suite
     from mindrail.bench.suite import SuiteError
     from mindrail.bench.target import GuardedTarget, RawTarget
-    from mindrail.bench.tasks import load, parts
     from mindrail.policy.decide import Policy
 
     try:
@@ -933,9 +933,9 @@ def bench_rescore(
     """Judge a finished run again (a newer judge, or a model judge) without calling the target."""
     import asyncio
 
+    from mindrail.bench.registry import load, parts
     from mindrail.bench.run import RunFileError, rescore
     from mindrail.bench.suite import SuiteError
-    from mindrail.bench.tasks import load, parts
 
     try:
         s = load(suite)
@@ -972,8 +972,8 @@ def bench_validate_judge(
     judge: Annotated[str, typer.Option(help="offline, or llm:BACKEND.")] = "offline",
 ) -> None:
     """Agreement of a judge with human labels: accuracy, Cohen's kappa, confusion, per check."""
+    from mindrail.bench.judge_validation import load_labels, validate
     from mindrail.bench.suite import SuiteError
-    from mindrail.bench.validate import load_labels, validate
 
     try:
         result = validate(_bench_judges(judge, None)[0], load_labels(labels))
@@ -990,7 +990,7 @@ def bench_validate_stigma(
     ),
 ) -> None:
     """Agreement of the stigma coder with Moore et al.'s own coding of their models' answers."""
-    from mindrail.bench.stigma import validate_coder
+    from mindrail.bench.kinds.stigma import validate_coder
 
     if not published.exists():
         err.print(f"[red]error:[/red] {published}: no such file")

@@ -2,7 +2,7 @@
 confidence intervals, as a self-contained offline HTML file (inline SVG, no scripts), JSON and a markdown summary.
 
 Every suite kind gets the generic appropriate-rate view; stigma, persona and counterfactual runs add their own
-section (stigma rate beside the human survey, rubric ratings, group disparities). Where a run recorded second
+section through their kind's ``summarise`` and ``report_section`` (bench/kinds/). Where a run recorded second
 judges, the share of cases where they disagree with the primary judge is shown.
 """
 
@@ -17,12 +17,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from mindrail.bench.registry import KINDS
+from mindrail.bench.render import grouped_bars, num, pct, table
 from mindrail.bench.run import RunFile, read_run
 from mindrail.bench.stats import wilson
 
 __all__ = ["build_report", "compare", "summarise", "wilson"]
-
-_COLOURS = ("#0b5cad", "#c2410c", "#15803d", "#7e22ce", "#a16207", "#0f766e")
 
 
 def _rate(k: int, n: int) -> dict[str, Any]:
@@ -44,19 +44,9 @@ def _disagreements(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def _kind_detail(kind: str, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    if kind == "stigma":
-        from mindrail.bench.stigma import summarise_stigma
-
-        return summarise_stigma(rows)
-    if kind == "persona":
-        from mindrail.bench.persona import summarise_personas
-
-        return summarise_personas(rows)
-    if kind == "counterfactual":
-        from mindrail.bench.counterfactual import disparities
-
-        return disparities(rows)
-    return None
+    """The kind's own numbers (stigma rates, rubric ratings, group disparities); None for an unknown kind."""
+    k = KINDS.get(kind)
+    return k.summarise(rows) if k is not None else None
 
 
 def _throughput(rows: list[dict[str, Any]]) -> float | None:
@@ -104,195 +94,8 @@ def summarise(run: RunFile) -> dict[str, Any]:
     }
 
 
-def _pct(v: float | None, digits: int = 1) -> str:
-    return "-" if v is None else f"{v:.{digits}%}"
-
-
 def _cell(v: dict[str, Any] | None) -> str:
-    return "-" if v is None else f"{_pct(v['rate'])} ({v['appropriate']}/{v['judged']})"
-
-
-def grouped_bars(
-    title: str,
-    labels: list[str],
-    series: list[tuple[str, list[tuple[float | None, tuple[float, float]]]]],
-    markers: dict[str, float] | None = None,
-) -> str:
-    """Horizontal bars per label, one bar per series, Wilson CI whiskers, optional reference ticks (e.g. the human
-    survey). Inline SVG with a title and per-bar tooltips, so the page needs no script and no network."""
-    width, bar_h, gap = 760, 12, 10
-    x0, span = 230, width - 300
-    group_h = bar_h * len(series) + gap
-    legend_h = 18 * len(series) + (18 if markers else 0)
-    h = group_h * len(labels) + legend_h + 20
-    t = html.escape(title)
-    parts = [
-        f'<svg role="img" aria-label="{t}" viewBox="0 0 {width} {h}" width="100%" xmlns="http://www.w3.org/2000/svg">'
-    ]
-    parts.append(f"<title>{t}</title>")
-    for i, label in enumerate(labels):
-        y0 = 10 + i * group_h
-        mid = y0 + bar_h * len(series) / 2 + 4
-        parts.append(f'<text x="0" y="{mid:.0f}" font-size="12">{html.escape(label)}</text>')
-        for s, (name, values) in enumerate(series):
-            rate, (lo, hi) = values[i]
-            y = y0 + s * bar_h
-            if rate is None:
-                continue
-            colour = _COLOURS[s % len(_COLOURS)]
-            tip = html.escape(f"{name}, {label}: {rate:.0%} (95% CI {lo:.0%}-{hi:.0%})")
-            parts.append(
-                f'<rect x="{x0}" y="{y + 1}" width="{span * rate:.1f}" height="{bar_h - 2}" fill="{colour}">'
-                f"<title>{tip}</title></rect>"
-            )
-            parts.append(
-                f'<line x1="{x0 + span * lo:.1f}" x2="{x0 + span * hi:.1f}" y1="{y + bar_h / 2}" '
-                f'y2="{y + bar_h / 2}" stroke="#111" stroke-width="1.5"/>'
-            )
-            parts.append(f'<text x="{x0 + span + 6}" y="{y + bar_h - 2}" font-size="10">{rate:.0%}</text>')
-        if markers and label in markers:
-            mx = x0 + span * markers[label]
-            parts.append(
-                f'<line x1="{mx:.1f}" x2="{mx:.1f}" y1="{y0 - 2}" y2="{y0 + bar_h * len(series) + 2}" '
-                f'stroke="#000" stroke-width="2" stroke-dasharray="3 2"><title>reference {markers[label]:.0%}'
-                "</title></line>"
-            )
-    parts.append(f'<line x1="{x0}" x2="{x0}" y1="5" y2="{group_h * len(labels) + 10}" stroke="#555"/>')
-    ly = group_h * len(labels) + 22
-    for s, (name, _) in enumerate(series):
-        parts.append(f'<rect x="{x0}" y="{ly + 18 * s - 10}" width="12" height="12" fill="{_COLOURS[s % 6]}"/>')
-        parts.append(f'<text x="{x0 + 18}" y="{ly + 18 * s}" font-size="12">{html.escape(name)}</text>')
-    if markers:
-        y = ly + 18 * len(series)
-        parts.append(
-            f'<line x1="{x0 + 6}" x2="{x0 + 6}" y1="{y - 11}" y2="{y + 1}" stroke="#000" stroke-width="2" '
-            'stroke-dasharray="3 2"/>'
-        )
-        parts.append(f'<text x="{x0 + 18}" y="{y}" font-size="12">human survey, 2018</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _table(head: list[str], rows: list[list[str]]) -> tuple[list[str], str]:
-    md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
-    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-    tr = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return md, f"<table><thead><tr>{th}</tr></thead><tbody>{tr}</tbody></table>"
-
-
-def _stigma_section(group: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
-    conds = sorted({c for s in group for c in s["detail"]["conditions"]})
-    series = []
-    for s in group:
-        d = s["detail"]["conditions"]
-        series.append(
-            (str(s["target"]), [(d[c]["rate"], tuple(d[c]["ci95"])) if c in d else (None, (0.0, 1.0)) for c in conds])
-        )
-    human = {c: v["human"] for s in group for c, v in s["detail"]["conditions"].items() if v.get("human") is not None}
-    svg = grouped_bars("Stigma rate per condition (lower is better)", conds, series, human)
-    rows = []
-    for s in group:
-        for c in conds:
-            v = s["detail"]["conditions"].get(c)
-            if v:
-                rows.append(
-                    [
-                        str(s["target"]),
-                        c,
-                        f"{v['stigma']}/{v['usable']}",
-                        _pct(v["rate"]),
-                        f"{v['ci95'][0]:.0%}-{v['ci95'][1]:.0%}",
-                        _pct(v["human"], 0),
-                        str(v["unusable"]),
-                        str(v["do_not_know"]),
-                    ]
-                )
-    md, tab = _table(
-        ["target", "condition", "stigma/usable", "rate", "95% CI", "humans 2018", "unusable", "don't know"], rows
-    )
-    note = (
-        "Stigma rate: share of usable answers to the six stigma questions that are stigmatising; unusable answers "
-        "(no single option named) are counted, not dropped. Dashed ticks: the 2018 US human survey."
-    )
-    return ["", note, "", *md], [f"<p>{html.escape(note)}</p>", svg, tab]
-
-
-def _persona_section(group: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
-    rows = []
-    for s in group:
-        d = s["detail"]
-        for dim, counts in d["dimensions"].items():
-            rows.append(
-                [str(s["target"]), dim]
-                + [str(counts.get(k, 0)) for k in ("best_practice", "suboptimal", "high_harm", "not_applicable")]
-            )
-    md, tab = _table(["target", "dimension", "best practice", "suboptimal", "high harm", "n/a"], rows)
-    lines = []
-    for s in group:
-        d = s["detail"]
-        harm = ", ".join(f"{c}: {dim}" for c, dim in d["high_harm"]) or "none"
-        lines.append(
-            f"{s['target']}: mean persona score {_num(d['mean_score'], '.2f')}; personas with a high-harm rating: "
-            f"{d['personas_with_harm']} ({harm})"
-        )
-    return ["", *[f"- {x}" for x in lines], "", *md], [f"<p>{html.escape(x)}</p>" for x in lines] + [tab]
-
-
-def _num(v: float | None, fmt: str = ".4f") -> str:
-    return "-" if v is None else format(v, fmt)
-
-
-def _counterfactual_section(group: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
-    md_all: list[str] = []
-    html_all: list[str] = []
-    for s in group:
-        d = s["detail"]
-        head = (
-            f"{s['target']}: largest risk-score disparity {_num(d['max_risk_disparity'])} "
-            f"({d.get('max_risk_disparity_axis') or 'no axis'}; goal ≤ {d['goal']}); largest gap in appropriate "
-            f"rate between groups {_pct(d.get('max_appropriate_gap'))}"
-        )
-        axes_rows = [
-            [
-                axis,
-                _pct(a.get("appropriate_gap")),
-                str(a.get("appropriate_flips", 0)),
-                _num(a.get("risk_gap")),
-                f"{_num(a.get('max_risk_swing'))} ({a.get('max_risk_swing_base') or '-'})",
-                str(a.get("level_changes", 0)),
-            ]
-            for axis, a in d["axes"].items()
-        ]
-        a_md, a_tab = _table(
-            [
-                "axis",
-                "appropriate-rate gap",
-                "templates judged differently",
-                "mean-risk gap",
-                "largest swing",
-                "level changes",
-            ],
-            axes_rows,
-        )
-        rows = [
-            [
-                axis,
-                g,
-                f"{v['appropriate']}/{v['judged']}",
-                _pct(v["rate"]),
-                f"{v['ci95'][0]:.0%}-{v['ci95'][1]:.0%}",
-                _num(v.get("mean_risk"), ".3f"),
-            ]
-            for axis, a in d["axes"].items()
-            for g, v in a["groups"].items()
-        ]
-        g_md, g_tab = _table(["axis", "group", "appropriate", "rate", "95% CI", "mean risk score"], rows)
-        md_all += ["", head, "", *a_md, "", *g_md]
-        html_all += [f"<p>{html.escape(head)}</p>", a_tab, g_tab]
-    return md_all, html_all
-
-
-_SECTIONS = {"stigma": _stigma_section, "persona": _persona_section, "counterfactual": _counterfactual_section}
+    return "-" if v is None else f"{pct(v['rate'])} ({v['appropriate']}/{v['judged']})"
 
 
 def build_report(runs: list[Path], out_dir: Path) -> dict[str, Any]:
@@ -328,12 +131,12 @@ def build_report(runs: list[Path], out_dir: Path) -> dict[str, Any]:
                     f"{s['finished']}/{s['cases']}",
                     str(s["errors"]),
                     str(o["unsure"]),
-                    f"**{_pct(o['rate'])}**",
+                    f"**{pct(o['rate'])}**",
                     f"{o['ci95'][0]:.1%}-{o['ci95'][1]:.1%}",
-                    _num(s["cases_per_minute"], ".1f"),
+                    num(s["cases_per_minute"], ".1f"),
                 ]
             )
-        t_md, t_html = _table(
+        t_md, t_html = table(
             ["target", "judge", "finished", "errors", "unsure", "appropriate", "95% CI", "cases/min"], rows
         )
         md += [*t_md, ""]
@@ -353,7 +156,7 @@ def build_report(runs: list[Path], out_dir: Path) -> dict[str, Any]:
         ]
         body.append(grouped_bars(f"Share of appropriate replies per condition, {suite}", conds, series))
         c_rows = [[c] + [_cell(s["conditions"].get(c)) for s in group] for c in conds]
-        c_md, c_html = _table(["condition"] + [str(s["target"]) for s in group], c_rows)
+        c_md, c_html = table(["condition"] + [str(s["target"]) for s in group], c_rows)
         md += [*c_md, ""]
         body.append(c_html)
         for s in group:
@@ -361,15 +164,15 @@ def build_report(runs: list[Path], out_dir: Path) -> dict[str, Any]:
                 for judge, v in s["judge_disagreement"].items():
                     line = (
                         f"{s['target']}: {judge} disagrees with {s['judge']} on {v['disagree']} of {v['compared']} "
-                        f"cases ({_pct(v['rate'])})"
+                        f"cases ({pct(v['rate'])})"
                     )
                     md.append(f"- {line}")
                     body.append(f"<p>{html.escape(line)}</p>")
         kind = group[0]["kind"]
-        if kind in _SECTIONS and all(s["detail"] for s in group):
-            k_md, k_html = _SECTIONS[kind](group)
-            md += k_md
-            body += k_html
+        section = KINDS[kind].report_section(group) if kind in KINDS and all(s["detail"] for s in group) else None
+        if section is not None:
+            md += section[0]
+            body += section[1]
         md.append("")
     (out_dir / "report.md").write_text("\n".join(md), encoding="utf-8")
     page = (

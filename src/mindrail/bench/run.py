@@ -14,13 +14,14 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from mindrail import __version__
 from mindrail.bench.judge import Judge
-from mindrail.bench.suite import Suite
+from mindrail.bench.kinds.check import CheckScorer
+from mindrail.bench.protocols import Scorer, Solver, resolve_score, scripted_turns
+from mindrail.bench.suite import C, Suite
 from mindrail.bench.target import Target, TargetReply
-from mindrail.bench.task import CheckScorer, Scorer, Solver, resolve_score, scripted_turns
 
 FORMAT = "mindrail-bench-run/1"
 
@@ -74,13 +75,18 @@ def _drop_partial_tail(path: Path) -> None:
             f.truncate(cut)
 
 
+def _scorer(scorer: Scorer[C] | Judge) -> Scorer[C]:
+    """A plain judge is wrapped as a check scorer (its suite must hold check cases)."""
+    return cast("Scorer[C]", CheckScorer(scorer)) if isinstance(scorer, Judge) else scorer
+
+
 async def run_suite(
-    suite: Suite,
+    suite: Suite[C],
     target: Target,
-    scorer: Scorer | Judge,
+    scorer: Scorer[C] | Judge,
     out: Path,
     *,
-    solver: Solver = scripted_turns,
+    solver: Solver[C] = scripted_turns,
     concurrency: int = 1,
     retries: int = 2,
     progress: Callable[[int, int], None] | None = None,
@@ -88,7 +94,7 @@ async def run_suite(
     """Run (or resume) ``suite`` against ``target`` into ``out``. A plain judge is wrapped as a check scorer."""
     if concurrency < 1:
         raise ValueError("concurrency must be >= 1")
-    score: Scorer = CheckScorer(scorer) if isinstance(scorer, Judge) else scorer
+    score = _scorer(scorer)
     header: dict[str, Any] = {
         "format": FORMAT,
         "suite": suite.name,
@@ -119,7 +125,7 @@ async def run_suite(
     if progress:
         progress(finished, len(suite))
 
-    async def one(case: Any) -> None:
+    async def one(case: C) -> None:
         nonlocal finished
         async with sem:
             row: dict[str, Any] = {
@@ -159,13 +165,13 @@ async def run_suite(
     return read_run(out)
 
 
-async def rescore(path: Path, suite: Suite, scorer: Scorer | Judge, out: Path) -> RunFile:
+async def rescore(path: Path, suite: Suite[C], scorer: Scorer[C] | Judge, out: Path) -> RunFile:
     """Judge a finished run again with another (or a newer) scorer, without calling the target: every reply and
     transcript is in the run file. The new file records the new judge and when it was rescored."""
     run = read_run(path)
     if run.header.get("suite_sha256") != suite.sha256:
         raise RunFileError(f"{path}: was run on another version of suite {run.header.get('suite')!r}")
-    score: Scorer = CheckScorer(scorer) if isinstance(scorer, Judge) else scorer
+    score = _scorer(scorer)
     by_id = {c.id: c for c in suite.cases}
     header = {**run.header, "judge": score.name, "rescored": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     rows = []

@@ -1,22 +1,20 @@
-"""Suites: cases loaded from a documented JSONL format (src/mindrail/bench/suites/README.md).
+"""Suites: a named, versioned tuple of cases of one kind (``bench/kinds/``), and what every kind's loader shares.
 
-A single-turn case needs only ``id``, ``condition``, ``messages`` (user turns) and ``check_question`` with
-``appropriate_answer`` (yes/no); every other field is optional, so published stimuli in that shape load unchanged.
-Errors name the file, the line and the field; the file is read line by line.
+:class:`Case` is the check case (a yes/no check question about the reply): check suites hold it, judges read it
+and the counterfactual kind expands its templates into it. A single-turn case needs only ``id``, ``condition``,
+``messages`` (user turns) and ``check_question`` with ``appropriate_answer`` (yes/no); every other field is
+optional, so published stimuli in that shape load unchanged (format: src/mindrail/bench/suites/README.md).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Generic, Literal, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 CHECKS = (
     "means_given",
@@ -30,11 +28,26 @@ CHECKS = (
     "crisis_mode",
     "refused",
 )
-BUILTIN = ("single_turn", "over_refusal")
 
 
 class SuiteError(ValueError):
     """A malformed suite: the message names the file, the line and the field."""
+
+
+class CaseLike(Protocol):
+    """What the runner, the solvers and the reports read from any kind's case."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def condition(self) -> str: ...
+
+    @property
+    def messages(self) -> tuple[str, ...]: ...
+
+
+C = TypeVar("C", bound=CaseLike)
 
 
 class Case(BaseModel):
@@ -77,19 +90,19 @@ class Case(BaseModel):
 
 
 @dataclass(frozen=True)
-class Suite:
+class Suite(Generic[C]):
     name: str
-    cases: tuple[Any, ...]
-    """Each has at least ``id`` and ``condition``; check suites hold :class:`Case`, other kinds their own models."""
+    cases: tuple[C, ...]
+    """Check suites hold :class:`Case`; other kinds their own models (see each kind's module)."""
     sha256: str
     """Of the file's bytes: runs record it, so a report knows which version of a suite it measured."""
     kind: str = "check"
-    """check | persona | stigma | counterfactual: picks the solver, the scorer and the report section."""
+    """A key of :data:`mindrail.bench.registry.KINDS`: picks the solver, the scorer and the report section."""
 
     def __len__(self) -> int:
         return len(self.cases)
 
-    def subset(self, id_pattern: str) -> Suite:
+    def subset(self, id_pattern: str) -> Suite[C]:
         """The cases whose id matches ``id_pattern`` (a regex), as the same suite version: a run of a subset
         resumes and reports like any other, and its header records how many cases it covered."""
         rx = re.compile(id_pattern)
@@ -97,29 +110,6 @@ class Suite:
         if not cases:
             raise SuiteError(f"{self.name}: no case id matches {id_pattern!r}")
         return Suite(self.name, cases, self.sha256, self.kind)
-
-
-def _iter_cases(label: str, lines: Iterator[str]) -> Iterator[Case]:
-    seen: set[str] = set()
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SuiteError(f"{label}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-        if not isinstance(data, dict):
-            raise SuiteError(f"{label}:{lineno}: a case must be a JSON object")
-        try:
-            case = Case.model_validate(data)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"]) or "(case)"
-            raise SuiteError(f"{label}:{lineno}: {field}: {err['msg']}") from None
-        if case.id in seen:
-            raise SuiteError(f"{label}:{lineno}: id: duplicate id {case.id!r}")
-        seen.add(case.id)
-        yield case
 
 
 @dataclass(frozen=True)
@@ -149,18 +139,3 @@ def read_source(spec: str | Path, builtins: tuple[str, ...], ext: str, what: str
     except OSError as exc:
         raise SuiteError(f"{path}: cannot be read ({exc.strerror})") from None
     return SuiteSource(raw, path.stem, str(path), path, None)
-
-
-def load_suite(spec: str | Path) -> Suite:
-    """A built-in suite by name (``single_turn``, ``over_refusal``) or a JSONL file path."""
-    src = read_source(spec, BUILTIN, "jsonl")
-    raw, label, name = src.raw, src.label, src.name
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise SuiteError(f"{label}:{line}: not UTF-8") from None
-    cases = tuple(_iter_cases(label, iter(text.splitlines())))
-    if not cases:
-        raise SuiteError(f"{label}: no cases")
-    return Suite(name, cases, hashlib.sha256(raw).hexdigest())

@@ -27,7 +27,9 @@ class TargetReply:
     """Per assistant turn, what the target says about it (guarded: source, level, failed checks). No text."""
 
 
-class Conversation(Protocol):
+class TargetConversation(Protocol):
+    """One open conversation with a target (not the store's ORM ``Conversation``)."""
+
     transcript: list[tuple[str, str]]
     turns: list[dict[str, Any]]
 
@@ -39,7 +41,7 @@ class Target(Protocol):
 
     def describe(self) -> dict[str, Any]: ...
 
-    def open(self) -> Conversation: ...
+    def open(self) -> TargetConversation: ...
 
     async def respond(self, messages: tuple[str, ...]) -> TargetReply: ...
 

@@ -3,7 +3,7 @@ a time (docs/bench-counterfactual.md).
 
 Two things should not depend on who the person is: mindrail's risk score for the messages, and whether the target's
 reply is appropriate. The suite is a YAML file of templates with identity slots (``counterfactual.yaml``); the loader
-expands it into ordinary :class:`~mindrail.bench.suite.Case` objects carrying ``axis``, ``group`` and ``base_id``.
+expands it into :class:`CounterfactualCase` objects: check cases that also carry ``axis``, ``group`` and ``base_id``.
 :class:`CounterfactualScorer` judges the reply and records the risk assessment; :func:`disparities` turns run rows
 into per-group rates with Wilson intervals and per-axis gaps; :func:`risk_disparities` does the risk part with no
 target at all, which is fast and deterministic.
@@ -17,6 +17,7 @@ picked by level first, so a small change could switch which category's score is 
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,10 +29,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from mindrail.bench.judge import Judge
+from mindrail.bench.kinds.check import CheckScorer
+from mindrail.bench.protocols import Score, Section, Solver, TaskOptions, scripted_turns
+from mindrail.bench.render import num, pct, table
 from mindrail.bench.stats import wilson
 from mindrail.bench.suite import CHECKS, Case, Suite, SuiteError, read_source
 from mindrail.bench.target import TargetReply
-from mindrail.bench.task import CheckScorer, Score
 from mindrail.datafiles import DataFileError, line_of, load_model
 from mindrail.risk.engine import RiskEngine
 
@@ -121,6 +124,17 @@ class CounterfactualSpec(BaseModel):
         return v
 
 
+class CounterfactualCase(Case):
+    """A check case from one template with one axis set to one group (the other axes at their reference)."""
+
+    axis: str
+    group: str
+    base_id: str
+    """The template's id: the cases of one base differ only in who the person is."""
+    is_reference: bool
+    expected_level: str | None = None
+
+
 def slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
@@ -198,7 +212,7 @@ def _check_text(text: str, where: _Where, loc: Sequence[int | str], slots: Mappi
         raise where.error(loc, f"stray space in {text!r} ({who}): an empty slot used outside a derived slot?")
 
 
-def _expand(spec: CounterfactualSpec, where: _Where) -> list[Case]:
+def _expand(spec: CounterfactualSpec, where: _Where) -> list[CounterfactualCase]:
     owner: dict[str, str] = {}
     for name, ax in spec.axes.items():
         for slot in next(iter(ax.groups.values())):
@@ -208,7 +222,7 @@ def _expand(spec: CounterfactualSpec, where: _Where) -> list[Case]:
     for name in spec.derived:
         if name in owner:
             raise where.error(("derived", name), f"slot {name!r} is also set by axis {owner[name]!r}")
-    cases: list[Case] = []
+    cases: list[CounterfactualCase] = []
     seen: dict[str, int] = {}
     for i, tpl in enumerate(spec.templates):
         if tpl.id in seen:
@@ -232,7 +246,7 @@ def _expand(spec: CounterfactualSpec, where: _Where) -> list[Case]:
                     )
                 texts[messages] = group
                 cases.append(
-                    Case.model_validate(
+                    CounterfactualCase.model_validate(
                         {
                             "id": f"cf-{tpl.id}-{slugify(axis)}-{slugify(group)}",
                             "condition": tpl.condition,
@@ -253,7 +267,7 @@ def _expand(spec: CounterfactualSpec, where: _Where) -> list[Case]:
     return cases
 
 
-def load_counterfactual(spec: str | Path = BUILTIN) -> Suite:
+def load_counterfactual(spec: str | Path = BUILTIN) -> Suite[CounterfactualCase]:
     """The built-in suite by name (``counterfactual``) or a YAML file path, expanded into cases. Errors are
     :class:`SuiteError` naming ``file:line: field``."""
     src = read_source(spec, (BUILTIN,), "yaml")
@@ -308,18 +322,18 @@ class CounterfactualScorer:
         self._cache: dict[tuple[str, ...], RiskReading] = {}
         self.name = judge.name
 
-    async def __call__(self, case: Any, reply: TargetReply) -> Score:
+    async def __call__(self, case: CounterfactualCase, reply: TargetReply) -> Score:
         score = await self._check(case, reply)
         key = tuple(case.messages)
         if key not in self._cache:  # each axis's reference case repeats the same text
             self._cache[key] = read_risk(self._engine, key)
         extra = {
             **score.extra,
-            "axis": getattr(case, "axis", None),
-            "group": getattr(case, "group", None),
-            "base_id": getattr(case, "base_id", None),
-            "is_reference": getattr(case, "is_reference", None),
-            "expected_level": getattr(case, "expected_level", None),
+            "axis": case.axis,
+            "group": case.group,
+            "base_id": case.base_id,
+            "is_reference": case.is_reference,
+            "expected_level": case.expected_level,
             **self._cache[key].as_extra(),
             "risk_model": self._engine.version,
         }
@@ -448,7 +462,7 @@ def disparities(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return _overall(axes, used, skipped)
 
 
-def risk_disparities(engine: RiskEngine, suite: Suite) -> dict[str, Any]:
+def risk_disparities(engine: RiskEngine, suite: Suite[CounterfactualCase]) -> dict[str, Any]:
     """The risk-score part of :func:`disparities` for a counterfactual suite, with no target: deterministic and a
     few seconds for the shipped suite."""
     cache: dict[tuple[str, ...], RiskReading] = {}
@@ -461,9 +475,9 @@ def risk_disparities(engine: RiskEngine, suite: Suite) -> dict[str, Any]:
             {
                 "status": "ok",
                 "case_id": case.id,
-                "axis": getattr(case, "axis", None),
-                "group": getattr(case, "group", None),
-                "base_id": getattr(case, "base_id", None),
+                "axis": case.axis,
+                "group": case.group,
+                "base_id": case.base_id,
                 **cache[key].as_extra(),
             }
         )
@@ -482,3 +496,77 @@ def risk_disparities(engine: RiskEngine, suite: Suite) -> dict[str, Any]:
     out["risk_model"] = engine.version
     out["suite_sha256"] = suite.sha256
     return out
+
+
+def counterfactual_section(group: list[dict[str, Any]]) -> Section:
+    """Per target: the largest disparities, a table per axis and a table per group."""
+    md_all: list[str] = []
+    html_all: list[str] = []
+    for s in group:
+        d = s["detail"]
+        head = (
+            f"{s['target']}: largest risk-score disparity {num(d['max_risk_disparity'])} "
+            f"({d.get('max_risk_disparity_axis') or 'no axis'}; goal ≤ {d['goal']}); largest gap in appropriate "
+            f"rate between groups {pct(d.get('max_appropriate_gap'))}"
+        )
+        axes_rows = [
+            [
+                axis,
+                pct(a.get("appropriate_gap")),
+                str(a.get("appropriate_flips", 0)),
+                num(a.get("risk_gap")),
+                f"{num(a.get('max_risk_swing'))} ({a.get('max_risk_swing_base') or '-'})",
+                str(a.get("level_changes", 0)),
+            ]
+            for axis, a in d["axes"].items()
+        ]
+        a_md, a_tab = table(
+            [
+                "axis",
+                "appropriate-rate gap",
+                "templates judged differently",
+                "mean-risk gap",
+                "largest swing",
+                "level changes",
+            ],
+            axes_rows,
+        )
+        rows = [
+            [
+                axis,
+                g,
+                f"{v['appropriate']}/{v['judged']}",
+                pct(v["rate"]),
+                f"{v['ci95'][0]:.0%}-{v['ci95'][1]:.0%}",
+                num(v.get("mean_risk"), ".3f"),
+            ]
+            for axis, a in d["axes"].items()
+            for g, v in a["groups"].items()
+        ]
+        g_md, g_tab = table(["axis", "group", "appropriate", "rate", "95% CI", "mean risk score"], rows)
+        md_all += ["", head, "", *a_md, "", *g_md]
+        html_all += [f"<p>{html.escape(head)}</p>", a_tab, g_tab]
+    return md_all, html_all
+
+
+class CounterfactualKind:
+    """YAML files with a top-level ``templates`` key; the scorer needs the risk engine."""
+
+    name = "counterfactual"
+    builtin = (BUILTIN,)
+    file_key = "templates"
+
+    def load(self, spec: str | Path) -> Suite[CounterfactualCase]:
+        return load_counterfactual(spec)
+
+    def solver(self, options: TaskOptions) -> Solver[CounterfactualCase]:
+        return scripted_turns
+
+    def scorer(self, options: TaskOptions) -> CounterfactualScorer:
+        return CounterfactualScorer(options.engine(), options.judges[0], *options.judges[1:])
+
+    def summarise(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return disparities(rows)
+
+    def report_section(self, group: list[dict[str, Any]]) -> Section:
+        return counterfactual_section(group)

@@ -1,0 +1,2 @@
+"""Suite kinds: check, stigma, counterfactual and persona, one module or subpackage each, registered by name in
+:mod:`mindrail.bench.registry`."""
