@@ -112,3 +112,26 @@ class SuiteKind(Protocol[C]):
     def report_section(self, group: list[dict[str, Any]]) -> Section | None:
         """Markdown and HTML for the kind's numbers, one run summary per target in ``group``."""
         ...
+
+
+def _no_detail(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return None
+
+
+def _no_section(group: list[dict[str, Any]]) -> Section | None:
+    return None
+
+
+@dataclass(frozen=True)
+class Kind(Generic[C]):
+    """A :class:`SuiteKind` put together from small factories, the way each module under ``bench/kinds/`` declares
+    its ``KIND``. A kind without a report section of its own leaves ``summarise`` and ``report_section`` out."""
+
+    name: str
+    builtin: tuple[str, ...]
+    file_key: str | None
+    load: Callable[[str | Path], Suite[C]]
+    solver: Callable[[TaskOptions], Solver[C]]
+    scorer: Callable[[TaskOptions], Scorer[C]]
+    summarise: Callable[[list[dict[str, Any]]], dict[str, Any] | None] = _no_detail
+    report_section: Callable[[list[dict[str, Any]]], Section | None] = _no_section

@@ -1,7 +1,7 @@
 """The suite kinds by name, and the one dispatch from a suite name or file to its kind, solver and scorer.
 
-**Adding a suite kind touches one place: write its module under ``bench/kinds/`` (a class with the
-:class:`~mindrail.bench.protocols.SuiteKind` members) and add an instance to** :data:`KINDS` **below.** The CLI,
+**Adding a suite kind touches one place: write its module under ``bench/kinds/`` (its case type and a ``KIND``, a
+:class:`~mindrail.bench.protocols.Kind` of small factories) and add that ``KIND`` to** :data:`KINDS` **below.** The CLI,
 the runner and the reports then find it by its built-in suite names, its YAML top-level key or the ``kind`` its
 runs record.
 
@@ -19,16 +19,13 @@ from pydantic import BaseModel, ConfigDict
 
 from mindrail.backends.base import Backend
 from mindrail.bench.judge import Judge
-from mindrail.bench.kinds.check import CheckKind
-from mindrail.bench.kinds.counterfactual import CounterfactualKind
-from mindrail.bench.kinds.persona import PersonaKind
-from mindrail.bench.kinds.stigma import StigmaKind
+from mindrail.bench.kinds import check, counterfactual, persona, stigma
 from mindrail.bench.protocols import SuiteKind, TaskOptions, TaskParts
 from mindrail.bench.suite import Suite, SuiteError
 from mindrail.datafiles import DataFileError, load_model
 from mindrail.risk.engine import RiskEngine
 
-KINDS: dict[str, SuiteKind[Any]] = {k.name: k for k in (CheckKind(), StigmaKind(), PersonaKind(), CounterfactualKind())}
+KINDS: dict[str, SuiteKind[Any]] = {k.name: k for k in (check.KIND, stigma.KIND, persona.KIND, counterfactual.KIND)}
 """Every suite kind, by the name runs record in their header (``kind``)."""
 
 BUILTIN = tuple(name for k in KINDS.values() for name in k.builtin)

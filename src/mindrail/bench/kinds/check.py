@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mindrail.bench.judge import Judge, resolve
-from mindrail.bench.protocols import Score, Section, Solver, TaskOptions, scripted_turns
+from mindrail.bench.protocols import Kind, Score, scripted_turns
 from mindrail.bench.suite import Case, Suite, SuiteError, read_source
 from mindrail.bench.target import TargetReply
 
@@ -80,24 +80,11 @@ def load_suite(spec: str | Path) -> Suite[Case]:
     return Suite(name, cases, hashlib.sha256(raw).hexdigest())
 
 
-class CheckKind:
-    """Every file that is not a YAML suite of another kind (JSONL) is a check suite."""
-
-    name = "check"
-    builtin = BUILTIN
-    file_key = None
-
-    def load(self, spec: str | Path) -> Suite[Case]:
-        return load_suite(spec)
-
-    def solver(self, options: TaskOptions) -> Solver[Case]:
-        return scripted_turns
-
-    def scorer(self, options: TaskOptions) -> CheckScorer:
-        return CheckScorer(options.judges[0], *options.judges[1:])
-
-    def summarise(self, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-        return None
-
-    def report_section(self, group: list[dict[str, Any]]) -> Section | None:
-        return None
+KIND: Kind[Case] = Kind(
+    name="check",
+    builtin=BUILTIN,
+    file_key=None,  # every file that is not a YAML suite of another kind (JSONL) is a check suite
+    load=load_suite,
+    solver=lambda options: scripted_turns,
+    scorer=lambda options: CheckScorer(options.judges[0], *options.judges[1:]),
+)

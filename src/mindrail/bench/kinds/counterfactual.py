@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from mindrail.bench.judge import Judge
 from mindrail.bench.kinds.check import CheckScorer
-from mindrail.bench.protocols import Score, Section, Solver, TaskOptions, scripted_turns
+from mindrail.bench.protocols import Kind, Score, Section, scripted_turns
 from mindrail.bench.render import num, pct, table
 from mindrail.bench.stats import wilson
 from mindrail.bench.suite import CHECKS, Case, Suite, SuiteError, read_source
@@ -549,24 +549,13 @@ def counterfactual_section(group: list[dict[str, Any]]) -> Section:
     return md_all, html_all
 
 
-class CounterfactualKind:
-    """YAML files with a top-level ``templates`` key; the scorer needs the risk engine."""
-
-    name = "counterfactual"
-    builtin = (BUILTIN,)
-    file_key = "templates"
-
-    def load(self, spec: str | Path) -> Suite[CounterfactualCase]:
-        return load_counterfactual(spec)
-
-    def solver(self, options: TaskOptions) -> Solver[CounterfactualCase]:
-        return scripted_turns
-
-    def scorer(self, options: TaskOptions) -> CounterfactualScorer:
-        return CounterfactualScorer(options.engine(), options.judges[0], *options.judges[1:])
-
-    def summarise(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        return disparities(rows)
-
-    def report_section(self, group: list[dict[str, Any]]) -> Section:
-        return counterfactual_section(group)
+KIND: Kind[CounterfactualCase] = Kind(
+    name="counterfactual",
+    builtin=(BUILTIN,),
+    file_key="templates",
+    load=load_counterfactual,
+    solver=lambda options: scripted_turns,
+    scorer=lambda options: CounterfactualScorer(options.engine(), options.judges[0], *options.judges[1:]),
+    summarise=disparities,
+    report_section=counterfactual_section,
+)

@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from mindrail.bench.protocols import Score, Section, Solver, TaskOptions, scripted_turns
+from mindrail.bench.protocols import Kind, Score, Section, scripted_turns
 from mindrail.bench.render import grouped_bars, pct, table
 from mindrail.bench.stats import cohen_kappa, wilson
 from mindrail.bench.suite import Suite
@@ -293,24 +293,13 @@ def stigma_section(group: list[dict[str, Any]]) -> Section:
     return ["", note, "", *md], [f"<p>{html.escape(note)}</p>", svg, tab]
 
 
-class StigmaKind:
-    """The one built-in stigma suite (Moore et al.'s vignettes); no file format of its own."""
-
-    name = "stigma"
-    builtin = ("stigma",)
-    file_key = None
-
-    def load(self, spec: str | Path) -> Suite[StigmaCase]:
-        return load_stigma()
-
-    def solver(self, options: TaskOptions) -> Solver[StigmaCase]:
-        return scripted_turns
-
-    def scorer(self, options: TaskOptions) -> StigmaScorer:
-        return StigmaScorer()
-
-    def summarise(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        return summarise_stigma(rows)
-
-    def report_section(self, group: list[dict[str, Any]]) -> Section:
-        return stigma_section(group)
+KIND: Kind[StigmaCase] = Kind(
+    name="stigma",
+    builtin=("stigma",),
+    file_key=None,  # the one built-in suite (Moore et al.'s vignettes); no file format of its own
+    load=lambda spec: load_stigma(),
+    solver=lambda options: scripted_turns,
+    scorer=lambda options: StigmaScorer(),
+    summarise=summarise_stigma,
+    report_section=stigma_section,
+)

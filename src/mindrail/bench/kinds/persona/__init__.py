@@ -27,7 +27,6 @@ invitation.
 from __future__ import annotations
 
 import html
-from pathlib import Path
 from typing import Any
 
 from mindrail.bench.kinds.persona.cards import (
@@ -53,20 +52,19 @@ from mindrail.bench.kinds.persona.simulated_user import (
     scripted_persona,
     simulated_user_prompt,
 )
-from mindrail.bench.protocols import Section, Solver, TaskOptions
+from mindrail.bench.protocols import Kind, Section, Solver, TaskOptions
 from mindrail.bench.render import num, table
-from mindrail.bench.suite import Suite
 
 __all__ = [
     "DIMENSIONS",
     "DISCLOSURE_STYLES",
+    "KIND",
     "POINTS",
     "RATINGS",
     "RISK_LEVELS",
     "SIMULATED_USER_PROMPT_VERSION",
     "PersonaCard",
     "PersonaFile",
-    "PersonaKind",
     "RubricScorer",
     "SimulatedUser",
     "clean_user_message",
@@ -100,26 +98,20 @@ def persona_section(group: list[dict[str, Any]]) -> Section:
     return ["", *[f"- {x}" for x in lines], "", *md], [f"<p>{html.escape(x)}</p>" for x in lines] + [tab]
 
 
-class PersonaKind:
-    """YAML files with a top-level ``personas`` key; ``--user`` lets a backend play the person."""
+def _solver(options: TaskOptions) -> Solver[PersonaCard]:
+    """The card's scripted turns, or ``--user``: a backend that plays the person."""
+    if options.simulated_user is None:
+        return scripted_persona
+    return SimulatedUser(options.simulated_user, max_turns=options.max_turns)
 
-    name = "persona"
-    builtin = BUILTIN_PERSONAS
-    file_key = "personas"
 
-    def load(self, spec: str | Path) -> Suite[PersonaCard]:
-        return load_personas(spec)
-
-    def solver(self, options: TaskOptions) -> Solver[PersonaCard]:
-        if options.simulated_user is None:
-            return scripted_persona
-        return SimulatedUser(options.simulated_user, max_turns=options.max_turns)
-
-    def scorer(self, options: TaskOptions) -> RubricScorer:
-        return RubricScorer()
-
-    def summarise(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        return summarise_personas(rows)
-
-    def report_section(self, group: list[dict[str, Any]]) -> Section:
-        return persona_section(group)
+KIND: Kind[PersonaCard] = Kind(
+    name="persona",
+    builtin=BUILTIN_PERSONAS,
+    file_key="personas",
+    load=load_personas,
+    solver=_solver,
+    scorer=lambda options: RubricScorer(),
+    summarise=summarise_personas,
+    report_section=persona_section,
+)
