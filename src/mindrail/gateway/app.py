@@ -36,7 +36,7 @@ from mindrail.gateway.openai_compat import (
 )
 from mindrail.gateway.service import Gateway
 from mindrail.policy.consent import default_consent
-from mindrail.risk.types import Assessment
+from mindrail.screening import replay
 from mindrail.store import ApiKeyInfo, ConsentRequired, NotFound
 from mindrail.store.tenancy import NO_KEY_CALLER, Caller, api_caller
 
@@ -301,14 +301,8 @@ def _screen(engine: Any, body: ScreenIn) -> dict[str, Any]:
     """The screening itself; runs in a worker thread."""
     if body.text is not None:
         return {"assessment": engine.assess(body.text).to_dict(), "model_version": engine.version}
-    state = engine.new_conversation()
-    out: list[dict[str, Any]] = []
-    for m in body.messages or ():
-        if m.role == "user":
-            a: Assessment = state.add_user(m.text())
-            out.append(a.to_dict())
-        elif m.role == "assistant":
-            state.add_assistant(m.text())
+    turns = [(m.role, m.text()) for m in body.messages or ()]
+    out = [a.to_dict() for _, a in replay(engine.new_conversation(), turns)]
     return {"assessments": out, "model_version": engine.version}
 
 
