@@ -124,50 +124,26 @@ def _is_file(path: Path) -> bool:
 def _screen_file(
     engine: Any, path: Path, stdin: bool, sink: TextIO, skip_bad: bool, batch_size: int
 ) -> tuple[int, int]:
-    from mindrail.risk.io import InputError, SkipCounter, conversation_turns, iter_jsonl, message_text
+    from mindrail.risk.io import SkipCounter
+    from mindrail.screening import screen_jsonl
 
-    label = "<stdin>" if stdin else str(path)
     counter = SkipCounter()
     fh = sys.stdin.buffer if stdin else path.open("rb")
     total = None if stdin else path.stat().st_size
-    pending: list[tuple[int, Any, str]] = []
-
-    def flush() -> None:
-        if not pending:
-            return
-        for (line, rid, _), a in zip(pending, engine.iter_assess([p[2] for p in pending], batch_size), strict=True):
-            sink.write(json.dumps({"line": line, "id": rid, "assessment": a.to_dict()}, ensure_ascii=False) + "\n")
-        pending.clear()
-
     with _progress() as bar:
         task = bar.add_task("screening", total=total)
+
+        def advance() -> None:
+            if total:
+                bar.update(task, completed=fh.tell())
+
         try:
-            for rec in iter_jsonl(fh, label, skip_bad=skip_bad, counter=counter):
-                rid = rec.value.get("id")
-                try:
-                    if "messages" in rec.value:
-                        turns = conversation_turns(rec.value, label, rec.line)
-                        flush()
-                        state = engine.new_conversation()
-                        out = []
-                        for k, (role, content) in enumerate(turns):
-                            if role == "user":
-                                out.append({"index": k, **state.add_user(content).to_dict()})
-                            elif role == "assistant":
-                                state.add_assistant(content)
-                        sink.write(json.dumps({"line": rec.line, "id": rid, "turns": out}, ensure_ascii=False) + "\n")
-                    else:
-                        pending.append((rec.line, rid, message_text(rec.value, label, rec.line)))
-                        if len(pending) >= batch_size:
-                            flush()
-                except InputError:
-                    if not skip_bad:
-                        raise
-                    counter.skipped += 1
-                    counter.ok -= 1
-                if total:
-                    bar.update(task, completed=fh.tell())
-            flush()
+            label = "<stdin>" if stdin else str(path)
+            records = screen_jsonl(
+                engine, fh, label, skip_bad=skip_bad, batch_size=batch_size, counter=counter, on_line=advance
+            )
+            for record in records:
+                sink.write(json.dumps(record, ensure_ascii=False) + "\n")
         finally:
             if not stdin:
                 fh.close()
@@ -331,6 +307,7 @@ def demo(
     from importlib import resources
 
     from mindrail.risk.types import Level
+    from mindrail.screening import screen_conversation
 
     if conversation is None:
         raw = resources.files("mindrail").joinpath("data").joinpath("sample_conversation.json").read_text("utf-8")
@@ -338,7 +315,6 @@ def demo(
         raw = conversation.read_text(encoding="utf-8")
     convo = json.loads(raw)
     engine = _engine()
-    state = engine.new_conversation()
     console = Console()
     console.print(f"[bold]mindrail demo[/bold]: screening a sample conversation with {engine.version}\n")
     colours = {
@@ -351,29 +327,20 @@ def demo(
     table = Table(show_lines=True)
     for col in ("turn", "message", "top level", "categories (level, score)", "subject", "reasons"):
         table.add_column(col, overflow="fold")
-    for k, m in enumerate(convo["messages"]):
-        if m["role"] == "assistant":
-            state.add_assistant(m["content"])
-            table.add_row(str(k), f"[dim]assistant: {m['content']}[/dim]", "", "", "", "")
+    for t in screen_conversation(engine, [(m["role"], m["content"]) for m in convo["messages"]]):
+        a = t.assessment
+        if a is None:
+            table.add_row(str(t.index), f"[dim]{t.role}: {t.text}[/dim]", "", "", "", "")
             continue
-        a = state.add_user(m["content"])
-        cats = (
-            "\n".join(
-                f"{c.value}: {r.level.label} ({r.score:.2f})"
-                for c, r in a.categories.items()
-                if r.level > Level.NONE or r.score >= 0.2
-            )
-            or "-"
-        )
-        reasons = sorted({x for r in a.categories.values() if r.level > Level.NONE for x in r.reasons})
+        cats = "\n".join(f"{c.value}: {r.level.label} ({r.score:.2f})" for c, r in t.notable()) or "-"
         colour = colours[a.top_level]
         table.add_row(
-            str(k),
-            m["content"],
+            str(t.index),
+            t.text,
             f"[{colour}]{a.top_level.label}[/{colour}]",
             cats,
             a.subject.value,
-            "\n".join(reasons[:6]) or "-",
+            "\n".join(t.reasons()[:6]) or "-",
         )
     console.print(table)
     console.print(
@@ -477,11 +444,8 @@ def serve(
     from mindrail.console.app import add_console_routes
     from mindrail.gateway.app import create_app
     from mindrail.gateway.chat import add_chat_routes
-    from mindrail.gateway.factory import Settings, api_options, build_gateway
+    from mindrail.gateway.factory import BackendSpecError, Settings, api_options, backend_settings, build_gateway
 
-    if backend not in ("local", "openai", "scripted"):
-        err.print(f"[red]error:[/red] --backend must be local, openai or scripted, not {backend!r}")
-        raise typer.Exit(2)
     if app_system_prompt not in ("keep", "drop"):
         err.print(f"[red]error:[/red] --app-system-prompt must be keep or drop, not {app_system_prompt!r}")
         raise typer.Exit(2)
@@ -489,7 +453,6 @@ def serve(
         db_url=db,
         key_file=key_file,
         create_key=create_key,
-        backend=backend,  # type: ignore[arg-type]
         openai_base_url=openai_base_url,
         openai_model=openai_model,
         openai_api_key_env=openai_api_key_env,
@@ -511,6 +474,11 @@ def serve(
         local_threads=local_threads,
         app_system_prompt=app_system_prompt,  # type: ignore[arg-type]
     )
+    try:
+        settings = backend_settings(backend, settings)
+    except BackendSpecError as exc:
+        err.print(f"[red]error:[/red] --backend {exc}")
+        raise typer.Exit(2) from None
     gateway = build_gateway(settings, _engine())
     secret = gateway.store.keys.derive("chat-cookie")
 
@@ -809,24 +777,15 @@ def export_labels_cmd(
     err.print(f"wrote {n} labelled examples to {out}")
 
 
-def _bench_backend(spec: str) -> Any:
-    """local | scripted[:FILE] | openai:BASE_URL#MODEL (key from $OPENAI_API_KEY)."""
-    kind, _, rest = spec.partition(":")
-    if kind == "local":
-        from mindrail.backends.local import LocalBackend
+def _bench_backend(spec: str, option: str = "--target") -> Any:
+    """The backend a spec names (gateway.factory.backend_settings); the bench's local model keeps 2 threads."""
+    from mindrail.gateway.factory import BackendSpecError, Settings, backend_settings, make_backend
 
-        return LocalBackend()
-    if kind == "scripted":
-        from mindrail.backends.scripted import ScriptedBackend
-
-        return ScriptedBackend.from_file(Path(rest)) if rest else ScriptedBackend()
-    if kind == "openai" and "#" in rest:
-        from mindrail.backends.openai import OpenAIBackend
-
-        url, model = rest.rsplit("#", 1)
-        return OpenAIBackend(url, model, api_key=os.environ.get("OPENAI_API_KEY"))
-    err.print(f"[red]error:[/red] --target {spec!r}: expected local, scripted[:FILE] or openai:BASE_URL#MODEL")
-    raise typer.Exit(2)
+    try:
+        return make_backend(backend_settings(spec, Settings(local_threads=2)))
+    except BackendSpecError as exc:
+        err.print(f"[red]error:[/red] {option} {exc}")
+        raise typer.Exit(2) from None
 
 
 def _bench_judges(spec: str, second: list[str] | None) -> list[Any]:
@@ -838,7 +797,7 @@ def _bench_judges(spec: str, second: list[str] | None) -> list[Any]:
         if s == "offline":
             return OfflineJudge()
         if s.startswith("llm:"):
-            return LLMJudge(_bench_backend(s[4:]))
+            return LLMJudge(_bench_backend(s[4:], "--judge"))
         err.print(f"[red]error:[/red] --judge {s!r}: expected offline or llm:BACKEND")
         raise typer.Exit(2)
 
@@ -894,7 +853,7 @@ def bench_run(
         s,
         _bench_judges(judge, second_judge),
         engine=engine,
-        simulated_user=_bench_backend(user) if user else None,
+        simulated_user=_bench_backend(user, "--user") if user else None,
         max_turns=max_turns,
     )
     opts = GenerationOptions(max_tokens=max_tokens, temperature=0.0, seed=0)
