@@ -1,6 +1,7 @@
 """FastAPI dependencies shared by the gateway's routers: what ``create_app`` put in ``app.state`` and the calling
-app's API key. The routes are module-level functions on ``APIRouter``s (``app.router``, ``openai_compat.router``,
-``chat.router``), so each can be imported, read and tested on its own; the factory only builds this state."""
+app's API key. The routes are module-level functions on ``APIRouter``s (``gateway.app.router``,
+``openai_compat.router``, ``chat.router``), so each can be imported, read and tested on its own; the factory only
+builds this state."""
 
 from __future__ import annotations
 
