@@ -91,7 +91,7 @@ def _served_settings(monkeypatch: pytest.MonkeyPatch, args: list[str]) -> Settin
         seen.append(settings)
         raise _Stop
 
-    monkeypatch.setattr("mindrail.cli._engine", lambda: None)
+    monkeypatch.setattr("mindrail.cli.screen.load_engine", lambda: None)
     monkeypatch.setattr("mindrail.gateway.factory.build_gateway", capture)
     result = CliRunner().invoke(cli_app, ["serve", *args])
     assert isinstance(result.exception, _Stop), result.output
