@@ -43,7 +43,8 @@ class StartIn(BaseModel):
     locale: str | None = Field(default=None, max_length=16)
 
 
-class MessageIn(BaseModel):
+# What the chat page sends for one message the person wrote (a comment: a docstring would change the schema).
+class ChatPageMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str = Field(min_length=1, max_length=20_000)
 
@@ -246,7 +247,7 @@ async def start(
 @router.post("/chat/api/message")
 async def message(
     request: Request,
-    body: MessageIn,
+    body: ChatPageMessage,
     x_mindrail_chat: str | None = Header(default=None),
     chat: ChatState = Depends(chat_state),
 ) -> Response:

@@ -94,8 +94,10 @@ class ContentPart(BaseModel):
     text: str | None = None
 
 
-class MessageIn(BaseModel):
-    model_config = ConfigDict(extra="allow")
+# One message of a chat-completions request, as OpenAI's API takes it. A comment, not a docstring: a docstring would
+# become the schema's description. The schema keeps its published title, MessageIn.
+class ChatCompletionMessage(BaseModel):
+    model_config = ConfigDict(extra="allow", title="MessageIn")
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
     name: str | None = Field(default=None, description="Accepted for compatibility and ignored.")
@@ -116,7 +118,7 @@ class StreamOptions(BaseModel):
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
     model: str | None = Field(default=None, description="Accepted and ignored: the gateway's configured model answers.")
-    messages: list[MessageIn] = Field(min_length=1)
+    messages: list[ChatCompletionMessage] = Field(min_length=1)
     stream: bool | None = False
     stream_options: StreamOptions | None = None
     max_tokens: int | None = Field(default=None, ge=1, description="Lowered to the gateway's cap when above it.")
@@ -256,7 +258,7 @@ def generation_options(body: ChatRequest, base: GenerationOptions, cap: int) -> 
     return dataclasses.replace(base, **changes)
 
 
-def new_user_messages(messages: Sequence[MessageIn]) -> list[str]:
+def new_user_messages(messages: Sequence[ChatCompletionMessage]) -> list[str]:
     """The user messages after the last non-user message: the ones this request adds (an app may send two
     user messages in a row, and a crisis in the first must not go unseen)."""
     run: list[str] = []
@@ -267,12 +269,12 @@ def new_user_messages(messages: Sequence[MessageIn]) -> list[str]:
     return run[::-1]
 
 
-def prior_thread(messages: Sequence[MessageIn], new: int) -> list[Message]:
+def prior_thread(messages: Sequence[ChatCompletionMessage], new: int) -> list[Message]:
     """The app's user and assistant messages before the ``new`` last ones: what gateway.threads matches."""
     return [(m.role, m.text()) for m in messages[: len(messages) - new] if m.role in ("user", "assistant")]
 
 
-def app_prompt(messages: Sequence[MessageIn]) -> str | None:
+def app_prompt(messages: Sequence[ChatCompletionMessage]) -> str | None:
     """The app's own system and developer messages, in order."""
     texts = [m.text() for m in messages if m.role in ("system", "developer") and m.text().strip()]
     return "\n\n".join(texts) or None
