@@ -27,27 +27,16 @@ NOTABLE_SCORE = 0.2
 """A category below every level is still worth showing (``ScreenedTurn.notable``) from this score."""
 
 
-def replay(state: ConversationState, turns: Iterable[Turn]) -> list[tuple[int, Assessment]]:
-    """Feed ``turns`` to ``state`` in order: user turns are assessed in context, assistant turns are remembered (a
-    short "yes" to an assistant's question is read against it), any other role (system, tool) is skipped.
-    Returns (index in ``turns``, assessment) for each user turn."""
-    out: list[tuple[int, Assessment]] = []
-    for k, (role, text) in enumerate(turns):
-        if role == "user":
-            out.append((k, state.add_user(text)))
-        elif role == "assistant":
-            state.add_assistant(text)
-    return out
-
-
 @dataclass(frozen=True, slots=True)
 class ScreenedTurn:
-    """One message of a screened conversation; ``assessment`` is None for messages that are not the person's."""
+    """One message of a screened conversation, in order."""
 
     index: int
+    """Its place in the conversation, counting every message from 0."""
     role: str
     text: str
     assessment: Assessment | None
+    """The person's messages only, assessed in context; None for the assistant's and any other role's."""
 
     def notable(self) -> list[tuple[Category, CategoryResult]]:
         """Categories with a level, or a score of at least ``NOTABLE_SCORE``: what a reader should see."""
@@ -62,6 +51,19 @@ class ScreenedTurn:
         if self.assessment is None:
             return []
         return sorted({x for r in self.assessment.categories.values() if r.level > Level.NONE for x in r.reasons})
+
+
+def replay(state: ConversationState, turns: Iterable[Turn]) -> list[tuple[int, Assessment]]:
+    """Feed ``turns`` to ``state`` in order: user turns are assessed in context, assistant turns are remembered (a
+    short "yes" to an assistant's question is read against it), any other role (system, tool) is skipped.
+    Returns (index in ``turns``, assessment) for each user turn."""
+    out: list[tuple[int, Assessment]] = []
+    for k, (role, text) in enumerate(turns):
+        if role == "user":
+            out.append((k, state.add_user(text)))
+        elif role == "assistant":
+            state.add_assistant(text)
+    return out
 
 
 def screen_conversation(engine: RiskEngine, turns: Sequence[Turn]) -> list[ScreenedTurn]:

@@ -167,36 +167,44 @@ async def create_conversation(
     return {"id": cid, "consent_version": body.consent_version, "locale": body.locale}
 
 
-@router.post("/v1/conversations/{cid}/withdraw", responses=errors(400, 401, 404, 500))
-async def withdraw(
+@dataclass(frozen=True, slots=True)
+class OwnedConversation:
+    """The conversation a path names, known to belong to the caller's tenant."""
+
+    cid: str
+    caller: Caller
+    gateway: Gateway
+
+
+async def owned_conversation(
     cid: str, caller: Caller = Depends(caller_of), gateway: Gateway = Depends(gateway_of)
-) -> dict[str, Any]:
+) -> OwnedConversation:
+    """The path's conversation if it is the caller's tenant's; another tenant's is NotFound (404), as if it did not
+    exist."""
     await gateway.check_tenant(cid, caller)
-    await gateway.withdraw(cid, caller)
-    return {"id": cid, "consent": "withdrawn"}
+    return OwnedConversation(cid, caller, gateway)
+
+
+@router.post("/v1/conversations/{cid}/withdraw", responses=errors(400, 401, 404, 500))
+async def withdraw(c: OwnedConversation = Depends(owned_conversation)) -> dict[str, Any]:
+    await c.gateway.withdraw(c.cid, c.caller)
+    return {"id": c.cid, "consent": "withdrawn"}
 
 
 @router.get("/v1/conversations/{cid}/updates", responses=errors(400, 401, 404, 500))
-async def updates(
-    cid: str, caller: Caller = Depends(caller_of), gateway: Gateway = Depends(gateway_of)
-) -> dict[str, Any]:
+async def updates(c: OwnedConversation = Depends(owned_conversation)) -> dict[str, Any]:
     """Replies a clinician released (or the safe fallback after the hold timeout), each delivered once."""
-    await gateway.check_tenant(cid, caller)
-    return {"id": cid, "released": await gateway.updates(cid, caller)}
+    return {"id": c.cid, "released": await c.gateway.updates(c.cid, c.caller)}
 
 
 @router.get("/v1/conversations/{cid}/export", responses=errors(400, 401, 404, 500))
-async def export(cid: str, caller: Caller = Depends(caller_of), gateway: Gateway = Depends(gateway_of)) -> JSONResponse:
-    await gateway.check_tenant(cid, caller)
-    return JSONResponse(await gateway.export(cid, caller))
+async def export(c: OwnedConversation = Depends(owned_conversation)) -> JSONResponse:
+    return JSONResponse(await c.gateway.export(c.cid, c.caller))
 
 
 @router.delete("/v1/conversations/{cid}", responses=errors(400, 401, 404, 500))
-async def delete(
-    cid: str, caller: Caller = Depends(caller_of), gateway: Gateway = Depends(gateway_of)
-) -> dict[str, Any]:
-    await gateway.check_tenant(cid, caller)
-    return {"id": cid, "deleted": await gateway.delete(cid, caller)}
+async def delete(c: OwnedConversation = Depends(owned_conversation)) -> dict[str, Any]:
+    return {"id": c.cid, "deleted": await c.gateway.delete(c.cid, c.caller)}
 
 
 # Screening is CPU work (about 2 s for 20,000 characters on 2 cores): in worker threads, a few at a time
