@@ -167,7 +167,7 @@ def test_serve_reads_the_flags_and_the_environment(monkeypatch: pytest.MonkeyPat
         seen.append(settings)
         raise Stop
 
-    monkeypatch.setattr("mindrail.cli._engine", lambda: None)
+    monkeypatch.setattr("mindrail.cli.screen.load_engine", lambda: None)
     monkeypatch.setattr("mindrail.gateway.factory.build_gateway", capture)
     args = ["serve", "--backend", "scripted", "--backend-timeout", "150", "--max-tokens", "128"]
     result = CliRunner().invoke(cli_app, args, env={"MINDRAIL_LOCAL_THREADS": "1"})

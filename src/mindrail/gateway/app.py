@@ -10,13 +10,13 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
 import anyio.to_thread
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -25,23 +25,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from mindrail import __version__
+from mindrail.gateway import openai_compat
+from mindrail.gateway.deps import api_key_id, caller_of, gateway_of
 from mindrail.gateway.edge import EdgeMiddleware, Identifier
-from mindrail.gateway.openai_compat import (
-    ContentPart,
-    MessageIn,
-    api_key_dependency,
-    error_response,
-    errors,
-    register,
-)
+from mindrail.gateway.openai_compat import ChatCompletionMessage, ContentPart, error_response, errors
 from mindrail.gateway.service import Gateway
 from mindrail.policy.consent import default_consent
-from mindrail.risk.types import Assessment
-from mindrail.store import ApiKeyInfo, ConsentRequired, NotFound
-from mindrail.store.tenancy import NO_KEY_CALLER, Caller, api_caller
+from mindrail.screening import replay
+from mindrail.store import ConsentRequired, NotFound
+from mindrail.store.tenancy import Caller
 
 log = logging.getLogger("mindrail.gateway")
-__all__ = ["ApiOptions", "ContentPart", "MessageIn", "create_app", "openapi_spec"]
+__all__ = ["ApiOptions", "ChatCompletionMessage", "ContentPart", "create_app", "openapi_spec", "router"]
 
 MAX_BODY_BYTES = 1_000_000
 
@@ -73,7 +68,7 @@ class ConversationIn(BaseModel):
 class ScreenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str | None = None
-    messages: list[MessageIn] | None = None
+    messages: list[ChatCompletionMessage] | None = None
 
 
 _HTTP_CODES = {
@@ -99,6 +94,174 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out or "body"
 
 
+# ---------------------------------------------------------------------------- error handlers
+async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # The most specific error: for a union (``content`` may be a string or a list of parts) the deepest one.
+    errors_ = exc.errors() or [{"loc": ("body",), "msg": "invalid request"}]
+    first = max(errors_, key=lambda e: len(_loc(tuple(e.get("loc", ())))))
+    where = _loc(tuple(first.get("loc", ())))
+    return error_response(400, f"{where}: {first.get('msg')}", "invalid_request", where)
+
+
+async def consent(request: Request, exc: ConsentRequired) -> JSONResponse:
+    return error_response(
+        403, "this conversation has no active consent: create one with POST /v1/conversations", "consent_required"
+    )
+
+
+async def not_found(request: Request, exc: NotFound) -> JSONResponse:
+    return error_response(404, "no such conversation", "not_found")
+
+
+async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    """Starlette's and FastAPI's HTTP errors (an unknown URL, a wrong method, a missing key) in OpenAI's shape."""
+    message = str(exc.detail)
+    if exc.status_code in (404, 405) and message in ("Not Found", "Method Not Allowed"):
+        what = "Unknown request URL" if exc.status_code == 404 else "Method not allowed"
+        message = f"{what}: {request.method} {request.url.path[:200]} (see /docs for the API)"
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(exc.status_code, message, _HTTP_CODES.get(exc.status_code, "error"), headers=headers)
+
+
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path[:200])
+    return error_response(500, "internal error", "internal_error")
+
+
+_HANDLERS: tuple[tuple[type[Exception], Callable[[Request, Any], Awaitable[JSONResponse]]], ...] = (
+    (RequestValidationError, bad_request),
+    (ConsentRequired, consent),
+    (NotFound, not_found),
+    (HTTPException, http_error),
+    (Exception, internal_error),
+)
+
+
+# ---------------------------------------------------------------------------- routes
+router = APIRouter()
+"""Conversations and data rights, screening, health and metrics (the OpenAI-compatible routes are
+``openai_compat.router``)."""
+
+
+def options_of(request: Request) -> ApiOptions:
+    """The HTTP edge's settings (``app.state.api_options``)."""
+    options: ApiOptions = request.app.state.api_options
+    return options
+
+
+# A conversation belongs to the tenant of the API key that started it; for any other tenant it does not exist
+# (404), and the store checks the tenant again in the transaction that reads or changes it.
+@router.post("/v1/conversations", status_code=201, response_model=None, responses=errors(400, 401, 413, 422, 500))
+async def create_conversation(
+    body: ConversationIn, caller: Caller = Depends(caller_of), gateway: Gateway = Depends(gateway_of)
+) -> dict[str, Any] | JSONResponse:
+    known = default_consent().known_versions
+    if body.consent_version not in known:
+        return error_response(
+            422,
+            f"consent_version: not a known version of the consent text (GET /v1/consent): {', '.join(sorted(known))}",
+            "unknown_consent_version",
+            "consent_version",
+        )
+    cid = await gateway.start(body.consent_version, body.locale, caller)
+    return {"id": cid, "consent_version": body.consent_version, "locale": body.locale}
+
+
+@dataclass(frozen=True, slots=True)
+class OwnedConversation:
+    """The conversation a path names, known to belong to the caller's tenant."""
+
+    cid: str
+    caller: Caller
+    gateway: Gateway
+
+
+async def owned_conversation(
+    cid: str, caller: Caller = Depends(caller_of), gateway: Gateway = Depends(gateway_of)
+) -> OwnedConversation:
+    """The path's conversation if it is the caller's tenant's; another tenant's is NotFound (404), as if it did not
+    exist."""
+    await gateway.check_tenant(cid, caller)
+    return OwnedConversation(cid, caller, gateway)
+
+
+@router.post("/v1/conversations/{cid}/withdraw", responses=errors(400, 401, 404, 500))
+async def withdraw(c: OwnedConversation = Depends(owned_conversation)) -> dict[str, Any]:
+    await c.gateway.withdraw(c.cid, c.caller)
+    return {"id": c.cid, "consent": "withdrawn"}
+
+
+@router.get("/v1/conversations/{cid}/updates", responses=errors(400, 401, 404, 500))
+async def updates(c: OwnedConversation = Depends(owned_conversation)) -> dict[str, Any]:
+    """Replies a clinician released (or the safe fallback after the hold timeout), each delivered once."""
+    return {"id": c.cid, "released": await c.gateway.updates(c.cid, c.caller)}
+
+
+@router.get("/v1/conversations/{cid}/export", responses=errors(400, 401, 404, 500))
+async def export(c: OwnedConversation = Depends(owned_conversation)) -> JSONResponse:
+    return JSONResponse(await c.gateway.export(c.cid, c.caller))
+
+
+@router.delete("/v1/conversations/{cid}", responses=errors(400, 401, 404, 500))
+async def delete(c: OwnedConversation = Depends(owned_conversation)) -> dict[str, Any]:
+    return {"id": c.cid, "deleted": await c.gateway.delete(c.cid, c.caller)}
+
+
+# Screening is CPU work (about 2 s for 20,000 characters on 2 cores): in worker threads, a few at a time
+# (``app.state.screen_slots``), so a long text never holds the event loop that answers every other request.
+@router.post("/v1/screen", responses=errors(400, 401, 413, 500))
+async def screen(
+    body: ScreenIn,
+    request: Request,
+    client: str | None = Depends(api_key_id),
+    gateway: Gateway = Depends(gateway_of),
+    opts: ApiOptions = Depends(options_of),
+) -> dict[str, Any]:
+    if body.text is None and not body.messages:
+        return error_response(400, "text or messages: one is required", "invalid_request", "text")  # type: ignore[return-value]
+    for where, text in _screen_texts(body):
+        if len(text) > opts.screen_max_chars:
+            return error_response(  # type: ignore[return-value]
+                413,
+                f"{where}: over the screening limit of {opts.screen_max_chars} characters",
+                "payload_too_large",
+                where,
+            )
+    work = functools.partial(_screen, gateway.guard.engine, body)
+    return await anyio.to_thread.run_sync(work, limiter=request.app.state.screen_slots)
+
+
+@router.get("/healthz", responses=errors(500))
+async def healthz(gateway: Gateway = Depends(gateway_of)) -> dict[str, Any]:
+    return {
+        "status": "ok",
+        "version": __version__,
+        "model_version": gateway.guard.engine.version,
+        "backend": {"name": gateway.guard.backend.name, "model": gateway.guard.backend.model},
+        "policy": gateway.guard.policy.name,
+    }
+
+
+@router.get(
+    "/metrics",
+    response_model=None,
+    responses={
+        200: {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}},
+        **errors(401, 500),
+    },
+)
+async def metrics(
+    request: Request, gateway: Gateway = Depends(gateway_of), opts: ApiOptions = Depends(options_of)
+) -> Response:
+    if opts.metrics_token is not None and not _bearer_is(request, opts.metrics_token):
+        denied = error_response(
+            401, "metrics: missing or wrong token (Authorization: Bearer ...)", "invalid_metrics_token"
+        )
+        denied.headers["WWW-Authenticate"] = "Bearer"
+        return denied
+    return PlainTextResponse(generate_latest(gateway.metrics.registry).decode(), media_type="text/plain; version=0.0.4")
+
+
 # ---------------------------------------------------------------------------- app
 def create_app(
     gateway: Gateway,
@@ -107,159 +270,30 @@ def create_app(
     extra_routes: Callable[[FastAPI], None] | None = None,
     options: ApiOptions | None = None,
 ) -> FastAPI:
+    """The app: its state (the gateway, whether keys are required, the edge's settings), the edge middleware, the
+    error handlers and the routers; ``extra_routes`` adds more (the chat page, the console)."""
     opts = options or ApiOptions()
     app = FastAPI(
         title="mindrail gateway",
         version=__version__,
         description="A safety layer in front of any chat model: risk assessment, crisis protocol, reply checks, "
         "privacy, consent and an encrypted, tamper-evident record.",
-        docs_url=None,  # served from vendored files by openai_compat.register (the default loads a CDN)
+        docs_url=None,  # served from vendored files by openai_compat.router (the default loads a CDN)
         redoc_url=None,
     )
     app.state.gateway = gateway
-
+    app.state.require_api_key = require_api_key
+    app.state.api_options = opts
+    app.state.screen_slots = anyio.CapacityLimiter(opts.screen_concurrency)
     app.add_middleware(
         EdgeMiddleware,
         max_body_bytes=opts.max_body_bytes,
         too_large=lambda limit: error_response(413, f"request body over {limit} bytes", "payload_too_large"),
     )
-
-    @app.exception_handler(RequestValidationError)
-    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # The most specific error: for a union (``content`` may be a string or a list of parts) the deepest one.
-        errors_ = exc.errors() or [{"loc": ("body",), "msg": "invalid request"}]
-        first = max(errors_, key=lambda e: len(_loc(tuple(e.get("loc", ())))))
-        where = _loc(tuple(first.get("loc", ())))
-        return error_response(400, f"{where}: {first.get('msg')}", "invalid_request", where)
-
-    @app.exception_handler(ConsentRequired)
-    async def consent(request: Request, exc: ConsentRequired) -> JSONResponse:
-        return error_response(
-            403, "this conversation has no active consent: create one with POST /v1/conversations", "consent_required"
-        )
-
-    @app.exception_handler(NotFound)
-    async def not_found(request: Request, exc: NotFound) -> JSONResponse:
-        return error_response(404, "no such conversation", "not_found")
-
-    key_info = api_key_dependency(gateway, require_api_key)
-
-    async def api_key(key: ApiKeyInfo | None = Depends(key_info)) -> str | None:
-        return key.id if key is not None else None
-
-    async def caller_of(key: ApiKeyInfo | None = Depends(key_info)) -> Caller:
-        """The calling app: its key's tenant and audit actor (without keys, the "default" tenant)."""
-        return api_caller(key.id, key.tenant) if key is not None else NO_KEY_CALLER
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        """Starlette's and FastAPI's HTTP errors (an unknown URL, a wrong method, a missing key) in OpenAI's shape."""
-        message = str(exc.detail)
-        if exc.status_code in (404, 405) and message in ("Not Found", "Method Not Allowed"):
-            what = "Unknown request URL" if exc.status_code == 404 else "Method not allowed"
-            message = f"{what}: {request.method} {request.url.path[:200]} (see /docs for the API)"
-        headers = dict(exc.headers) if exc.headers else None
-        return error_response(exc.status_code, message, _HTTP_CODES.get(exc.status_code, "error"), headers=headers)
-
-    @app.exception_handler(Exception)
-    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path[:200])
-        return error_response(500, "internal error", "internal_error")
-
-    # ------------------------------------------------------------------ OpenAI-compatible routes and /docs
-    register(app, gateway, key_info)
-
-    # ------------------------------------------------------------------ conversations and data rights
-    # A conversation belongs to the tenant of the API key that started it; for any other tenant it does not exist
-    # (404), and the store checks the tenant again in the transaction that reads or changes it.
-    @app.post("/v1/conversations", status_code=201, response_model=None, responses=errors(400, 401, 413, 422, 500))
-    async def create_conversation(
-        body: ConversationIn, caller: Caller = Depends(caller_of)
-    ) -> dict[str, Any] | JSONResponse:
-        known = default_consent().known_versions
-        if body.consent_version not in known:
-            return error_response(
-                422,
-                f"consent_version: not a known version of the consent text (GET /v1/consent): "
-                f"{', '.join(sorted(known))}",
-                "unknown_consent_version",
-                "consent_version",
-            )
-        cid = await gateway.start(body.consent_version, body.locale, caller)
-        return {"id": cid, "consent_version": body.consent_version, "locale": body.locale}
-
-    @app.post("/v1/conversations/{cid}/withdraw", responses=errors(400, 401, 404, 500))
-    async def withdraw(cid: str, caller: Caller = Depends(caller_of)) -> dict[str, Any]:
-        await gateway.check_tenant(cid, caller)
-        await gateway.withdraw(cid, caller)
-        return {"id": cid, "consent": "withdrawn"}
-
-    @app.get("/v1/conversations/{cid}/updates", responses=errors(400, 401, 404, 500))
-    async def updates(cid: str, caller: Caller = Depends(caller_of)) -> dict[str, Any]:
-        """Replies a clinician released (or the safe fallback after the hold timeout), each delivered once."""
-        await gateway.check_tenant(cid, caller)
-        return {"id": cid, "released": await gateway.updates(cid, caller)}
-
-    @app.get("/v1/conversations/{cid}/export", responses=errors(400, 401, 404, 500))
-    async def export(cid: str, caller: Caller = Depends(caller_of)) -> JSONResponse:
-        await gateway.check_tenant(cid, caller)
-        return JSONResponse(await gateway.export(cid, caller))
-
-    @app.delete("/v1/conversations/{cid}", responses=errors(400, 401, 404, 500))
-    async def delete(cid: str, caller: Caller = Depends(caller_of)) -> dict[str, Any]:
-        await gateway.check_tenant(cid, caller)
-        return {"id": cid, "deleted": await gateway.delete(cid, caller)}
-
-    # ------------------------------------------------------------------ screening
-    # Screening is CPU work (about 2 s for 20,000 characters on 2 cores): in worker threads, a few at a time, so a
-    # long text never holds the event loop that answers every other request.
-    screen_slots = anyio.CapacityLimiter(opts.screen_concurrency)
-
-    @app.post("/v1/screen", responses=errors(400, 401, 413, 500))
-    async def screen(body: ScreenIn, client: str | None = Depends(api_key)) -> dict[str, Any]:
-        if body.text is None and not body.messages:
-            return error_response(400, "text or messages: one is required", "invalid_request", "text")  # type: ignore[return-value]
-        for where, text in _screen_texts(body):
-            if len(text) > opts.screen_max_chars:
-                return error_response(  # type: ignore[return-value]
-                    413,
-                    f"{where}: over the screening limit of {opts.screen_max_chars} characters",
-                    "payload_too_large",
-                    where,
-                )
-        work = functools.partial(_screen, gateway.guard.engine, body)
-        return await anyio.to_thread.run_sync(work, limiter=screen_slots)
-
-    # ------------------------------------------------------------------ operations
-    @app.get("/healthz", responses=errors(500))
-    async def healthz() -> dict[str, Any]:
-        return {
-            "status": "ok",
-            "version": __version__,
-            "model_version": gateway.guard.engine.version,
-            "backend": {"name": gateway.guard.backend.name, "model": gateway.guard.backend.model},
-            "policy": gateway.guard.policy.name,
-        }
-
-    @app.get(
-        "/metrics",
-        response_model=None,
-        responses={
-            200: {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}},
-            **errors(401, 500),
-        },
-    )
-    async def metrics(request: Request) -> Response:
-        if opts.metrics_token is not None and not _bearer_is(request, opts.metrics_token):
-            denied = error_response(
-                401, "metrics: missing or wrong token (Authorization: Bearer ...)", "invalid_metrics_token"
-            )
-            denied.headers["WWW-Authenticate"] = "Bearer"
-            return denied
-        return PlainTextResponse(
-            generate_latest(gateway.metrics.registry).decode(), media_type="text/plain; version=0.0.4"
-        )
-
+    for exc_class, handler in _HANDLERS:
+        app.add_exception_handler(exc_class, handler)
+    app.include_router(openai_compat.router)
+    app.include_router(router)
     if extra_routes is not None:
         extra_routes(app)
 
@@ -301,14 +335,8 @@ def _screen(engine: Any, body: ScreenIn) -> dict[str, Any]:
     """The screening itself; runs in a worker thread."""
     if body.text is not None:
         return {"assessment": engine.assess(body.text).to_dict(), "model_version": engine.version}
-    state = engine.new_conversation()
-    out: list[dict[str, Any]] = []
-    for m in body.messages or ():
-        if m.role == "user":
-            a: Assessment = state.add_user(m.text())
-            out.append(a.to_dict())
-        elif m.role == "assistant":
-            state.add_assistant(m.text())
+    turns = [(m.role, m.text()) for m in body.messages or ()]
+    out = [a.to_dict() for _, a in replay(engine.new_conversation(), turns)]
     return {"assessments": out, "model_version": engine.version}
 
 

@@ -23,7 +23,7 @@ from importlib import resources
 from typing import Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,7 +43,8 @@ class StartIn(BaseModel):
     locale: str | None = Field(default=None, max_length=16)
 
 
-class MessageIn(BaseModel):
+# What the chat page sends for one message the person wrote (a comment: a docstring would change the schema).
+class ChatPageMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str = Field(min_length=1, max_length=20_000)
 
@@ -170,98 +171,139 @@ def _page(gateway: Gateway, locale: str) -> str:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ChatState:
+    """What the chat page's routes read from ``app.state.chat``."""
+
+    gateway: Gateway
+    signer: _Signer
+    secure_cookie: bool = False
+
+
+def chat_state(request: Request) -> ChatState:
+    state: ChatState = request.app.state.chat
+    return state
+
+
+def _conversation(chat: ChatState, request: Request) -> str:
+    """The conversation the signed cookie names (401 without one)."""
+    cid = chat.signer.verify(request.cookies.get(COOKIE))
+    if cid is None:
+        raise HTTPException(401, "no chat session: accept the consent screen first")
+    return cid
+
+
+def _csrf(x_mindrail_chat: str | None) -> None:
+    if x_mindrail_chat != "1":
+        raise HTTPException(403, "missing X-Mindrail-Chat header")
+
+
+router = APIRouter()
+"""The chat page and its ``/chat/api/*`` calls; ``add_chat_routes`` gives them their state."""
+
+
+@router.get("/", include_in_schema=False)
+async def root() -> RedirectResponse:
+    return RedirectResponse("/chat")
+
+
+@router.get("/chat", response_class=HTMLResponse, include_in_schema=False)
+async def page(request: Request, locale: str | None = None, chat: ChatState = Depends(chat_state)) -> HTMLResponse:
+    loc = normalise_locale(locale) or normalise_locale(request.headers.get("accept-language", "").split(",")[0])
+    return HTMLResponse(
+        _page(chat.gateway, loc or (chat.gateway.config.default_locale or "")),
+        headers={
+            "Content-Security-Policy": "default-src 'self'; style-src 'self'; script-src 'self'; "
+            "connect-src 'self'; frame-ancestors 'none'",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
+
+
+@router.get("/chat/static/{name}", include_in_schema=False)
+async def static(name: str) -> Response:
+    types = {"chat.js": "text/javascript", "chat.css": "text/css"}
+    if name not in types:
+        raise HTTPException(404, "not found")
+    return Response(_static(name), media_type=types[name], headers={"Cache-Control": "no-cache"})
+
+
+@router.post("/chat/api/start")
+async def start(
+    body: StartIn, x_mindrail_chat: str | None = Header(default=None), chat: ChatState = Depends(chat_state)
+) -> JSONResponse:
+    _csrf(x_mindrail_chat)
+    if body.consent_version != default_consent().version:
+        raise HTTPException(409, "the consent text has changed: reload the page")
+    cid = await chat.gateway.start(body.consent_version, body.locale, PERSON)
+    resp = JSONResponse({"ok": True})
+    resp.set_cookie(
+        COOKIE, chat.signer.sign(cid), httponly=True, samesite="strict", secure=chat.secure_cookie, path="/chat"
+    )
+    return resp
+
+
+@router.post("/chat/api/message")
+async def message(
+    request: Request,
+    body: ChatPageMessage,
+    x_mindrail_chat: str | None = Header(default=None),
+    chat: ChatState = Depends(chat_state),
+) -> Response:
+    _csrf(x_mindrail_chat)
+    cid = _conversation(chat, request)
+    gateway = chat.gateway
+    await gateway.check_tenant(cid, PERSON)  # the chat page's own tenant only, whatever the cookie names
+    await gateway.session(cid)  # consent errors become a 403 before the stream starts
+
+    async def events() -> AsyncIterator[str]:
+        async for item in gateway.stream(cid, body.text, caller=PERSON):
+            if isinstance(item, TurnResult):
+                meta = {
+                    "source": item.source.value,
+                    "crisis": item.source.value == "crisis_protocol",
+                    "held": item.source.value == "held",
+                }
+                yield f"event: done\ndata: {json.dumps(meta)}\n\n"
+            elif item:
+                yield f"data: {json.dumps({'text': item})}\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+@router.get("/chat/api/updates")
+async def updates(request: Request, chat: ChatState = Depends(chat_state)) -> dict[str, Any]:
+    return {"released": await chat.gateway.updates(_conversation(chat, request), PERSON)}
+
+
+@router.post("/chat/api/withdraw")
+async def withdraw(
+    request: Request, x_mindrail_chat: str | None = Header(default=None), chat: ChatState = Depends(chat_state)
+) -> dict[str, Any]:
+    _csrf(x_mindrail_chat)
+    await chat.gateway.withdraw(_conversation(chat, request), PERSON)
+    return {"consent": "withdrawn"}
+
+
+@router.get("/chat/api/export")
+async def export(request: Request, chat: ChatState = Depends(chat_state)) -> JSONResponse:
+    data = await chat.gateway.export(_conversation(chat, request), PERSON)
+    return JSONResponse(data, headers={"Content-Disposition": 'attachment; filename="my-conversation.json"'})
+
+
+@router.post("/chat/api/delete")
+async def delete(
+    request: Request, x_mindrail_chat: str | None = Header(default=None), chat: ChatState = Depends(chat_state)
+) -> JSONResponse:
+    _csrf(x_mindrail_chat)
+    counts = await chat.gateway.delete(_conversation(chat, request), PERSON)
+    resp = JSONResponse({"deleted": counts})
+    resp.delete_cookie(COOKIE, path="/chat")
+    return resp
+
+
 def add_chat_routes(app: FastAPI, gateway: Gateway, secret: bytes, *, secure_cookie: bool = False) -> None:
-    router = APIRouter()
-    signer = _Signer(secret)
-
-    def conversation(request: Request) -> str:
-        cid = signer.verify(request.cookies.get(COOKIE))
-        if cid is None:
-            raise HTTPException(401, "no chat session: accept the consent screen first")
-        return cid
-
-    def csrf(x_mindrail_chat: str | None) -> None:
-        if x_mindrail_chat != "1":
-            raise HTTPException(403, "missing X-Mindrail-Chat header")
-
-    @router.get("/", include_in_schema=False)
-    async def root() -> RedirectResponse:
-        return RedirectResponse("/chat")
-
-    @router.get("/chat", response_class=HTMLResponse, include_in_schema=False)
-    async def page(request: Request, locale: str | None = None) -> HTMLResponse:
-        loc = normalise_locale(locale) or normalise_locale(request.headers.get("accept-language", "").split(",")[0])
-        return HTMLResponse(
-            _page(gateway, loc or (gateway.config.default_locale or "")),
-            headers={
-                "Content-Security-Policy": "default-src 'self'; style-src 'self'; script-src 'self'; "
-                "connect-src 'self'; frame-ancestors 'none'",
-                "X-Content-Type-Options": "nosniff",
-                "Referrer-Policy": "no-referrer",
-            },
-        )
-
-    @router.get("/chat/static/{name}", include_in_schema=False)
-    async def static(name: str) -> Response:
-        types = {"chat.js": "text/javascript", "chat.css": "text/css"}
-        if name not in types:
-            raise HTTPException(404, "not found")
-        return Response(_static(name), media_type=types[name], headers={"Cache-Control": "no-cache"})
-
-    @router.post("/chat/api/start")
-    async def start(body: StartIn, x_mindrail_chat: str | None = Header(default=None)) -> JSONResponse:
-        csrf(x_mindrail_chat)
-        if body.consent_version != default_consent().version:
-            raise HTTPException(409, "the consent text has changed: reload the page")
-        cid = await gateway.start(body.consent_version, body.locale, PERSON)
-        resp = JSONResponse({"ok": True})
-        resp.set_cookie(COOKIE, signer.sign(cid), httponly=True, samesite="strict", secure=secure_cookie, path="/chat")
-        return resp
-
-    @router.post("/chat/api/message")
-    async def message(
-        request: Request, body: MessageIn, x_mindrail_chat: str | None = Header(default=None)
-    ) -> Response:
-        csrf(x_mindrail_chat)
-        cid = conversation(request)
-        await gateway.check_tenant(cid, PERSON)  # the chat page's own tenant only, whatever the cookie names
-        await gateway.session(cid)  # consent errors become a 403 before the stream starts
-
-        async def events() -> AsyncIterator[str]:
-            async for item in gateway.stream(cid, body.text, caller=PERSON):
-                if isinstance(item, TurnResult):
-                    meta = {
-                        "source": item.source.value,
-                        "crisis": item.source.value == "crisis_protocol",
-                        "held": item.source.value == "held",
-                    }
-                    yield f"event: done\ndata: {json.dumps(meta)}\n\n"
-                elif item:
-                    yield f"data: {json.dumps({'text': item})}\n\n"
-
-        return StreamingResponse(events(), media_type="text/event-stream")
-
-    @router.get("/chat/api/updates")
-    async def updates(request: Request) -> dict[str, Any]:
-        return {"released": await gateway.updates(conversation(request), PERSON)}
-
-    @router.post("/chat/api/withdraw")
-    async def withdraw(request: Request, x_mindrail_chat: str | None = Header(default=None)) -> dict[str, Any]:
-        csrf(x_mindrail_chat)
-        await gateway.withdraw(conversation(request), PERSON)
-        return {"consent": "withdrawn"}
-
-    @router.get("/chat/api/export")
-    async def export(request: Request) -> JSONResponse:
-        data = await gateway.export(conversation(request), PERSON)
-        return JSONResponse(data, headers={"Content-Disposition": 'attachment; filename="my-conversation.json"'})
-
-    @router.post("/chat/api/delete")
-    async def delete(request: Request, x_mindrail_chat: str | None = Header(default=None)) -> JSONResponse:
-        csrf(x_mindrail_chat)
-        counts = await gateway.delete(conversation(request), PERSON)
-        resp = JSONResponse({"deleted": counts})
-        resp.delete_cookie(COOKIE, path="/chat")
-        return resp
-
+    """Serve the chat page from ``app``: its state (the gateway, the cookie signer from ``secret``) and its routes."""
+    app.state.chat = ChatState(gateway, _Signer(secret), secure_cookie)
     app.include_router(router)

@@ -1,11 +1,13 @@
-"""Builds a Gateway from settings (CLI flags or environment), so `mindrail serve` and tests share one wiring."""
+"""Builds a Gateway from settings (CLI flags or environment), so `mindrail serve` and tests share one wiring, and
+the one backend factory: `mindrail serve --backend` and the audit bench's `--target`, `--user` and `--judge llm:`
+name a backend in the same spec syntax (``backend_settings``), built by ``make_backend``."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from mindrail.backends.base import Backend
 from mindrail.gateway.pipeline import Guard, GuardConfig
@@ -19,6 +21,8 @@ if TYPE_CHECKING:
     from mindrail.gateway.app import ApiOptions
 
 BackendKind = Literal["local", "openai", "scripted"]
+BACKEND_SPECS: Final = "local, scripted[:FILE] or openai:BASE_URL#MODEL"
+"""The backend spec syntax, as error messages and ``--help`` name it."""
 
 
 @dataclass
@@ -84,7 +88,31 @@ def load_keys(settings: Settings) -> KeyRing:
     return KeyRing.from_env()
 
 
+class BackendSpecError(ValueError):
+    """A backend spec that names no backend; the message names the value and the forms accepted."""
+
+
+def backend_settings(spec: str, base: Settings | None = None) -> Settings:
+    """``base`` (default: ``Settings()``) with the backend ``spec`` names: ``local``; ``scripted`` or
+    ``scripted:FILE`` (replies from a YAML script); ``openai:BASE_URL#MODEL``, any OpenAI-compatible server (its key
+    from ``$OPENAI_API_KEY``). A bare ``openai`` or ``scripted`` keeps ``base``'s server, model and script, which
+    ``mindrail serve`` also takes as ``--openai-base-url``, ``--openai-model`` and ``--script``."""
+    settings = base or Settings()
+    kind, colon, rest = spec.partition(":")
+    if kind == "local":
+        return replace(settings, backend="local")
+    if kind == "scripted":
+        return replace(settings, backend="scripted", script=Path(rest) if rest else settings.script)
+    if kind == "openai" and not colon:
+        return replace(settings, backend="openai")
+    url, _, model = rest.rpartition("#")
+    if kind == "openai" and url and model:
+        return replace(settings, backend="openai", openai_base_url=url, openai_model=model)
+    raise BackendSpecError(f"{spec!r} is not a backend: expected {BACKEND_SPECS}")
+
+
 def make_backend(settings: Settings) -> Backend:
+    """The backend ``settings`` name (see ``backend_settings`` for the spec syntax)."""
     if settings.backend == "local":
         from mindrail.backends.local import LocalBackend, default_threads
 
@@ -93,7 +121,10 @@ def make_backend(settings: Settings) -> Backend:
         from mindrail.backends.openai import OpenAIBackend
 
         if not settings.openai_base_url or not settings.openai_model:
-            raise ValueError("the openai backend needs --openai-base-url and --openai-model")
+            raise BackendSpecError(
+                "the openai backend needs a server and a model: openai:BASE_URL#MODEL, "
+                "or --openai-base-url and --openai-model"
+            )
         return OpenAIBackend(
             settings.openai_base_url,
             settings.openai_model,

@@ -16,19 +16,19 @@ import dataclasses
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from importlib import resources
 from typing import Any, Final, Literal
 
 import anyio
-from fastapi import Depends, FastAPI, Header
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from mindrail.backends.base import MAX_STOP_SEQUENCES, GenerationOptions
+from mindrail.gateway.deps import api_key, gateway_of
 from mindrail.gateway.edge import Identifier
 from mindrail.gateway.pipeline import Source, TurnResult
 from mindrail.gateway.service import ConsentNotAttested, Gateway
@@ -94,8 +94,10 @@ class ContentPart(BaseModel):
     text: str | None = None
 
 
-class MessageIn(BaseModel):
-    model_config = ConfigDict(extra="allow")
+# One message of a chat-completions request, as OpenAI's API takes it. A comment, not a docstring: a docstring would
+# become the schema's description. The schema keeps its published title, MessageIn.
+class ChatCompletionMessage(BaseModel):
+    model_config = ConfigDict(extra="allow", title="MessageIn")
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
     name: str | None = Field(default=None, description="Accepted for compatibility and ignored.")
@@ -116,7 +118,7 @@ class StreamOptions(BaseModel):
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
     model: str | None = Field(default=None, description="Accepted and ignored: the gateway's configured model answers.")
-    messages: list[MessageIn] = Field(min_length=1)
+    messages: list[ChatCompletionMessage] = Field(min_length=1)
     stream: bool | None = False
     stream_options: StreamOptions | None = None
     max_tokens: int | None = Field(default=None, ge=1, description="Lowered to the gateway's cap when above it.")
@@ -256,7 +258,7 @@ def generation_options(body: ChatRequest, base: GenerationOptions, cap: int) -> 
     return dataclasses.replace(base, **changes)
 
 
-def new_user_messages(messages: Sequence[MessageIn]) -> list[str]:
+def new_user_messages(messages: Sequence[ChatCompletionMessage]) -> list[str]:
     """The user messages after the last non-user message: the ones this request adds (an app may send two
     user messages in a row, and a crisis in the first must not go unseen)."""
     run: list[str] = []
@@ -267,12 +269,12 @@ def new_user_messages(messages: Sequence[MessageIn]) -> list[str]:
     return run[::-1]
 
 
-def prior_thread(messages: Sequence[MessageIn], new: int) -> list[Message]:
+def prior_thread(messages: Sequence[ChatCompletionMessage], new: int) -> list[Message]:
     """The app's user and assistant messages before the ``new`` last ones: what gateway.threads matches."""
     return [(m.role, m.text()) for m in messages[: len(messages) - new] if m.role in ("user", "assistant")]
 
 
-def app_prompt(messages: Sequence[MessageIn]) -> str | None:
+def app_prompt(messages: Sequence[ChatCompletionMessage]) -> str | None:
     """The app's own system and developer messages, in order."""
     texts = [m.text() for m in messages if m.role in ("system", "developer") and m.text().strip()]
     return "\n\n".join(texts) or None
@@ -314,163 +316,149 @@ def planned_source(decision: Decision) -> str:
 
 
 # ---------------------------------------------------------------------------- routes
-def api_key_dependency(gateway: Gateway | None, require: bool) -> Callable[..., Awaitable[ApiKeyInfo | None]]:
-    """The caller's API key (401 in OpenAI's shape otherwise), or None when keys are not required."""
-    from starlette.exceptions import HTTPException
-
-    bearer = HTTPBearer(auto_error=False, description="An API key from `mindrail apikeys create` (mr_<id>_<secret>).")
-
-    async def key(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> ApiKeyInfo | None:
-        if not require:
-            return None
-        if creds is None or creds.scheme.lower() != "bearer":
-            raise HTTPException(401, "missing API key (Authorization: Bearer mr_...)")
-        assert gateway is not None
-        info = await asyncio.to_thread(gateway.store.authenticate_api_key, creds.credentials.strip())
-        if info is None:
-            raise HTTPException(401, "invalid or revoked API key")
-        return info
-
-    return key
+router = APIRouter()
+"""The OpenAI-compatible routes and the offline docs page (Swagger UI from vendored files)."""
 
 
-def register(app: FastAPI, gateway: Gateway, key: Callable[..., Awaitable[ApiKeyInfo | None]]) -> None:
-    """Add the OpenAI-compatible routes and the offline docs page to ``app``."""
-
-    @app.post(
-        "/v1/chat/completions",
-        response_model=None,
-        responses={
-            200: {
-                "model": ChatCompletionOut,
-                "description": "The guarded reply; with `stream: true`, server-sent `chat.completion.chunk` events",
-                "content": {
-                    "text/event-stream": {
-                        "schema": {
-                            "type": "object",
-                            "description": "One server-sent event",
-                            "properties": {
-                                "data": {"type": "string", "description": "A chat.completion.chunk (JSON) or [DONE]"}
-                            },
-                        }
+@router.post(
+    "/v1/chat/completions",
+    response_model=None,
+    responses={
+        200: {
+            "model": ChatCompletionOut,
+            "description": "The guarded reply; with `stream: true`, server-sent `chat.completion.chunk` events",
+            "content": {
+                "text/event-stream": {
+                    "schema": {
+                        "type": "object",
+                        "description": "One server-sent event",
+                        "properties": {
+                            "data": {"type": "string", "description": "A chat.completion.chunk (JSON) or [DONE]"}
+                        },
                     }
-                },
+                }
             },
-            **errors(400, 401, 403, 404, 413, 500),
         },
-    )
-    async def chat_completions(
-        body: ChatRequest,
-        caller: ApiKeyInfo | None = Depends(key),
-        x_mindrail_conversation: Identifier | None = Header(default=None),
-        x_mindrail_locale: Identifier | None = Header(default=None),
-    ) -> Response:
-        problem = unsupported(body)
-        if problem is not None:
-            return error_response(400, problem[1], "unsupported_parameter", problem[0])
-        if body.messages[-1].role != "user":
-            return error_response(400, "messages: the last message must be the user's", "invalid_request", "messages")
-        new = new_user_messages(body.messages)
-        limit = gateway.config.max_message_chars
-        for i, m in enumerate(body.messages):
-            if m.role == "user" and len(m.text()) > limit:
-                where = f"messages[{i}].content"
-                return error_response(413, f"{where}: over {limit} characters", "payload_too_large", where)
-        locale = body.locale or x_mindrail_locale
-        options = generation_options(body, gateway.guard.config.options, gateway.config.max_tokens_cap)
-        prompt = app_prompt(body.messages)
-        explicit = body.conversation_id or x_mindrail_conversation
-        who = api_caller(caller.id, caller.tenant) if caller is not None else NO_KEY_CALLER
-        thread: Thread | None = None
-        if explicit:
-            await gateway.check_tenant(explicit, who)  # another tenant's conversation: 404, nothing recorded
-            cid, earlier = explicit, new[:-1]
-        elif caller is not None and caller.consent_version is not None:
-            try:
-                thread = await gateway.open_thread(
-                    caller, body.user, prior_thread(body.messages, len(new)), new, locale
-                )
-            except ConsentNotAttested:
-                return error_response(
-                    403,
-                    "the consent version this API key attests is no longer accepted: attest the current one "
-                    "(GET /v1/consent; mindrail apikeys attest)",
-                    "consent_required",
-                )
-            cid, earlier = thread.cid, [*thread.replay, *new[:-1]]
-        else:
-            return error_response(
-                400,
-                "conversation_id: required (body field or X-Mindrail-Conversation header), unless the API key "
-                "attests consent (mindrail apikeys create NAME --consent-attested VERSION)",
-                "invalid_request",
-                "conversation_id",
-            )
-        read = [*earlier, new[-1]]
-        rid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
-        model = f"mindrail/{gateway.guard.backend.model}"
-        if not body.stream:
-            result: TurnResult | None = None
-            try:
-                result = await gateway.turn(
-                    cid, new[-1], locale, earlier, options=options, app_prompt=prompt, caller=who
-                )
-            finally:
-                if thread is not None:
-                    await gateway.close_thread(thread, result.reply if result is not None else None)
-            usage = await gateway.usage(result, read)
-            headers = decision_headers(cid, result.source.value, result.decision, result.assessment)
-            return JSONResponse(_completion(rid, created, model, cid, result, usage), headers=headers)
+        **errors(400, 401, 403, 404, 413, 500),
+    },
+)
+async def chat_completions(
+    body: ChatRequest,
+    caller: ApiKeyInfo | None = Depends(api_key),
+    x_mindrail_conversation: Identifier | None = Header(default=None),
+    x_mindrail_locale: Identifier | None = Header(default=None),
+    gateway: Gateway = Depends(gateway_of),
+) -> Response:
+    problem = unsupported(body)
+    if problem is not None:
+        return error_response(400, problem[1], "unsupported_parameter", problem[0])
+    if body.messages[-1].role != "user":
+        return error_response(400, "messages: the last message must be the user's", "invalid_request", "messages")
+    new = new_user_messages(body.messages)
+    limit = gateway.config.max_message_chars
+    for i, m in enumerate(body.messages):
+        if m.role == "user" and len(m.text()) > limit:
+            where = f"messages[{i}].content"
+            return error_response(413, f"{where}: over {limit} characters", "payload_too_large", where)
+    locale = body.locale or x_mindrail_locale
+    options = generation_options(body, gateway.guard.config.options, gateway.config.max_tokens_cap)
+    prompt = app_prompt(body.messages)
+    explicit = body.conversation_id or x_mindrail_conversation
+    who = api_caller(caller.id, caller.tenant) if caller is not None else NO_KEY_CALLER
+    thread: Thread | None = None
+    if explicit:
+        await gateway.check_tenant(explicit, who)  # another tenant's conversation: 404, nothing recorded
+        cid, earlier = explicit, new[:-1]
+    elif caller is not None and caller.consent_version is not None:
         try:
-            # Opened before the response starts, so consent errors are a proper 403, not a broken stream.
-            await gateway.session(cid, locale)
-        except BaseException:
+            thread = await gateway.open_thread(caller, body.user, prior_thread(body.messages, len(new)), new, locale)
+        except ConsentNotAttested:
+            return error_response(
+                403,
+                "the consent version this API key attests is no longer accepted: attest the current one "
+                "(GET /v1/consent; mindrail apikeys attest)",
+                "consent_required",
+            )
+        cid, earlier = thread.cid, [*thread.replay, *new[:-1]]
+    else:
+        return error_response(
+            400,
+            "conversation_id: required (body field or X-Mindrail-Conversation header), unless the API key "
+            "attests consent (mindrail apikeys create NAME --consent-attested VERSION)",
+            "invalid_request",
+            "conversation_id",
+        )
+    read = [*earlier, new[-1]]
+    rid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+    model = f"mindrail/{gateway.guard.backend.model}"
+    if not body.stream:
+        result: TurnResult | None = None
+        try:
+            result = await gateway.turn(cid, new[-1], locale, earlier, options=options, app_prompt=prompt, caller=who)
+        finally:
             if thread is not None:
-                await gateway.close_thread(thread, None)
-            raise
-        turn = _StreamedTurn(gateway, cid, thread, who)
-        headers = await turn.start(new[-1], locale, earlier, options, prompt)
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        events = turn.events(rid, created, model, read, include_usage)
-        return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+                await gateway.close_thread(thread, result.reply if result is not None else None)
+        usage = await gateway.usage(result, read)
+        headers = decision_headers(cid, result.source.value, result.decision, result.assessment)
+        return JSONResponse(_completion(rid, created, model, cid, result, usage), headers=headers)
+    try:
+        # Opened before the response starts, so consent errors are a proper 403, not a broken stream.
+        await gateway.session(cid, locale)
+    except BaseException:
+        if thread is not None:
+            await gateway.close_thread(thread, None)
+        raise
+    turn = _StreamedTurn(gateway, cid, thread, who)
+    headers = await turn.start(new[-1], locale, earlier, options, prompt)
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    events = turn.events(rid, created, model, read, include_usage)
+    return StreamingResponse(events, media_type="text/event-stream", headers=headers)
 
-    @app.get("/v1/models", response_model=ModelList, responses=errors(401, 500))
-    async def models(caller: ApiKeyInfo | None = Depends(key)) -> ModelList:
-        """The model that answers every request (whatever ``model`` a request names)."""
-        return ModelList(data=[_model_out(gateway)])
 
-    @app.get("/v1/models/{model:path}", response_model=ModelOut, responses=errors(401, 404, 500))
-    async def model(model: str, caller: ApiKeyInfo | None = Depends(key)) -> ModelOut | JSONResponse:
-        out = _model_out(gateway)
-        if model not in (out.id, gateway.guard.backend.model):
-            return error_response(404, f"model {model[:100]!r} does not exist", "model_not_found", "model")
-        return out
+@router.get("/v1/models", response_model=ModelList, responses=errors(401, 500))
+async def models(caller: ApiKeyInfo | None = Depends(api_key), gateway: Gateway = Depends(gateway_of)) -> ModelList:
+    """The model that answers every request (whatever ``model`` a request names)."""
+    return ModelList(data=[_model_out(gateway)])
 
-    @app.get("/v1/consent", response_model=ConsentOut, responses=errors(500))
-    async def consent() -> ConsentOut:
-        """The consent text a person must accept (and its version), for apps that show it themselves."""
-        text = default_consent()
-        return ConsentOut(
-            version=text.version,
-            title=text.title,
-            disclosure=text.disclosure,
-            paragraphs=list(text.paragraphs),
-            accepted_versions=sorted(text.known_versions),
-        )
 
-    app.mount(DOCS_ASSETS, StaticFiles(directory=str(resources.files("mindrail.gateway") / "apidocs")), "apidocs")
+@router.get("/v1/models/{model:path}", response_model=ModelOut, responses=errors(401, 404, 500))
+async def model(
+    model: str, caller: ApiKeyInfo | None = Depends(api_key), gateway: Gateway = Depends(gateway_of)
+) -> ModelOut | JSONResponse:
+    out = _model_out(gateway)
+    if model not in (out.id, gateway.guard.backend.model):
+        return error_response(404, f"model {model[:100]!r} does not exist", "model_not_found", "model")
+    return out
 
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        """Swagger UI from the vendored files (works offline)."""
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title=f"{app.title} - API reference",
-            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
-            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
-            swagger_ui_parameters={"validatorUrl": None},
-        )
+
+@router.get("/v1/consent", response_model=ConsentOut, responses=errors(500))
+async def consent() -> ConsentOut:
+    """The consent text a person must accept (and its version), for apps that show it themselves."""
+    text = default_consent()
+    return ConsentOut(
+        version=text.version,
+        title=text.title,
+        disclosure=text.disclosure,
+        paragraphs=list(text.paragraphs),
+        accepted_versions=sorted(text.known_versions),
+    )
+
+
+router.mount(DOCS_ASSETS, StaticFiles(directory=str(resources.files("mindrail.gateway") / "apidocs")), "apidocs")
+
+
+@router.get("/docs", include_in_schema=False)
+async def docs(request: Request) -> HTMLResponse:
+    """Swagger UI from the vendored files (works offline)."""
+    app = request.app
+    return get_swagger_ui_html(
+        openapi_url=app.openapi_url or "/openapi.json",
+        title=f"{app.title} - API reference",
+        swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+        swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+        swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        swagger_ui_parameters={"validatorUrl": None},
+    )
 
 
 def _model_out(gateway: Gateway) -> ModelOut:

@@ -23,6 +23,7 @@ from mindrail.backends.base import ChatMessage, GenerationOptions, approx_tokens
 from mindrail.gateway import threads
 from mindrail.gateway.pipeline import Guard, OnDecided, Session, Source, TurnResult
 from mindrail.policy.consent import default_consent
+from mindrail.screening import replay
 from mindrail.store import ApiKeyInfo, ConsentRequired, NotFound, Store
 from mindrail.store.tenancy import Caller, api_caller
 
@@ -41,6 +42,11 @@ class GatewayConfig:
     """A client's ``max_tokens`` above this is lowered to it (OpenAI apps often ask for far more)."""
     max_replayed_messages: int = 50
     """Drop-in: at most this many earlier user messages of an unmatched history are assessed first."""
+
+
+def _stored_turn(turn: dict[str, Any]) -> tuple[tuple[str, str], tuple[str, str]]:
+    """A stored turn (``Store.transcript``) as the two messages :func:`~mindrail.screening.replay` reads."""
+    return ("user", turn["user"]), ("assistant", turn["reply"])
 
 
 class ConsentNotAttested(ValueError):
@@ -120,9 +126,8 @@ class Gateway:
             info = await asyncio.to_thread(self.store.conversation_info, cid)
             turns = await asyncio.to_thread(self.store.transcript, cid)
             session = self.guard.new_session(cid, locale or info["locale"] or self.config.default_locale)
+            await asyncio.to_thread(replay, session.state, [m for t in turns for m in _stored_turn(t)])
             for t in turns:
-                await asyncio.to_thread(session.state.add_user, t["user"])
-                session.state.add_assistant(t["reply"])
                 session.history += [ChatMessage("user", t["user"]), ChatMessage("assistant", t["reply"])]
             if self._vault_loader is not None:
                 stored = await asyncio.to_thread(self.store.load_vault, cid)

@@ -1,0 +1,122 @@
+"""Screening outside a guarded turn: a conversation's turns replayed through the risk engine, and JSONL files of
+messages or conversations (``mindrail screen``, ``mindrail demo``, ``/v1/screen``).
+
+:func:`replay` is the one place a conversation's turns are fed to a ``ConversationState``: the gateway rebuilding a
+session from the store, ``/v1/screen`` and the command line all go through it, so a conversation is assessed the
+same way wherever it is read. It lives beside the risk engine rather than in it: it only uses the engine's public
+``add_user`` / ``add_assistant``, and the gateway, the command line and tests import it without FastAPI or Typer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from mindrail.risk.io import InputError, SkipCounter, conversation_turns, iter_jsonl, message_text
+from mindrail.risk.types import Assessment, Category, CategoryResult, Level
+
+if TYPE_CHECKING:
+    from mindrail.risk.conversation import ConversationState
+    from mindrail.risk.engine import RiskEngine
+
+Turn = tuple[str, str]
+"""(role, text) of one message of a conversation."""
+
+NOTABLE_SCORE = 0.2
+"""A category below every level is still worth showing (``ScreenedTurn.notable``) from this score."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenedTurn:
+    """One message of a screened conversation, in order."""
+
+    index: int
+    """Its place in the conversation, counting every message from 0."""
+    role: str
+    text: str
+    assessment: Assessment | None
+    """The person's messages only, assessed in context; None for the assistant's and any other role's."""
+
+    def notable(self) -> list[tuple[Category, CategoryResult]]:
+        """Categories with a level, or a score of at least ``NOTABLE_SCORE``: what a reader should see."""
+        if self.assessment is None:
+            return []
+        return [
+            (c, r) for c, r in self.assessment.categories.items() if r.level > Level.NONE or r.score >= NOTABLE_SCORE
+        ]
+
+    def reasons(self) -> list[str]:
+        """The reasons behind every category with a level, sorted, each once."""
+        if self.assessment is None:
+            return []
+        return sorted({x for r in self.assessment.categories.values() if r.level > Level.NONE for x in r.reasons})
+
+
+def replay(state: ConversationState, turns: Iterable[Turn]) -> list[tuple[int, Assessment]]:
+    """Feed ``turns`` to ``state`` in order: user turns are assessed in context, assistant turns are remembered (a
+    short "yes" to an assistant's question is read against it), any other role (system, tool) is skipped.
+    Returns (index in ``turns``, assessment) for each user turn."""
+    out: list[tuple[int, Assessment]] = []
+    for k, (role, text) in enumerate(turns):
+        if role == "user":
+            out.append((k, state.add_user(text)))
+        elif role == "assistant":
+            state.add_assistant(text)
+    return out
+
+
+def screen_conversation(engine: RiskEngine, turns: Sequence[Turn]) -> list[ScreenedTurn]:
+    """Every message of a conversation with the person's turns assessed in context (``mindrail demo``)."""
+    assessed = dict(replay(engine.new_conversation(), turns))
+    return [ScreenedTurn(k, role, text, assessed.get(k)) for k, (role, text) in enumerate(turns)]
+
+
+def screen_jsonl(
+    engine: RiskEngine,
+    fh: BinaryIO,
+    label: str,
+    *,
+    skip_bad: bool = False,
+    batch_size: int = 64,
+    counter: SkipCounter | None = None,
+    on_line: Callable[[], None] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Output records for a JSONL file, in input order, in constant memory.
+
+    A line is a message (``{"text": ...}`` or ``{"role": "user", "content": ...}``), screened in batches of
+    ``batch_size`` and answered ``{"line", "id", "assessment"}``; or a conversation in OpenAI format
+    (``{"messages": [...]}``), answered ``{"line", "id", "turns"}`` with one assessment per user turn, in context.
+    A bad line raises :class:`InputError` naming the line, or with ``skip_bad`` is counted in ``counter`` and
+    skipped. ``on_line`` is called after each line read (progress)."""
+    counter = counter if counter is not None else SkipCounter()
+    pending: list[tuple[int, Any, str]] = []
+
+    def flush() -> Iterator[dict[str, Any]]:
+        if not pending:
+            return
+        assessed = engine.iter_assess([text for _, _, text in pending], batch_size)
+        for (line, rid, _), a in zip(pending, assessed, strict=True):
+            yield {"line": line, "id": rid, "assessment": a.to_dict()}
+        pending.clear()
+
+    for rec in iter_jsonl(fh, label, skip_bad=skip_bad, counter=counter):
+        rid = rec.value.get("id")
+        try:
+            if "messages" in rec.value:
+                turns = conversation_turns(rec.value, label, rec.line)
+                yield from flush()
+                out = [{"index": k, **a.to_dict()} for k, a in replay(engine.new_conversation(), turns)]
+                yield {"line": rec.line, "id": rid, "turns": out}
+            else:
+                pending.append((rec.line, rid, message_text(rec.value, label, rec.line)))
+                if len(pending) >= batch_size:
+                    yield from flush()
+        except InputError:
+            if not skip_bad:
+                raise
+            counter.skipped += 1
+            counter.ok -= 1
+        if on_line is not None:
+            on_line()
+    yield from flush()
