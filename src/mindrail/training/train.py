@@ -49,8 +49,13 @@ EVERYDAY_FPR = 0.005
 # A severity head raises a level to moderate or above, which escalates to a clinician; on everyday text that
 # must be rarer still (issue 10: <= 0.2% of everyday messages at >= moderate, <= 1 escalation per 1,000 turns).
 EVERYDAY_SEVERE_FPR = 0.001
-# Severity heads that raise a level to high or imminent on their own must be right this often on calib.
+# Severity heads that raise a level to high or imminent on their own must be right this often on calib ...
 SEVERE_PRECISION = {Level.MODERATE: 0.8, Level.HIGH: 0.9, Level.IMMINENT: 0.95}
+# ... or the calibrated probability of their level must be at least this: a severity head only raises a level
+# the category already has, and once the level is more likely than not, under-triage is the costlier error.
+# Precision alone held the in-distribution dev split's crisis items at their level to 34%; this rule, 46%
+# (docs/risk-model.md, "Severity heads"). The everyday cap (EVERYDAY_SEVERE_FPR) still applies.
+SEVERE_PROBABILITY = 0.5
 # Recall-first for suicide and self-harm: the threshold keeps this recall on the calib split.
 SSH_TARGET_RECALL = 0.96
 # Thresholds are chosen on calib examples whose labels describe the message itself; SDCNL (subreddit labels)
@@ -359,7 +364,7 @@ def _choose_threshold(
       OR head, keeps SSH_TARGET_RECALL. Thresholding the system rather than the head alone lets the head stay
       precise where the pattern layer already finds the explicit cases.
     * severity heads: the lowest threshold with precision ≥ SEVERE_PRECISION of their level (they raise the
-      level; they must be right).
+      level; they must be right), or SEVERE_PROBABILITY where that is lower (the level is more likely than not).
     * other heads: the best F1 among thresholds with a false-positive rate ≤ MAX_FPR.
     """
     cands = np.unique(score)[::-1]
@@ -377,7 +382,7 @@ def _choose_threshold(
             pred = score >= t
             if pred.sum() and int((pred & (y == 1)).sum()) / int(pred.sum()) >= SEVERE_PRECISION[min_level]:
                 best = float(t)
-        return best
+        return min(best, SEVERE_PROBABILITY)
     best_t, best_f1 = DISABLED, -1.0
     for t in cands:
         pred = score >= t
