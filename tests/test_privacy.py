@@ -25,7 +25,7 @@ from mindrail.privacy import (
     restore_stable_prefix,
     unknown_placeholders,
 )
-from mindrail.privacy.evaluation import CLEAN, EXAMPLES, HELD_OUT, HELD_OUT_2, Example, evaluate
+from mindrail.privacy.benchmark import CLEAN, EXAMPLES, HELD_OUT, HELD_OUT_2, PiiExample, evaluate
 
 
 @pytest.fixture(scope="module")
@@ -303,7 +303,7 @@ def test_sensitive_text_does_not_reach_logs(redactor: Redactor, caplog: pytest.L
     [(EXAMPLES, 0.95), (HELD_OUT, 0.9), (HELD_OUT_2, 0.85), (CLEAN, 1.0)],
     ids=["development", "held-out", "held-out-2", "clean"],
 )
-def test_measured_quality_does_not_regress(redactor: Redactor, examples: tuple[Example, ...], floor: float) -> None:
+def test_measured_quality_does_not_regress(redactor: Redactor, examples: tuple[PiiExample, ...], floor: float) -> None:
     """Floors a little under the figures in docs/privacy.md, so a regression fails loudly."""
     scores = evaluate(redactor, examples)
     assert scores.recall >= floor

@@ -19,18 +19,17 @@ import secrets
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
 
-from mindrail.store import NotFound, Store
-from mindrail.store.models import StaffGrant, StaffSession, StaffUser, utcnow
+from mindrail.store import Store
+from mindrail.store.models import utcnow
+from mindrail.store.staff import StaffSessionRecord
 from mindrail.store.tenancy import Grants, check_grant_name, staff_actor
 
 MAX_FAILURES = 5
@@ -80,7 +79,22 @@ def _utc(ts: dt.datetime | None) -> dt.datetime | None:
     return ts if ts is None or ts.tzinfo else ts.replace(tzinfo=dt.UTC)
 
 
+def _staff(record: StaffSessionRecord) -> Staff:
+    a = record.account
+    return Staff(a.id, a.username, Role(a.role), record.csrf, record.token_hash, a.grants)
+
+
+_FAILURES = {
+    "unknown_user": "wrong username or password",
+    "wrong_password": "wrong username or password",
+    "locked_now": "wrong username or password",
+    "locked": "this account is locked after too many failed attempts; try again later",
+}
+
+
 class Accounts:
+    """The console's account rules over the store's staff rows."""
+
     def __init__(self, store: Store, hasher: PasswordHasher | None = None) -> None:
         self.store = store
         self.hasher = hasher or PasswordHasher()
@@ -104,71 +118,38 @@ class Accounts:
             raise ValueError("username: 1-64 letters, digits, '.', '-' or '_'")
         if len(password) < MIN_PASSWORD:
             raise ValueError(f"password: at least {MIN_PASSWORD} characters")
-        with self.store.transaction() as s:
-            if s.execute(select(StaffUser).where(StaffUser.username == username)).scalar_one_or_none():
-                raise ValueError(f"username {username!r} is taken")
-            user = StaffUser(username=username, role=role.value, password_hash=self.hasher.hash(password))
-            s.add(user)
-            s.flush()
-            for tenant in granted:
-                s.add(StaffGrant(user_id=user.id, tenant=tenant))
-            payload = {"user": username, "role": role.value, "tenants": granted}
-            self.store.append_audit(s, "staff_user_added", actor, None, payload)
-            return int(user.id)
+        return self.store.add_staff_user(username, role.value, self.hasher.hash(password), tenants=granted, actor=actor)
 
     # ------------------------------------------------------------------ tenant grants
-    def _user(self, s: Session, username: str) -> StaffUser:
-        user = s.execute(select(StaffUser).where(StaffUser.username == username)).scalar_one_or_none()
-        if user is None:
-            raise NotFound(f"no staff user {username!r}")
-        return user
-
     def grant(self, username: str, tenant: str, actor: str = "cli") -> bool:
         """Let ``username`` see ``tenant`` ("*": every tenant). False when it already could; audited."""
         check_grant_name(tenant)
-        with self.store.transaction() as s:
-            user = self._user(s, username)
-            if s.get(StaffGrant, (user.id, tenant)) is not None:
-                return False
-            s.add(StaffGrant(user_id=user.id, tenant=tenant))
-            self.store.append_audit(s, "staff_grant_added", actor, None, {"user": username}, tenant=tenant)
-            return True
+        return self.store.grant_staff(username, tenant, actor)
 
     def revoke(self, username: str, tenant: str, actor: str = "cli") -> bool:
         """Stop ``username`` seeing ``tenant``. False when it had no such grant; audited. Takes effect on the
         user's next request (grants are read per request)."""
-        with self.store.transaction() as s:
-            user = self._user(s, username)
-            row = s.get(StaffGrant, (user.id, tenant))
-            if row is None:
-                return False
-            s.delete(row)
-            self.store.append_audit(s, "staff_grant_revoked", actor, None, {"user": username}, tenant=tenant)
-            return True
+        return self.store.revoke_staff(username, tenant, actor)
 
     def grants(self, username: str) -> Grants:
-        with self.store.reading() as s:
-            return _grants(s, self._user(s, username).id)
+        return self.store.staff_grants(username)
 
     def list_users(self) -> list[dict[str, Any]]:
         now = utcnow()
-        with self.store.reading() as s:
-            rows = s.execute(select(StaffUser).order_by(StaffUser.username)).scalars().all()
-            return [
-                {
-                    "username": u.username,
-                    "role": u.role,
-                    "tenants": sorted(_grants(s, u.id).tenants),
-                    "created_at": u.created_at.isoformat(timespec="minutes"),
-                    "locked": (lk := _utc(u.locked_until)) is not None and lk > now,
-                    "disabled": u.disabled_at is not None,
-                }
-                for u in rows
-            ]
+        return [
+            {
+                "username": u.username,
+                "role": u.role,
+                "tenants": sorted(u.grants.tenants),
+                "created_at": u.created_at.isoformat(timespec="minutes"),
+                "locked": (lk := _utc(u.locked_until)) is not None and lk > now,
+                "disabled": u.disabled_at is not None,
+            }
+            for u in self.store.staff_accounts()
+        ]
 
     def count_users(self) -> int:
-        with self.store.reading() as s:
-            return len(s.execute(select(StaffUser.id)).all())
+        return self.store.count("staff_users")
 
     # ------------------------------------------------------------------ login
     def _throttle(self, client: str) -> None:
@@ -181,80 +162,48 @@ class Accounts:
                 raise RateLimited("too many login attempts; wait a minute and try again")
             q.append(now)
 
+    def _check(self, password: str) -> Callable[[str | None], str | None]:
+        """The password check the store runs on the account's hash: the hash to keep (rehashed when argon2's
+        parameters changed) or None. An unknown account is checked against a dummy hash, so timing tells nothing."""
+
+        def check(password_hash: str | None) -> str | None:
+            if password_hash is None:
+                with contextlib.suppress(VerificationError):
+                    self.hasher.verify(self._dummy, password)
+                return None
+            try:
+                self.hasher.verify(password_hash, password)
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                return None
+            return self.hasher.hash(password) if self.hasher.check_needs_rehash(password_hash) else password_hash
+
+        return check
+
     def login(self, username: str, password: str, client: str = "unknown") -> tuple[str, Staff]:
         """A new session token (for the cookie) and who logged in. Raises LoginError.
 
         Failures are committed (counter, lockout, audit event) before the error is raised."""
         self._throttle(client)
         now = utcnow()
-        failure: str | None = None
-        with self.store.transaction() as s:
-            user = s.execute(select(StaffUser).where(StaffUser.username == username)).scalar_one_or_none()
-            if user is None or user.disabled_at is not None:
-                with contextlib.suppress(VerificationError):
-                    self.hasher.verify(self._dummy, password)
-                self.store.append_audit(s, "staff_login_failed", "console", None, {"reason": "unknown_user"})
-                failure = "wrong username or password"
-            elif (locked := _utc(user.locked_until)) is not None and locked > now:
-                self.store.append_audit(s, "staff_login_failed", staff_actor(user.username), None, {"reason": "locked"})
-                failure = "this account is locked after too many failed attempts; try again later"
-            else:
-                try:
-                    self.hasher.verify(user.password_hash, password)
-                except (VerifyMismatchError, VerificationError, InvalidHashError):
-                    user.failed_logins += 1
-                    reason = "wrong_password"
-                    if user.failed_logins >= MAX_FAILURES:
-                        user.locked_until = now + LOCKOUT
-                        user.failed_logins = 0
-                        reason = "locked_now"
-                    self.store.append_audit(
-                        s, "staff_login_failed", staff_actor(user.username), None, {"reason": reason}
-                    )
-                    failure = "wrong username or password"
-            if failure is None:
-                assert user is not None
-                if self.hasher.check_needs_rehash(user.password_hash):
-                    user.password_hash = self.hasher.hash(password)
-                user.failed_logins, user.locked_until = 0, None
-                token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-                s.add(
-                    StaffSession(
-                        token_hash=_hash_token(token), user_id=user.id, csrf_token=csrf, expires_at=now + SESSION_TTL
-                    )
-                )
-                self.store.append_audit(s, "staff_login", staff_actor(user.username), None, {"role": user.role})
-                staff = Staff(user.id, user.username, Role(user.role), csrf, _hash_token(token), _grants(s, user.id))
-        if failure is not None:
-            raise LoginError(failure)
-        return token, staff
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        attempt = self.store.staff_login(
+            username,
+            self._check(password),
+            now=now,
+            max_failures=MAX_FAILURES,
+            lockout=LOCKOUT,
+            new_session=(_hash_token(token), csrf, now + SESSION_TTL),
+        )
+        if attempt.session is None:
+            raise LoginError(_FAILURES[attempt.failure or "unknown_user"])
+        return token, _staff(attempt.session)
 
     def session(self, token: str | None) -> Staff | None:
         """Who holds this session token, if it is valid; sliding idle timeout."""
         if not token:
             return None
-        now = utcnow()
-        with self.store.transaction() as s:
-            row = s.get(StaffSession, _hash_token(token))
-            if row is None:
-                return None
-            expires, last = _utc(row.expires_at), _utc(row.last_seen)
-            assert expires is not None and last is not None
-            if expires <= now or now - last > IDLE_TTL:
-                s.delete(row)
-                return None
-            user = s.get(StaffUser, row.user_id)
-            if user is None or user.disabled_at is not None:
-                s.delete(row)
-                return None
-            row.last_seen = now
-            return Staff(user.id, user.username, Role(user.role), row.csrf_token, row.token_hash, _grants(s, user.id))
+        record = self.store.staff_session(_hash_token(token), now=utcnow(), idle=IDLE_TTL)
+        return _staff(record) if record is not None else None
 
     def logout(self, staff: Staff) -> None:
-        with self.store.transaction() as s:
-            s.execute(delete(StaffSession).where(StaffSession.token_hash == staff.session_token_hash))
-            self.store.append_audit(s, "staff_logout", staff.actor, None, {})
-
-
-def _grants(s: Session, user_id: int) -> Grants:
-    return Grants.of(s.execute(select(StaffGrant.tenant).where(StaffGrant.user_id == user_id)).scalars())
+        self.store.end_staff_session(staff.session_token_hash, staff.actor)

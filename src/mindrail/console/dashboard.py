@@ -1,6 +1,6 @@
-"""Dashboard figures over a period, computed with SQL aggregates (constant memory, fast on 10,000s of
-conversations), and the server-side SVG charts that show them (no CDN, no JavaScript). Every figure counts only
-the tenants the viewer is granted.
+"""Dashboard figures over a period, from the store's SQL aggregates (``Store.period_counts``: constant memory,
+fast on 10,000s of conversations), and the server-side SVG charts that show them (no CDN, no JavaScript). Every
+figure counts only the tenants the viewer is granted.
 """
 
 from __future__ import annotations
@@ -10,12 +10,9 @@ import html
 import statistics
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
-
 from mindrail.console.queue import ReviewQueue
 from mindrail.risk.types import Level
 from mindrail.store import Store
-from mindrail.store.models import Conversation, ReviewItem, Turn
 from mindrail.store.tenancy import EVERYTHING, Grants
 
 
@@ -39,10 +36,6 @@ class DashboardData:
         return self.false_alarms / self.resolved if self.resolved else None
 
 
-def _utc(ts: dt.datetime) -> dt.datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
-
-
 def compute(
     store: Store,
     start: dt.datetime,
@@ -51,50 +44,16 @@ def compute(
     grants: Grants = EVERYTHING,
 ) -> DashboardData:
     d = DashboardData(start, end)
-    granted = grants.clause(Conversation.tenant)
-    own = Conversation.id
-    with store.reading() as s:
-        in_period = (Conversation.created_at >= start) & (Conversation.created_at < end) & granted
-        d.conversations = int(s.execute(select(func.count()).select_from(Conversation).where(in_period)).scalar_one())
-        day = func.date(Conversation.created_at)
-        rows = s.execute(select(day, func.count()).where(in_period).group_by(day).order_by(day)).all()
-        d.per_day = [(r[0] if isinstance(r[0], dt.date) else dt.date.fromisoformat(str(r[0])), int(r[1])) for r in rows]
-        levels = s.execute(
-            select(Conversation.top_level, func.count()).where(in_period).group_by(Conversation.top_level)
-        ).all()
-        counts = {Level(int(lv)).label: int(n) for lv, n in levels}
-        d.level_counts = {lv.label: counts.get(lv.label, 0) for lv in Level}
-        d.level_share = {k: (v / d.conversations if d.conversations else 0.0) for k, v in d.level_counts.items()}
-        d.crisis_protocols = int(
-            s.execute(
-                select(func.count())
-                .select_from(Turn)
-                .join(Conversation, own == Turn.conversation_id)
-                .where(Turn.source == "crisis_protocol", Turn.at >= start, Turn.at < end, granted)
-            ).scalar_one()
-        )
-        acks = s.execute(
-            select(ReviewItem.created_at, ReviewItem.acknowledged_at)
-            .join(Conversation, own == ReviewItem.conversation_id)
-            .where(
-                ReviewItem.created_at >= start,
-                ReviewItem.created_at < end,
-                ReviewItem.acknowledged_at.is_not(None),
-                granted,
-            )
-        ).all()
-        waits = sorted((_utc(a) - _utc(c)).total_seconds() / 60 for c, a in acks if a is not None)
-        if waits:
-            d.ack_median_min = statistics.median(waits)
-            d.ack_p90_min = waits[min(len(waits) - 1, round(0.9 * (len(waits) - 1)))]
-        resolved = s.execute(
-            select(ReviewItem.outcome, func.count())
-            .join(Conversation, own == ReviewItem.conversation_id)
-            .where(ReviewItem.resolved_at >= start, ReviewItem.resolved_at < end, granted)
-            .group_by(ReviewItem.outcome)
-        ).all()
-        d.resolved = sum(int(n) for _, n in resolved)
-        d.false_alarms = sum(int(n) for o, n in resolved if o == "false_alarm")
+    c = store.period_counts(start, end, grants)
+    d.conversations, d.per_day, d.crisis_protocols = c.conversations, c.per_day, c.crisis_protocols
+    d.level_counts = {lv.label: c.top_levels.get(int(lv), 0) for lv in Level}
+    d.level_share = {k: (v / d.conversations if d.conversations else 0.0) for k, v in d.level_counts.items()}
+    waits = c.ack_waits_min
+    if waits:
+        d.ack_median_min = statistics.median(waits)
+        d.ack_p90_min = waits[min(len(waits) - 1, round(0.9 * (len(waits) - 1)))]
+    d.resolved = sum(c.outcomes.values())
+    d.false_alarms = c.outcomes.get("false_alarm", 0)
     q = queue or ReviewQueue(store)
     d.overdue = sum(1 for it in q.items(grants=grants) if it.overdue)
     return d

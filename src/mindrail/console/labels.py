@@ -15,11 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import select
-
 from mindrail.risk.types import Level
 from mindrail.store import Store
-from mindrail.store.models import Conversation, ReviewItem, Turn
 from mindrail.store.tenancy import EVERYTHING, Grants
 
 
@@ -34,38 +31,16 @@ def _pseudonym(value: str) -> str:
 def labelled_examples(
     store: Store, redactor: _Redactor, vault_factory: Any, grants: Grants = EVERYTHING
 ) -> Iterator[dict[str, Any]]:
-    with store.reading() as s:
-        items = (
-            s.execute(
-                select(ReviewItem)
-                .join(Conversation, Conversation.id == ReviewItem.conversation_id)
-                .where(
-                    ReviewItem.status == "resolved",
-                    ReviewItem.kind == "escalation",
-                    ReviewItem.category.is_not(None),
-                    grants.clause(Conversation.tenant),
-                )
-                .order_by(ReviewItem.id)
-            )
-            .scalars()
-            .all()
-        )
-        for item in items:
-            turn = s.execute(
-                select(Turn).where(Turn.conversation_id == item.conversation_id, Turn.seq == item.turn_seq)
-            ).scalar_one_or_none()
-            if turn is None:
-                continue
-            text = store.keys.open_text(turn.user_enc, f"turns/{turn.conversation_id}/{turn.seq}/user")
-            level = "none" if item.outcome == "false_alarm" else Level(item.level).label
-            yield {
-                "id": f"clin-{_pseudonym(f'{item.conversation_id}/{item.id}')}",
-                "text": redactor.redact(text, vault_factory()),
-                "labels": {item.category: level},
-                "known": [item.category],
-                "tags": ["clinician_review", item.outcome or "other"],
-                "group": f"clin-{_pseudonym(item.conversation_id)}",
-            }
+    for item, text in store.reviewed_messages(grants):
+        level = "none" if item.outcome == "false_alarm" else Level(item.level).label
+        yield {
+            "id": f"clin-{_pseudonym(f'{item.conversation_id}/{item.id}')}",
+            "text": redactor.redact(text, vault_factory()),
+            "labels": {item.category: level},
+            "known": [item.category],
+            "tags": ["clinician_review", item.outcome or "other"],
+            "group": f"clin-{_pseudonym(item.conversation_id)}",
+        }
 
 
 def export_labels(

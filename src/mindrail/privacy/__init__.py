@@ -14,11 +14,11 @@ from mindrail.privacy.placeholders import LABELS, restore, restore_stable_prefix
 from mindrail.privacy.vault import Vault
 
 if TYPE_CHECKING:
-    from mindrail.privacy.redactor import Finding, Redactor, default_redactor
+    from mindrail.privacy.redactor import PiiFinding, Redactor, default_redactor
 
 __all__ = [
     "LABELS",
-    "Finding",
+    "PiiFinding",
     "Redactor",
     "Vault",
     "default_redactor",
@@ -27,7 +27,7 @@ __all__ = [
     "unknown_placeholders",
 ]
 
-_LAZY = frozenset({"Finding", "Redactor", "default_redactor"})
+_LAZY = frozenset({"PiiFinding", "Redactor", "default_redactor"})
 
 
 def __getattr__(name: str) -> Any:

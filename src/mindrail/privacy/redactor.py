@@ -113,7 +113,7 @@ _TITLE_WORDS = frozenset({"dr", "doctor", "nurse", "prof", "professor", "mr", "m
 
 
 @dataclass(frozen=True)
-class Finding:
+class PiiFinding:
     """One span the redactor would replace. Holds offsets, never the text itself, so it is safe to log."""
 
     start: int
@@ -201,7 +201,7 @@ class Redactor:
         # Pay one-off costs (lazy recogniser set-up, tldextract's suffix list) now, not on a person's first message.
         self.redact(_WARM_UP_TEXT, Vault())
 
-    def find(self, text: str, vault: Vault | None = None) -> list[Finding]:
+    def find(self, text: str, vault: Vault | None = None) -> list[PiiFinding]:
         """Spans that ``redact`` would replace, sorted by position and never overlapping.
 
         With a vault, values it already holds are found again wherever they recur, even where the recognisers
@@ -212,7 +212,7 @@ class Redactor:
         with self._lock:
             results = self._analyzer.analyze(text=text, language="en")
         protected = [match.span() for match in PLACEHOLDER_RE.finditer(text)]
-        candidates: list[Finding] = []
+        candidates: list[PiiFinding] = []
         for result in results:
             finding = self._accept(text, result, protected)
             if finding is not None:
@@ -245,7 +245,7 @@ class Redactor:
         """Put the vault's originals back in place of placeholders (and their common variants) in ``text``."""
         return placeholders.restore(text, vault)
 
-    def _accept(self, text: str, result: RecognizerResult, protected: Iterable[tuple[int, int]]) -> Finding | None:
+    def _accept(self, text: str, result: RecognizerResult, protected: Iterable[tuple[int, int]]) -> PiiFinding | None:
         label = LABEL_FOR_ENTITY.get(result.entity_type)
         if label is None or result.score < self.score_threshold:
             return None
@@ -262,10 +262,10 @@ class Redactor:
                 return None
         if label == "PHONE_NUMBER" and sum(ch.isdigit() for ch in text[start:end]) < _MIN_PHONE_DIGITS:
             return None
-        return Finding(start, end, label, float(result.score))
+        return PiiFinding(start, end, label, float(result.score))
 
 
-def _known_value_findings(text: str, vault: Vault, protected: list[tuple[int, int]]) -> list[Finding]:
+def _known_value_findings(text: str, vault: Vault, protected: list[tuple[int, int]]) -> list[PiiFinding]:
     """Whole-word, case-insensitive matches of values the vault already holds (three characters or more)."""
     by_value: dict[str, str] = {}
     for placeholder, original in vault.known_values():
@@ -278,11 +278,11 @@ def _known_value_findings(text: str, vault: Vault, protected: list[tuple[int, in
         r"(?<!\w)(?:" + "|".join(re.escape(value) for value in sorted(by_value, key=len, reverse=True)) + r")(?!\w)",
         re.IGNORECASE,
     )
-    findings: list[Finding] = []
+    findings: list[PiiFinding] = []
     for match in pattern.finditer(text):
         start, end = match.span()
         if not any(start < p_end and p_start < end for p_start, p_end in protected):
-            findings.append(Finding(start, end, by_value[match.group(0).casefold()], 1.0))
+            findings.append(PiiFinding(start, end, by_value[match.group(0).casefold()], 1.0))
     parts = vault.person_parts()
     if parts:
         # Case-sensitive: "Will" the name, not "will" the verb.
@@ -293,7 +293,7 @@ def _known_value_findings(text: str, vault: Vault, protected: list[tuple[int, in
             start, end = match.span()
             taken = any(start < f.end and f.start < end for f in findings)
             if not taken and not any(start < p_end and p_start < end for p_start, p_end in protected):
-                findings.append(Finding(start, end, "PERSON", 1.0))
+                findings.append(PiiFinding(start, end, "PERSON", 1.0))
     return findings
 
 
@@ -333,14 +333,14 @@ def _is_protected(span: str) -> bool:
     return not tokens or all(token in _NEVER_REDACTED for token in tokens)
 
 
-def _resolve_overlaps(findings: list[Finding]) -> list[Finding]:
+def _resolve_overlaps(findings: list[PiiFinding]) -> list[PiiFinding]:
     """Merge overlapping spans into one; the label comes from the strongest (then longest) of them.
 
     Taking the union rather than only the winner means a longer lower-scored span never leaves part of a name
     behind (e.g. spaCy's "Jenna Smith" against the clinician recogniser's "Jenna").
     """
     ordered = sorted(findings, key=lambda f: (f.start, -f.end))
-    groups: list[list[Finding]] = []
+    groups: list[list[PiiFinding]] = []
     group_end = -1
     for finding in ordered:
         if groups and finding.start < group_end:
@@ -349,10 +349,10 @@ def _resolve_overlaps(findings: list[Finding]) -> list[Finding]:
         else:
             groups.append([finding])
             group_end = finding.end
-    merged: list[Finding] = []
+    merged: list[PiiFinding] = []
     for group in groups:
         best = max(group, key=lambda f: (f.score, f.end - f.start))
-        merged.append(Finding(min(f.start for f in group), max(f.end for f in group), best.label, best.score))
+        merged.append(PiiFinding(min(f.start for f in group), max(f.end for f in group), best.label, best.score))
     return merged
 
 

@@ -7,7 +7,6 @@ record and its audit entry land together or not at all.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import logging
@@ -31,16 +30,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from mindrail.store import audit as chain
 from mindrail.store import tenancy
 from mindrail.store.crypto import KeyRing
-from mindrail.store.models import ApiKey, AuditEvent, Consent, Conversation, ReviewItem, Turn, utcnow
+from mindrail.store.errors import ConsentRequired, NotFound
+from mindrail.store.models import ApiKey, AuditEvent, Consent, Conversation, ReviewItem, StaffUser, Turn, utcnow
+from mindrail.store.reports import Reports
+from mindrail.store.review import ReviewItems, review_aad, turn_aad
+from mindrail.store.staff import StaffAccounts
 from mindrail.store.tenancy import Grants
 
-
-class ConsentRequired(PermissionError):
-    """The conversation has no active consent record (never given, withdrawn, or the conversation was deleted)."""
-
-
-class NotFound(LookupError):
-    pass
+__all__ = ["ApiKeyInfo", "ConsentRequired", "NotFound", "Store", "TurnInput"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +111,7 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-class Store:
+class Store(ReviewItems, Reports, StaffAccounts):
     def __init__(self, url: str, keys: KeyRing, *, migrate: bool = True, echo: bool = False) -> None:
         self.url = url
         self.keys = keys
@@ -290,9 +287,6 @@ class Store:
             chain.append(s, "consent_withdrawn", actor, cid, {})
 
     # ------------------------------------------------------------------ turns
-    def _aad(self, cid: str, seq: int, name: str) -> str:
-        return f"turns/{cid}/{seq}/{name}"
-
     def record_turn(self, cid: str, t: TurnInput, *, actor: str = "gateway") -> int:
         """Seal and store one turn, open review items, and append its audit event, in one transaction."""
         with self._tx() as s:
@@ -302,7 +296,7 @@ class Store:
             if not _consented(s, cid):
                 raise ConsentRequired(f"conversation {cid} has no active consent")
             seq = conv.turns + 1
-            k, a = self.keys, self._aad
+            k, a = self.keys, turn_aad
             detail = {"decision": t.decision, "verdict": t.verdict, "backend": t.backend, "error": t.error}
             row = Turn(
                 conversation_id=cid,
@@ -352,7 +346,7 @@ class Store:
             return [self._turn_dict(r, include_withheld) for r in rows]
 
     def _turn_dict(self, r: Turn, include_withheld: bool) -> dict[str, Any]:
-        k, a, cid = self.keys, self._aad, r.conversation_id
+        k, a, cid = self.keys, turn_aad, r.conversation_id
         out: dict[str, Any] = {
             "seq": r.seq,
             "at": r.at.isoformat() if r.at else None,
@@ -521,7 +515,7 @@ class Store:
                     for col in cols:
                         val = getattr(r, col)
                         if val is not None and new.key_of(val) != new.active:
-                            aad = self._aad(r.conversation_id, r.seq, names[col]).encode()
+                            aad = turn_aad(r.conversation_id, r.seq, names[col]).encode()
                             setattr(r, col, new.seal(old.open(val, aad), aad))
                             n += 1
                     s.flush()
@@ -540,62 +534,12 @@ class Store:
                 for col, name in (("note_enc", "note"), ("release_enc", "release")):
                     val = getattr(item, col)
                     if val is not None and new.key_of(val) != new.active:
-                        aad = f"review_items/{item.id}/{name}".encode()
+                        aad = review_aad(item.id, name).encode()
                         setattr(item, col, new.seal(old.open(val, aad), aad))
                         n += 1
             chain.append(s, "keys_rotated", "keys", None, {"active_key": new.active, "values_resealed": n})
         self.keys = new
         return n
-
-    # ------------------------------------------------------------------ held replies (hold_for_review)
-    def expire_holds(self, timeout: dt.timedelta, fallback: str) -> int:
-        """Held replies nobody acted on in time: the person gets the safe fallback with resources."""
-        cutoff = utcnow() - timeout
-        keys, n = self.keys, 0
-        with self._tx() as s:
-            rows = (
-                s.execute(
-                    select(ReviewItem).where(
-                        ReviewItem.kind == "hold", ReviewItem.released_at.is_(None), ReviewItem.created_at < cutoff
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            for r in rows:
-                now = utcnow()
-                r.release_kind, r.released_at = "timed_out", now
-                r.release_enc = keys.seal_text(fallback, f"review_items/{r.id}/release")
-                r.status, r.resolved_at, r.outcome = "resolved", now, "other"
-                chain.append(s, "hold_timed_out", "console", r.conversation_id, {"item": r.id})
-                n += 1
-        return n
-
-    def take_released(self, conversation_id: str, actor: str = "gateway") -> list[dict[str, Any]]:
-        """Released replies not yet delivered to the person, marked delivered (each is delivered once)."""
-        out: list[dict[str, Any]] = []
-        with self._tx() as s:
-            rows = (
-                s.execute(
-                    select(ReviewItem)
-                    .where(
-                        ReviewItem.conversation_id == conversation_id,
-                        ReviewItem.kind == "hold",
-                        ReviewItem.released_at.is_not(None),
-                        ReviewItem.delivered_at.is_(None),
-                    )
-                    .order_by(ReviewItem.turn_seq)
-                )
-                .scalars()
-                .all()
-            )
-            for r in rows:
-                assert r.release_enc is not None
-                text = self.keys.open_text(r.release_enc, f"review_items/{r.id}/release")
-                out.append({"turn": r.turn_seq, "text": text, "release": r.release_kind})
-                r.delivered_at = utcnow()
-                chain.append(s, "hold_delivered", actor, conversation_id, {"item": r.id})
-        return out
 
     # ------------------------------------------------------------------ API keys
     def create_api_key(
@@ -699,9 +643,13 @@ class Store:
 
     # ------------------------------------------------------------------ settings and counts
     def count(self, what: str) -> int:
-        model = {"conversations": Conversation, "turns": Turn, "audit_events": AuditEvent, "review_items": ReviewItem}[
-            what
-        ]
+        model = {
+            "conversations": Conversation,
+            "turns": Turn,
+            "audit_events": AuditEvent,
+            "review_items": ReviewItem,
+            "staff_users": StaffUser,
+        }[what]
         with self._read() as s:
             return int(s.execute(select(func.count()).select_from(model)).scalar_one())
 

@@ -1,0 +1,61 @@
+"""The conversation view for clinicians: transcript with evidence highlighted, withheld replies, consent and
+data-rights records. Every view is audited; another tenant's conversation is 404."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import HTMLResponse
+
+from mindrail.console.accounts import Staff
+from mindrail.console.web import State, signed_in
+from mindrail.store import NotFound
+
+router = APIRouter(prefix="/console")
+Viewer = Annotated[Staff, Depends(signed_in("conversation.view"))]
+RIGHTS = ("data_exported", "consent_withdrawn", "consent_given")
+
+
+@router.get("/conversations/{cid}", response_class=HTMLResponse)
+async def conversation(state: State, staff: Viewer, cid: str) -> HTMLResponse:
+    store = state.store
+    try:
+        info = store.conversation_info(cid)
+    except NotFound:
+        raise HTTPException(404, "no such conversation") from None
+    if not staff.grants.allows(info["tenant"]):
+        raise HTTPException(404, "no such conversation")
+    turns = store.transcript(cid, include_withheld=True)
+    store.audit("conversation_viewed", staff.actor, cid, {"role": staff.role.value})
+    rights = [e for e in store.audit_events(cid, limit=500) if e["kind"] in RIGHTS]
+    return state.render(
+        "conversation.html",
+        staff,
+        info=info,
+        turns=[with_highlights(t) for t in turns],
+        consents=store.consents(cid),
+        rights=rights,
+    )
+
+
+def with_highlights(turn: dict[str, Any]) -> dict[str, Any]:
+    """Split the user's text into plain and evidence parts (offsets are into the original text)."""
+    text: str = turn["user"]
+    spans: list[tuple[int, int]] = []
+    for result in ((turn.get("assessment") or {}).get("categories") or {}).values():
+        for s in result.get("evidence", []):
+            if isinstance(s, list) and len(s) == 2:
+                spans.append((int(s[0]), int(s[1])))
+    parts: list[tuple[str, bool]] = []
+    pos = 0
+    for a, b in sorted(set(spans)):
+        if a < pos:
+            a = pos
+        if a >= b:
+            continue
+        parts.append((text[pos:a], False))
+        parts.append((text[a:b], True))
+        pos = b
+    parts.append((text[pos:], False))
+    return {**turn, "parts": [p for p in parts if p[0]]}
