@@ -29,14 +29,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from mindrail.risk.detector import MessageResult
-from mindrail.risk.normalise import normalise
+from mindrail.risk.detector import Detector, MessageResult
 from mindrail.risk.types import CATEGORIES, EMPTY_RESULT, Assessment, Category, CategoryResult, Level, Subject
-
-if TYPE_CHECKING:
-    from mindrail.risk.engine import RiskEngine
 
 SSH = Category.SUICIDE_SELF_HARM
 DIS = Category.DISTRESS
@@ -78,7 +73,9 @@ class Turn:
 
 @dataclass
 class ConversationState:
-    engine: RiskEngine
+    """One conversation's risk: a detector screens each user turn; the state carries levels between turns."""
+
+    detector: Detector
     config: ConversationConfig = field(default_factory=ConversationConfig)
     turns: list[Turn] = field(default_factory=list)
     _carry: dict[Category, _Carry] = field(default_factory=lambda: {c: _Carry() for c in CATEGORIES})
@@ -91,7 +88,7 @@ class ConversationState:
     _last_levels: dict[Category, Level] = field(default_factory=dict)
 
     def add_user(self, text: str) -> Assessment:
-        message = self.engine.detector.screen([text])[0]
+        message = self.detector.screen([text])[0]
         return self.add_screened_user(message)
 
     def add_screened_user(self, message: MessageResult) -> Assessment:
@@ -151,7 +148,7 @@ class ConversationState:
             categories=categories,
             subject=subject,
             flags=frozenset(message.flags),
-            model_version=self.engine.version,
+            model_version=self.detector.version,
             turn=len(self.turns),
             message=dict(message.categories),
             third_party=third_party,
@@ -215,7 +212,7 @@ class ConversationState:
 
     def add_assistant(self, text: str) -> None:
         """Assistant turns are not scored for the person's risk; only whether they asked a screening question."""
-        asked = self.engine.patterns.is_screening_question(normalise(text).text)
+        asked = self.detector.is_screening_question(text)
         self.turns.append(Turn("assistant", len(self.turns), screening_question=asked))
 
     @property

@@ -63,11 +63,17 @@ class MessageResult:
 
 
 class Detector(Protocol):
-    """Anything that screens a batch of messages independently of conversation context."""
+    """What the conversation layer reads from a detector: it screens a batch of messages independently of
+    conversation context, names its version, and tells whether an assistant's turn asked a screening question
+    (the conversation reads a short "yes" after one as ideation)."""
 
     version: str
 
     def screen(self, texts: Sequence[str]) -> list[MessageResult]: ...
+
+    def is_screening_question(self, text: str) -> bool:
+        """Whether ``text`` (raw, as the assistant wrote it) asks directly about suicide or self-harm."""
+        ...
 
 
 class HybridDetector:
@@ -99,6 +105,9 @@ class HybridDetector:
         for j, h in enumerate(heads.heads):
             if h.min_level > Level.LOW:
                 self._severity.setdefault(h.category, []).append(j)
+
+    def is_screening_question(self, text: str) -> bool:
+        return self.patterns.is_screening_question(normalise(text).text)
 
     # ------------------------------------------------------------------ batch API
     def screen(self, texts: Sequence[str]) -> list[MessageResult]:
