@@ -43,7 +43,10 @@ class _Carry:
 
 
 @dataclass(slots=True)
-class Turn:
+class RiskTurn:
+    """One turn as the risk state holds it: a user turn's screening and assessment, or whether an assistant turn
+    asked a screening question. Not the store's sealed ``Turn``."""
+
     role: str
     index: int
     message: MessageResult | None = None
@@ -57,7 +60,7 @@ class ConversationState:
 
     detector: Detector
     config: ConversationConfig = field(default_factory=ConversationConfig)
-    turns: list[Turn] = field(default_factory=list)
+    turns: list[RiskTurn] = field(default_factory=list)
     _carry: dict[Category, _Carry] = field(default_factory=lambda: {c: _Carry() for c in CATEGORIES})
     _carry_other: dict[Category, _Carry] = field(default_factory=lambda: {c: _Carry() for c in CATEGORIES})
     _user_turns: int = 0
@@ -131,7 +134,7 @@ class ConversationState:
             rose=frozenset(c for c, r in categories.items() if r.level > self._last_levels.get(c, Level.NONE)),
         )
         self._last_levels = {c: r.level for c, r in categories.items()}
-        self.turns.append(Turn("user", len(self.turns), message, assessment))
+        self.turns.append(RiskTurn("user", len(self.turns), message, assessment))
         return assessment
 
     def _fold(
@@ -177,7 +180,7 @@ class ConversationState:
     def add_assistant(self, text: str) -> None:
         """Assistant turns are not scored for the person's risk; only whether they asked a screening question."""
         asked = self.detector.is_screening_question(text)
-        self.turns.append(Turn("assistant", len(self.turns), screening_question=asked))
+        self.turns.append(RiskTurn("assistant", len(self.turns), screening_question=asked))
 
     @property
     def last(self) -> Assessment | None:
