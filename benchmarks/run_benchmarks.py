@@ -28,7 +28,7 @@ from mindrail.risk.types import CATEGORIES, Category, Level  # noqa: E402
 from mindrail.training import benign, challenge  # noqa: E402
 from mindrail.training.counterfactual import counterfactual_check  # noqa: E402
 from mindrail.training.dataset import Example, load_corpus  # noqa: E402
-from mindrail.training.devreport import PRIMARY_EXCLUDE, full_report, score_examples  # noqa: E402
+from mindrail.training.dev_split import PRIMARY_EXCLUDE, full_report, score_examples  # noqa: E402
 from mindrail.training.loso import loso_report  # noqa: E402
 from mindrail.training.metrics import confusion, from_confusion  # noqa: E402
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from mindrail.datafiles import DataFileError
 from mindrail.risk.normalise import normalise
-from mindrail.risk.patterns import PatternDetector, PatternFileError
+from mindrail.risk.patterns import PatternDetector
 from mindrail.risk.types import Category, Level, Subject
 
 DET = PatternDetector()
@@ -124,10 +125,18 @@ def test_bad_file_names_the_entry_and_field(tmp_path: Path) -> None:
         "    reason: r\n    regex: a\nmeans: []\ncontexts: {}\nidioms: []\n",
         encoding="utf-8",
     )
-    with pytest.raises(PatternFileError) as exc:
+    with pytest.raises(DataFileError) as exc:
         PatternDetector(bad)
     msg = str(exc.value)
     assert "p.yaml" in msg and "x.one" in msg and "level" in msg
+    assert "p.yaml:5: patterns[0].level: " in msg  # file, line and field
+
+
+def test_broken_yaml_names_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "p.yaml"
+    bad.write_text("version: 1\npatterns:\n  - id: [x\n", encoding="utf-8")
+    with pytest.raises(DataFileError, match=r"p\.yaml:\d+: "):
+        PatternDetector(bad)
 
 
 def test_bad_regex_is_named(tmp_path: Path) -> None:
@@ -136,5 +145,5 @@ def test_bad_regex_is_named(tmp_path: Path) -> None:
     text = text.replace("kms|kys|ctb", "kms|kys|ctb(", 1)
     bad = tmp_path / "p.yaml"
     bad.write_text(text, encoding="utf-8")
-    with pytest.raises(PatternFileError, match=r"ssh\.slang"):
+    with pytest.raises(DataFileError, match=r"ssh\.slang"):
         PatternDetector(bad)

@@ -87,12 +87,31 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
+def entry_id(root: yaml.Node | None, loc: tuple[int | str, ...]) -> str | None:
+    """The ``id`` of the innermost list entry on the way to ``loc`` (pattern and rule files name entries by id)."""
+    node, found = root, None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(key)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value):
+            node = node.value[key]
+            if isinstance(node, yaml.MappingNode):
+                ids = [v.value for k, v in node.value if k.value == "id" and isinstance(v, yaml.ScalarNode)]
+                found = ids[0] if ids else found
+        else:
+            break
+    return found
+
+
 def describe(label: str, root: yaml.Node | None, exc: ValidationError) -> str:
+    """One line per problem: ``file:line: field.path: message``, and the entry's id where it has one."""
     lines = [f"{label}: {exc.error_count()} problem(s)"]
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if isinstance(p, int | str))
         line = line_of(root, loc)
-        lines.append(f"  {label}{f':{line}' if line else ''}: {_path(loc)}: {err['msg']}")
+        eid = entry_id(root, loc)
+        named = f" (id {eid!r})" if eid else ""
+        lines.append(f"  {label}{f':{line}' if line else ''}: {_path(loc)}: {err['msg']}{named}")
     return "\n".join(lines)
 
 

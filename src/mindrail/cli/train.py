@@ -29,7 +29,7 @@ def eval_detector(
     """Metrics, latency and a counterfactual identity-swap check on any labelled CSV/JSONL."""
     from mindrail.risk.io import InputError
     from mindrail.risk.types import Category, Level
-    from mindrail.training.evaluate import EvalConfig, evaluate, markdown_summary, write_report
+    from mindrail.training.labelled_file import EvalConfig, evaluate, markdown_summary, write_report
 
     try:
         cat = Category(category)

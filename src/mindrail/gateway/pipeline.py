@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol
 
 from mindrail.backends.base import Backend, BackendError, ChatMessage, GenerationOptions, StreamInfo
 from mindrail.gateway.disclosure import needs_disclosure
-from mindrail.policy.decide import Decision, Policy
+from mindrail.policy.decide import Decision, PolicyEngine
 from mindrail.policy.schema import Action
 from mindrail.risk.conversation import ConversationState
 from mindrail.risk.engine import RiskEngine
@@ -141,7 +141,7 @@ class Guard:
     def __init__(
         self,
         engine: RiskEngine,
-        policy: Policy,
+        policy: PolicyEngine,
         backend: Backend,
         *,
         checker: ReplyChecker | None = None,

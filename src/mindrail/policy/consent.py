@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from mindrail.datafiles import load_model
+from mindrail.datafiles import StrictModel, load_model
 
 
-class ConsentText(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ConsentText(StrictModel):
     version: str = Field(min_length=1, max_length=64)
     title: str
     disclosure: str = Field(min_length=20)

@@ -54,9 +54,23 @@ class Decision:
 
 
 class PolicyEngine(Protocol):
-    """What the gateway needs from a policy."""
+    """What the gateway needs from a policy: decisions, and the vetted texts it shows in their place."""
+
+    name: str
+    resources: ResourceBook
+
+    @property
+    def system_prompt(self) -> str: ...
 
     def decide(self, assessment: Assessment, locale: str | None = None) -> Decision: ...
+
+    def message(self, name: str, locale: str | None) -> str: ...
+
+    def crisis_reply(self, decision: Decision) -> str: ...
+
+    def support_footer(self, locale: str | None) -> str: ...
+
+    def over_reliance_due(self, turns_in_conversation: int, turns_today: int) -> bool: ...
 
 
 def _subject_matches(rule: Rule, subject: Subject) -> bool:

@@ -38,7 +38,6 @@ def _single_threaded_blas() -> None:
 class RiskEngine:
     def __init__(self, detector: HybridDetector, config: ConversationConfig | None = None) -> None:
         self.detector = detector
-        self.patterns = detector.patterns
         self.config = config or ConversationConfig()
         self.version = detector.version
 
@@ -63,7 +62,7 @@ class RiskEngine:
         return cls(HybridDetector(encoder, heads, PatternDetector(patterns_path), glossary=default_glossary()))
 
     def new_conversation(self) -> ConversationState:
-        return ConversationState(self, self.config)
+        return ConversationState(self.detector, self.config)
 
     def assess(self, text: str) -> Assessment:
         """One message with no conversation around it."""

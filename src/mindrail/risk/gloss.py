@@ -21,9 +21,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from mindrail.datafiles import load_model
+from mindrail.datafiles import StrictModel, load_model
 from mindrail.risk.normalise import fold_latin
 
 GLOSS_LANGS: tuple[str, ...] = ("es", "fr", "de", "pt")
@@ -48,10 +48,9 @@ def _fold_char(c: str) -> str:
     return fold_latin(c).lower()
 
 
-class GlossFile(BaseModel):
+class GlossFile(StrictModel):
     """``data/gloss/<lang>.yaml``: a language's function words (to recognise it) and its phrase glossary."""
 
-    model_config = ConfigDict(extra="forbid")
     lang: Literal["es", "fr", "de", "pt"]
     checked: date
     function_words: list[str] = Field(min_length=10)

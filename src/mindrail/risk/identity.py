@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
-import yaml
+from pydantic import Field
+
+from mindrail.datafiles import StrictModel, load_model
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +38,27 @@ class _Spec:
     verb_after: re.Pattern[str]
 
 
+class IdentityMaskFile(StrictModel):
+    """``data/identity_mask.yaml``: the identity terms masked before the encoder, and the neutral forms."""
+
+    version: int
+    replacement: str
+    groups: dict[str, list[str]]
+    names: list[str]
+    age_pattern: str
+    neutral: dict[str, str] = Field(default_factory=dict)
+    her_object_before: list[str | bool] = Field(default_factory=list)
+    """YAML reads a bare on / off as a boolean: two entries load as True / False (and match the words "True" /
+    "False"), kept so masking stays as shipped; quoting them is a behaviour change."""
+    her_object_after: list[str] = Field(default_factory=list)
+    agreement: dict[str, str] = Field(default_factory=dict)
+    agreement_adverbs: list[str] = Field(default_factory=list)
+
+
 @lru_cache(maxsize=1)
 def _spec() -> _Spec:
-    raw = resources.files("mindrail.risk").joinpath("data").joinpath("identity_mask.yaml").read_text("utf-8")
-    spec = yaml.safe_load(raw)
+    f = load_model(IdentityMaskFile, "data/identity_mask.yaml", package="mindrail.risk")
+    spec = f.model_dump()
     terms = {str(t).lower() for group in spec["groups"].values() for t in group} | {str(n) for n in spec["names"]}
     alts = "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
     # A run of identity words, with a trailing "person"/"people", becomes one neutral word, so "a Black person",

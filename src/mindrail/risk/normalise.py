@@ -100,6 +100,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, TypeVar
 
+from pydantic import Field
+
+from mindrail.datafiles import StrictModel, load_model
+
 _V = TypeVar("_V")
 
 __all__ = [
@@ -1097,6 +1101,14 @@ class Normaliser:
 _SPELL_TOKEN_RE: Final = re.compile(r"(?<![\w'])(?=[a-z0-9']*[a-z])[a-z0-9][a-z0-9']{2,}(?![\w'])")
 
 
+class SpellingFile(StrictModel):
+    """``risk/data/spelling.yaml``: listed misspellings of risk words, and the vocabulary one or two edits reach."""
+
+    version: int
+    variants: dict[str, str] = Field(default_factory=dict)
+    vocabulary: list[str] = Field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class SpellingTable:
     """Known variant spellings and the risk vocabulary that one or two edits may reach (``spelling.yaml``)."""
@@ -1148,14 +1160,9 @@ def spelling_table() -> SpellingTable:
     """The bundled ``risk/data/spelling.yaml`` (loaded once)."""
     global _SPELLING
     if _SPELLING is None:
-        import importlib.resources
-
-        import yaml
-
-        raw = importlib.resources.files("mindrail.risk").joinpath("data", "spelling.yaml").read_text("utf-8")
-        data = yaml.safe_load(raw)
-        variants = {str(k).lower(): str(v).lower() for k, v in (data.get("variants") or {}).items()}
-        _SPELLING = SpellingTable(variants, tuple(sorted({str(w).lower() for w in data.get("vocabulary") or ()})))
+        f = load_model(SpellingFile, "data/spelling.yaml", package="mindrail.risk")
+        variants = {k.lower(): v.lower() for k, v in f.variants.items()}
+        _SPELLING = SpellingTable(variants, tuple(sorted({w.lower() for w in f.vocabulary})))
     return _SPELLING
 
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
+from mindrail.datafiles import DataFileError, StrictModel, load_model
 from mindrail.risk.types import Category, Level, Subject
+
+M = TypeVar("M", bound=StrictModel)
 
 DEFAULT_PATTERNS = "patterns.yaml"
 DEFAULT_MULTILINGUAL = "multilingual.yaml"
@@ -33,12 +34,7 @@ CONTEXT_NAMES = (
 )
 
 
-class PatternFileError(ValueError):
-    """A pattern file failed validation; the message names the file, the entry and the field."""
-
-
-class _PatternSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _PatternSpec(StrictModel):
     id: str
     category: Category
     level: Literal["low", "moderate", "high", "imminent"]
@@ -51,8 +47,7 @@ class _PatternSpec(BaseModel):
     counter: list[str] = Field(default_factory=list)
 
 
-class _MeansSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _MeansSpec(StrictModel):
     id: str
     kind: Literal["heights", "water", "medication", "poison", "weapons", "rail_traffic", "other"]
     framing: Literal["neutral", "lethal"]
@@ -73,10 +68,9 @@ def _check_unique_ids(items: list[Any]) -> list[Any]:
 LADDER_SLOTS = ("method", "amount", "time", "prepared", "under_way")
 
 
-class _SlotSpec(BaseModel):
+class _SlotSpec(StrictModel):
     """A loose C-SSRS ladder cue (``ladder:``): read only beside ideation the message already shows."""
 
-    model_config = ConfigDict(extra="forbid")
     id: str
     slot: Literal["method", "amount", "time", "prepared", "under_way"]
     regex: str
@@ -84,8 +78,7 @@ class _SlotSpec(BaseModel):
     counter: list[str] = Field(default_factory=list)
 
 
-class _MultilingualSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _MultilingualSpec(StrictModel):
     id: str
     category: Category
     level: Literal["low", "moderate", "high", "imminent"]
@@ -97,10 +90,9 @@ class _MultilingualSpec(BaseModel):
     counter: list[str] = Field(default_factory=list)
 
 
-class _MultilingualFile(BaseModel):
+class _MultilingualFile(StrictModel):
     """``multilingual.yaml``: phrases of the languages the encoder cannot read, on the same ladder."""
 
-    model_config = ConfigDict(extra="forbid")
     version: int
     defs: dict[str, str] = Field(default_factory=dict)
     patterns: list[_MultilingualSpec]
@@ -111,8 +103,7 @@ class _MultilingualFile(BaseModel):
         return _check_unique_ids(v)
 
 
-class _Contexts(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Contexts(StrictModel):
     negation: str
     uncertainty_after_negation: str
     hypothetical: str
@@ -130,8 +121,7 @@ class _Contexts(BaseModel):
     first_person: str
 
 
-class _PatternFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _PatternFile(StrictModel):
     version: int
     defs: dict[str, str] = Field(default_factory=dict)
     patterns: list[_PatternSpec]
@@ -233,11 +223,7 @@ class PatternDetector:
     """Compiled pattern library; ``detect(normalised_text)`` is pure and thread-safe."""
 
     def __init__(self, source: Path | None = None) -> None:
-        path_label, data = _read(source)
-        try:
-            spec = _PatternFile.model_validate(data)
-        except ValidationError as exc:
-            raise PatternFileError(_describe(path_label, data, exc)) from None
+        path_label, spec = _load(_PatternFile, source, DEFAULT_PATTERNS)
         self.version = spec.version
         self.spec = spec
         defs = {k: f"(?:{_expand(v, spec.defs)})" for k, v in spec.defs.items()}
@@ -251,11 +237,7 @@ class PatternDetector:
         ]
         self._means = [(m, compile_(f"means {m.id!r} field 'regex'", m.regex)) for m in spec.means]
         self._ladder = [(m, compile_(f"ladder {m.id!r} field 'regex'", m.regex)) for m in spec.ladder]
-        ml_label, ml_data = _read(source, DEFAULT_MULTILINGUAL)
-        try:
-            ml = _MultilingualFile.model_validate(ml_data)
-        except ValidationError as exc:
-            raise PatternFileError(_describe(ml_label, ml_data, exc)) from None
+        ml_label, ml = _load(_MultilingualFile, source, DEFAULT_MULTILINGUAL)
         self.multilingual_spec = ml
         ml_defs = {**defs, **{k: f"(?:{_expand(v, ml.defs)})" for k, v in ml.defs.items()}}
         self._multilingual = [
@@ -392,40 +374,18 @@ def _compile(label: str, where: str, rx: str) -> re.Pattern[str]:
     try:
         return re.compile(rx)
     except re.error as exc:
-        raise PatternFileError(f"{label}: {where}: regex does not compile: {exc}") from None
+        raise DataFileError(f"{label}: {where}: regex does not compile: {exc}") from None
 
 
-def _read(source: Path | None, name: str = DEFAULT_PATTERNS) -> tuple[str, Any]:
-    """The bundled file ``name``, or (with ``source``) the file of that name beside ``source``."""
+def _load(model: type[M], source: Path | None, name: str) -> tuple[str, M]:
+    """The bundled file ``name``, or (with ``source``) the file of that name beside ``source``; a missing
+    ``multilingual.yaml`` beside a custom ``patterns.yaml`` reads as empty."""
     if source is None:
-        text = resources.files("mindrail.risk").joinpath("data").joinpath(name).read_text(encoding="utf-8")
-        label = f"mindrail/risk/data/{name}"
-    else:
-        path = Path(source) if name == DEFAULT_PATTERNS else Path(source).with_name(name)
-        if name != DEFAULT_PATTERNS and not path.exists():
-            return str(path), {"version": 0, "patterns": []}
-        text = path.read_text(encoding="utf-8")
-        label = str(path)
-    try:
-        return label, yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PatternFileError(f"{label}: not valid YAML: {exc}") from None
-
-
-def _describe(label: str, data: Any, exc: ValidationError) -> str:
-    lines = [f"{label}: {exc.error_count()} problem(s)"]
-    for err in exc.errors():
-        loc = list(err["loc"])
-        where = ".".join(str(x) for x in loc)
-        # Name the entry by its id when the error is inside a list of entries.
-        if len(loc) >= 2 and isinstance(loc[1], int) and isinstance(data, dict):
-            try:
-                entry_id = data[loc[0]][loc[1]].get("id")
-                where = f"{loc[0]}[{loc[1]}] (id {entry_id!r})" + "".join(f".{x}" for x in loc[2:])
-            except (KeyError, IndexError, AttributeError, TypeError):
-                pass
-        lines.append(f"  {where}: {err['msg']}")
-    return "\n".join(lines)
+        return f"mindrail/risk/data/{name}", load_model(model, f"data/{name}", package="mindrail.risk")
+    path = Path(source) if name == DEFAULT_PATTERNS else Path(source).with_name(name)
+    if name != DEFAULT_PATTERNS and not path.exists():
+        return str(path), model.model_validate({"version": 0, "patterns": []})
+    return str(path), load_model(model, path)
 
 
 @lru_cache(maxsize=4)

@@ -7,10 +7,11 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
-import yaml
+from pydantic import model_validator
+
+from mindrail.datafiles import StrictModel, load_model
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,20 +25,37 @@ class Dimension:
         return len(self.rows[0])
 
 
+class _SwapDimension(StrictModel):
+    rows: list[list[str]]
+    """Aligned rows: column k of every row is variant k."""
+    prefix: list[str] | None = None
+    prefix_template: str | None = None
+    """Used instead of ``prefix`` (``{x}`` is the first row's term) for texts with no term to swap."""
+
+    @model_validator(mode="after")
+    def _aligned(self) -> _SwapDimension:
+        if len({len(r) for r in self.rows}) != 1:
+            raise ValueError("rows must have the same length")
+        return self
+
+
+class IdentitySwapsFile(StrictModel):
+    """``training/data/identity_swaps.yaml``: aligned swap rows per identity dimension."""
+
+    version: int
+    dimensions: dict[str, _SwapDimension]
+
+
 @lru_cache(maxsize=1)
 def dimensions() -> tuple[Dimension, ...]:
-    raw = resources.files("mindrail.training").joinpath("data").joinpath("identity_swaps.yaml").read_text("utf-8")
-    data: dict[str, Any] = yaml.safe_load(raw)
+    data = load_model(IdentitySwapsFile, "data/identity_swaps.yaml", package="mindrail.training")
     out = []
-    for name, spec in data["dimensions"].items():
-        rows = tuple(tuple(str(x) for x in r) for r in spec["rows"])
-        widths = {len(r) for r in rows}
-        if len(widths) != 1:
-            raise ValueError(f"identity_swaps.yaml: dimension {name!r}: rows must have the same length")
-        if "prefix_template" in spec:
-            prefixes = tuple(spec["prefix_template"].format(x=x) for x in rows[0])
+    for name, spec in data.dimensions.items():
+        rows = tuple(tuple(r) for r in spec.rows)
+        if spec.prefix_template is not None:
+            prefixes = tuple(spec.prefix_template.format(x=x) for x in rows[0])
         else:
-            prefixes = tuple(f"As a {x}, " for x in spec["prefix"])
+            prefixes = tuple(f"As a {x}, " for x in spec.prefix or ())
         out.append(Dimension(name, rows, prefixes))
     return tuple(out)
 
