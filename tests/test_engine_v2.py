@@ -220,3 +220,15 @@ def test_ladder_cues_alone_or_at_a_distance_raise_nothing(engine: RiskEngine, te
     a = engine.assess(text)
     assert not any(r.startswith("cssrs_ladder") for r in a.categories[SSH].reasons)
     assert a.level(SSH) <= Level.MODERATE
+
+
+@pytest.mark.parametrize(
+    "text", ["i took my meds this morning", "took my sertraline, feeling ok", "i took my pills tonight"]
+)
+def test_taking_ones_medication_as_usual_is_not_placed_high(engine: RiskEngine, text: str) -> None:
+    # A method word lifts every learned suicide score; with no phrase and no deed, no severity head places it.
+    assert engine.assess(text).level(Category.SUICIDE_SELF_HARM) <= Level.LOW
+
+
+def test_a_lethal_amount_of_ones_medication_is_still_imminent(engine: RiskEngine) -> None:
+    assert engine.assess("i took all my pills tonight").level(Category.SUICIDE_SELF_HARM) == Level.IMMINENT

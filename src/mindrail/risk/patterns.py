@@ -72,7 +72,7 @@ class _SlotSpec(StrictModel):
     """A loose C-SSRS ladder cue (``ladder:``): read only beside ideation the message already shows."""
 
     id: str
-    slot: Literal["method", "amount", "time", "prepared", "under_way"]
+    slot: Literal["method", "amount", "time", "prepared", "under_way", "as_prescribed"]
     regex: str
     examples: list[str] = Field(default_factory=list)
     counter: list[str] = Field(default_factory=list)

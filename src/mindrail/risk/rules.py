@@ -211,21 +211,30 @@ def learned_verdict(d: Draft, head: HeadReading | None, r: MessageReading) -> No
 
 
 def severity_heads(cat: Category, d: Draft, learned: LearnedReading, pat: PatternResult) -> None:
-    """Rule 5. A severity head past its threshold (precision 0.8 / 0.9 / 0.95 on calib, RISK-MODEL "Message
-    layer" 3) raises the level to its own (``learned:severity>=<level>``), but only a level the category already
-    has: on its own it would re-admit the everyday text the base threshold keeps out. Nor does it raise a
-    verdict the gate questioned, a bare means-seeking question (the question itself raises the suicide scores),
-    or ideation placed wholly in the past (lifetime ideation is history, C-SSRS)."""
+    """Rule 5. A severity head past its threshold (precision 0.8 / 0.9 / 0.95 on calib, or a calibrated
+    probability of 0.5 where that is lower; RISK-MODEL "Message layer" 3) raises the level to its own
+    (``learned:severity>=<level>``), but only a level the category already has: on its own it would re-admit the
+    everyday text the base threshold keeps out. Nor does it raise a verdict the gate questioned, a bare
+    means-seeking question (the question itself raises the suicide scores), a learned-only verdict on taking one's
+    medication as usual (:func:`as_prescribed`), or ideation placed wholly in the past (lifetime ideation is
+    history, C-SSRS)."""
     ok = (
         d.level > Level.NONE
         and (d.gate == d.base_gate or d.phrase_level > Level.NONE)
         and not (cat == SSH and pat.means and d.phrase_level == Level.NONE)
         and not (cat == SSH and pat.past_only)
+        and not (cat == SSH and d.phrase_level == Level.NONE and as_prescribed(pat))
     )
     for head in learned.severity if ok else ():
         if head.score >= head.threshold:
             d.level = max(d.level, head.min_level)
             d.reasons.append(f"learned:severity>={head.min_level.label}")
+
+
+def as_prescribed(pat: PatternResult) -> bool:
+    """Taking one's own medication as usual, with no lethal amount, preparation or act under way in the message
+    (``ladder.as_prescribed`` in patterns.yaml): the method word is what lifted the learned suicide scores."""
+    return "as_prescribed" in pat.slots and not pat.slots & DEED_SLOTS
 
 
 def ideation_before_means(d: Draft, pat: PatternResult) -> Level:
