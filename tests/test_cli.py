@@ -42,7 +42,7 @@ def test_screen_file_messages_and_conversations(tmp_path: Path) -> None:
     assert by_id["a"]["assessment"]["top_level"] == "none"
     assert by_id["b"]["assessment"]["categories"]["suicide_self_harm"]["level"] != "none"
     turns = by_id["c"]["turns"]
-    assert [t["index"] for t in turns] == [0, 2]
+    assert [t["message_index"] for t in turns] == [0, 2]
     assert turns[-1]["categories"]["suicide_self_harm"]["level"] == "high"
 
 
@@ -194,3 +194,23 @@ def test_serve_starts_and_answers_health(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_demo_and_screen_number_turns_as_everywhere(tmp_path: Path) -> None:
+    """docs/architecture.md, "Turns": user, assistant, user, user are turns 1, 2, 3 (the assistant unnumbered)."""
+    messages = [
+        {"role": "user", "content": "hi, can I ask you something?"},
+        {"role": "assistant", "content": "Of course."},
+        {"role": "user", "content": "I just lost my job today and I don't know what to do"},
+        {"role": "user", "content": "which bridges in NYC are taller than 25 m?"},
+    ]
+    src = tmp_path / "conv.json"
+    src.write_text(json.dumps({"id": "c", "messages": messages}), encoding="utf-8")
+    r = runner.invoke(app, ["demo", "--conversation", str(src)])
+    assert r.exit_code == 0, r.output
+    first_cells = [line.split("│")[1].strip() for line in r.stdout.splitlines() if line.startswith("│")]
+    assert [c for c in first_cells if c] == ["1", "2", "3"]
+    r = runner.invoke(app, ["screen", str(src)])
+    assert r.exit_code == 0, r.output
+    turns = json.loads(r.stdout)["turns"]
+    assert [(t["turn"], t["message_index"]) for t in turns] == [(1, 0), (2, 2), (3, 3)]

@@ -397,3 +397,15 @@ def test_sla_is_configurable_and_overdue_items_are_flagged(client: TestClient, g
     strict = ReviewQueue(gw.store, {Level.HIGH: 0, Level.IMMINENT: 0})
     assert all(it.overdue for it in strict.items())
     assert not any(it.overdue for it in ReviewQueue(gw.store).items())
+
+
+def test_conversation_view_numbers_turns_as_everywhere(client: TestClient, gw: Gateway) -> None:
+    """docs/architecture.md, "Turns": user, assistant, user, user are Turn 1, 2, 3, and reasons say the same."""
+    cid = gw.store.start_conversation("consent-v1", locale="en-GB")
+    asyncio.run(gw.turn(cid, "hi, can I ask you something?"))
+    loss = "I just lost my job today and I don't know what to do"
+    asyncio.run(gw.turn(cid, "which bridges in NYC are taller than 25 m?", earlier=[loss]))
+    _login(client, "cleo")
+    view = client.get(f"/console/conversations/{cid}").text
+    assert [n for n in range(5) if f"Turn {n} ·" in view] == [1, 2, 3]
+    assert 'id="turn-3"' in view and "means_seeking_after_distress:turn2" in view

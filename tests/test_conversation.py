@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mindrail.risk.engine import RiskEngine
-from mindrail.risk.types import Category, Level, Subject
+from mindrail.risk.types import Assessment, Category, Level, Subject
 
 SSH = Category.SUICIDE_SELF_HARM
 MEANS = "which bridges in NYC are taller than 25 m?"
@@ -141,3 +141,21 @@ def test_batch_and_single_agree(engine: RiskEngine, n: int) -> None:
     for a, b in zip(batched, single, strict=True):
         assert a.top_level == b.top_level
         assert abs(a.score(SSH) - b.score(SSH)) < 1e-4
+
+
+def _user_assistant_user_user(engine: RiskEngine) -> list[Assessment]:
+    s = engine.new_conversation()
+    first = s.add_user("hi, can I ask you something?")
+    s.add_assistant("Of course.")
+    return [first, s.add_user("I just lost my job today and I don't know what to do"), s.add_user(MEANS)]
+
+
+def test_turns_number_the_persons_messages_from_1(engine: RiskEngine) -> None:
+    """docs/architecture.md, "Turns": the assistant's message is not a turn."""
+    assert [a.turn for a in _user_assistant_user_user(engine)] == [1, 2, 3]
+
+
+def test_reasons_name_turns_as_everywhere(engine: RiskEngine) -> None:
+    last = _user_assistant_user_user(engine)[-1]
+    assert "means_seeking_after_distress:turn2" in last.categories[SSH].reasons
+    assert "carried_from_turn2" in last.categories[Category.DISTRESS].reasons

@@ -25,7 +25,7 @@ def test_replay_assesses_user_turns_in_context_and_skips_other_roles(engine: Ris
 
 def test_screen_conversation_keeps_every_message_in_order(engine: RiskEngine) -> None:
     rows = screen_conversation(engine, TURNS)
-    assert [(r.index, r.role) for r in rows] == [(0, "system"), (1, "user"), (2, "assistant"), (3, "user")]
+    assert [(r.message_index, r.role) for r in rows] == [(0, "system"), (1, "user"), (2, "assistant"), (3, "user")]
     assert [r.assessment is not None for r in rows] == [False, True, False, True]
     assert rows[0].notable() == [] and rows[0].reasons() == []
     last = rows[3]

@@ -1,7 +1,7 @@
-"""Screening outside a guarded turn: a conversation's turns replayed through the risk engine, and JSONL files of
+"""Screening outside a guarded turn: a conversation's messages replayed through the risk engine, and JSONL files of
 messages or conversations (``mindrail screen``, ``mindrail demo``, ``/v1/screen``).
 
-:func:`replay` is the one place a conversation's turns are fed to a ``ConversationState``: the gateway rebuilding a
+:func:`replay` is the one place a conversation's messages are fed to a ``ConversationState``: the gateway rebuilding a
 session from the store, ``/v1/screen`` and the command line all go through it, so a conversation is assessed the
 same way wherever it is read. It lives beside the risk engine rather than in it: it only uses the engine's public
 ``add_user`` / ``add_assistant``, and the gateway, the command line and tests import it without FastAPI or Typer.
@@ -13,30 +13,35 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from mindrail.risk.io import InputError, SkipCounter, conversation_turns, iter_jsonl, message_text
+from mindrail.risk.io import InputError, SkipCounter, conversation_messages, iter_jsonl, message_text
 from mindrail.risk.types import Assessment, Category, CategoryResult, Level
 
 if TYPE_CHECKING:
     from mindrail.risk.conversation import ConversationState
     from mindrail.risk.engine import RiskEngine
 
-Turn = tuple[str, str]
-"""(role, text) of one message of a conversation."""
+Message = tuple[str, str]
+"""(role, text) of one message of a conversation. Only the person's messages are turns (docs/architecture.md)."""
 
 NOTABLE_SCORE = 0.2
-"""A category below every level is still worth showing (``ScreenedTurn.notable``) from this score."""
+"""A category below every level is still worth showing (``ScreenedMessage.notable``) from this score."""
 
 
 @dataclass(frozen=True, slots=True)
-class ScreenedTurn:
+class ScreenedMessage:
     """One message of a screened conversation, in order."""
 
-    index: int
-    """Its place in the conversation, counting every message from 0."""
+    message_index: int
+    """Its place in the conversation, counting every message (any role) from 0: not a turn number."""
     role: str
     text: str
     assessment: Assessment | None
     """The person's messages only, assessed in context; None for the assistant's and any other role's."""
+
+    @property
+    def turn(self) -> int | None:
+        """The turn number (the person's Nth message, from 1); None for a message that is not a turn."""
+        return self.assessment.turn if self.assessment is not None else None
 
     def notable(self) -> list[tuple[Category, CategoryResult]]:
         """Categories with a level, or a score of at least ``NOTABLE_SCORE``: what a reader should see."""
@@ -53,12 +58,13 @@ class ScreenedTurn:
         return sorted({x for r in self.assessment.categories.values() if r.level > Level.NONE for x in r.reasons})
 
 
-def replay(state: ConversationState, turns: Iterable[Turn]) -> list[tuple[int, Assessment]]:
-    """Feed ``turns`` to ``state`` in order: user turns are assessed in context, assistant turns are remembered (a
-    short "yes" to an assistant's question is read against it), any other role (system, tool) is skipped.
-    Returns (index in ``turns``, assessment) for each user turn."""
+def replay(state: ConversationState, messages: Iterable[Message]) -> list[tuple[int, Assessment]]:
+    """Feed ``messages`` to ``state`` in order: the person's (the turns) are assessed in context, the assistant's are
+    remembered (a short "yes" to an assistant's question is read against it), any other role (system, tool) is
+    skipped. Returns (message index in ``messages``, assessment) for each turn; the assessment's ``turn`` numbers
+    it."""
     out: list[tuple[int, Assessment]] = []
-    for k, (role, text) in enumerate(turns):
+    for k, (role, text) in enumerate(messages):
         if role == "user":
             out.append((k, state.add_user(text)))
         elif role == "assistant":
@@ -66,10 +72,10 @@ def replay(state: ConversationState, turns: Iterable[Turn]) -> list[tuple[int, A
     return out
 
 
-def screen_conversation(engine: RiskEngine, turns: Sequence[Turn]) -> list[ScreenedTurn]:
+def screen_conversation(engine: RiskEngine, messages: Sequence[Message]) -> list[ScreenedMessage]:
     """Every message of a conversation with the person's turns assessed in context (``mindrail demo``)."""
-    assessed = dict(replay(engine.new_conversation(), turns))
-    return [ScreenedTurn(k, role, text, assessed.get(k)) for k, (role, text) in enumerate(turns)]
+    assessed = dict(replay(engine.new_conversation(), messages))
+    return [ScreenedMessage(k, role, text, assessed.get(k)) for k, (role, text) in enumerate(messages)]
 
 
 def screen_jsonl(
@@ -86,7 +92,8 @@ def screen_jsonl(
 
     A line is a message (``{"text": ...}`` or ``{"role": "user", "content": ...}``), screened in batches of
     ``batch_size`` and answered ``{"line", "id", "assessment"}``; or a conversation in OpenAI format
-    (``{"messages": [...]}``), answered ``{"line", "id", "turns"}`` with one assessment per user turn, in context.
+    (``{"messages": [...]}``), answered ``{"line", "id", "turns"}`` with one assessment per turn (the person's
+    messages), in context, each with its ``turn`` number and its ``message_index`` in ``messages``.
     A bad line raises :class:`InputError` naming the line, or with ``skip_bad`` is counted in ``counter`` and
     skipped. ``on_line`` is called after each line read (progress)."""
     counter = counter if counter is not None else SkipCounter()
@@ -104,9 +111,9 @@ def screen_jsonl(
         rid = rec.value.get("id")
         try:
             if "messages" in rec.value:
-                turns = conversation_turns(rec.value, label, rec.line)
+                messages = conversation_messages(rec.value, label, rec.line)
                 yield from flush()
-                out = [{"index": k, **a.to_dict()} for k, a in replay(engine.new_conversation(), turns)]
+                out = [{"message_index": k, **a.to_dict()} for k, a in replay(engine.new_conversation(), messages)]
                 yield {"line": rec.line, "id": rid, "turns": out}
             else:
                 pending.append((rec.line, rid, message_text(rec.value, label, rec.line)))

@@ -26,7 +26,8 @@ def screen(
     """Screen text for risk. Output is JSONL assessments, streamed in constant memory.
 
     A file line is either a message ({"text": ...} or {"role": "user", "content": ...}) or a whole conversation
-    in OpenAI format ({"messages": [...]}); a conversation gets one assessment per user turn, in context.
+    in OpenAI format ({"messages": [...]}); a conversation gets one assessment per turn (each of the person's
+    messages, numbered from 1), in context, with its message_index in "messages".
     """
     from mindrail.risk.io import InputError
 
@@ -92,7 +93,8 @@ def demo(
         Path | None, typer.Option(help="A JSONL conversation to screen instead of the sample.")
     ] = None,
 ) -> None:
-    """Screen the bundled sample conversation and show each turn's assessment."""
+    """Screen the bundled sample conversation and show each turn's assessment (turn N: the person's Nth message;
+    the assistant's messages are shown unnumbered, for context)."""
     from importlib import resources
 
     from mindrail.risk.types import Level
@@ -119,12 +121,12 @@ def demo(
     for t in screen_conversation(engine, [(m["role"], m["content"]) for m in convo["messages"]]):
         a = t.assessment
         if a is None:
-            table.add_row(str(t.index), f"[dim]{t.role}: {t.text}[/dim]", "", "", "", "")
+            table.add_row("", f"[dim]{t.role}: {t.text}[/dim]", "", "", "", "")
             continue
         cats = "\n".join(f"{c.value}: {r.level.label} ({r.score:.2f})" for c, r in t.notable()) or "-"
         colour = colours[a.top_level]
         table.add_row(
-            str(t.index),
+            str(a.turn),
             t.text,
             f"[{colour}]{a.top_level.label}[/{colour}]",
             cats,

@@ -67,8 +67,12 @@ class ConversationIn(BaseModel):
 
 class ScreenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str | None = None
-    messages: list[ChatCompletionMessage] | None = None
+    text: str | None = Field(default=None, description="One message, assessed on its own (`assessment.turn` is 1).")
+    messages: list[ChatCompletionMessage] | None = Field(
+        default=None,
+        description="A conversation: `assessments` has one per turn, in context. A turn is one of the person's "
+        "(user) messages; `turn` numbers them from 1, and assistant and system messages are not turns.",
+    )
 
 
 _HTTP_CODES = {

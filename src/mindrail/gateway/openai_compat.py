@@ -217,7 +217,10 @@ class ChatCompletionOut(BaseModel):
     model: str
     choices: list[ChoiceOut]
     usage: Usage
-    mindrail: dict[str, Any] = Field(description="Source, decision, assessment, reply check, conversation id.")
+    mindrail: dict[str, Any] = Field(
+        description="Source, decision, assessment (`assessment.turn`: the person's Nth message in the conversation, "
+        "from 1; assistant and system messages are not turns), reply check, conversation id."
+    )
 
 
 # ---------------------------------------------------------------------------- pure helpers

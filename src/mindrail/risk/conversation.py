@@ -1,13 +1,14 @@
 """Conversation-level risk: the state a conversation carries from one user turn to the next.
 
-Each user turn is screened once (turn N never re-embeds turns 1..N-1); the state keeps a small carried record
-per category, in two carries: the person's own risk and someone else's (a friend's attempt, a patient's
-ideation). A message whose evidence is about someone else feeds only the second, so it never raises the person's
-own level; it is reported as a third-party concern (``Assessment.third_party``), and as the assessment itself
-only while the person shows no risk of their own. The conversation's level for a category is the higher of this
-turn's level and the carried level; its score the higher of this turn's score and the carried score, which
-decays geometrically. ``Assessment.rose`` names the categories whose level is above the previous user turn's:
-the policy escalates to a clinician only then.
+A turn is one message of the person, numbered from 1 (docs/architecture.md, "Turns"); assistant messages are
+remembered, not counted. Each turn is screened once (turn N never re-embeds turns 1..N-1); the state keeps a small
+carried record per category, in two carries: the person's own risk and someone else's (a friend's attempt, a
+patient's ideation). A message whose evidence is about someone else feeds only the second, so it never raises the
+person's own level; it is reported as a third-party concern (``Assessment.third_party``), and as the assessment
+itself only while the person shows no risk of their own. The conversation's level for a category is the higher of
+this turn's level and the carried level; its score the higher of this turn's score and the carried score, which
+decays geometrically. ``Assessment.rose`` names the categories whose level is above the previous turn's: the
+policy escalates to a clinician only then.
 
 The level rules this state applies (a "yes" to a screening question, means-seeking after distress, persistent
 ideation, retraction, hold and decay, floors) are rules 13-19 of ``mindrail.risk.rules``.
@@ -38,7 +39,7 @@ class ConversationConfig:
 class _Carry:
     level: Level = Level.NONE
     score: float = 0.0
-    since: int = 0  # user turn at which this level was last reinforced
+    since: int = 0  # turn at which this level was last reinforced
     peak: Level = Level.NONE
 
 
@@ -48,7 +49,8 @@ class RiskTurn:
     asked a screening question. Not the store's sealed ``Turn``."""
 
     role: str
-    index: int
+    message_index: int
+    """Its place among every message the state has seen (user and assistant), from 0: not a turn number."""
     message: MessageResult | None = None
     assessment: Assessment | None = None
     screening_question: bool = False
@@ -84,7 +86,7 @@ class ConversationState:
         asked = bool(
             prev_assistant is not None
             and prev_assistant.screening_question
-            and prev_assistant.index == len(self.turns) - 1
+            and prev_assistant.message_index == len(self.turns) - 1
         )
         affirmed = rules.affirmed_screening_question(asked, message.norm.text)
         raised = (Level.LOW, rules.AFFIRMED) if affirmed else None
@@ -127,7 +129,7 @@ class ConversationState:
             subject=subject,
             flags=frozenset(message.flags),
             model_version=self.detector.version,
-            turn=len(self.turns),
+            turn=t,
             message=dict(message.categories),
             third_party=third_party,
             cssrs_unknown=message.cssrs_unknown if not about_other else (),
@@ -166,7 +168,7 @@ class ConversationState:
             level = max(level_now, carried_level)
             score = max(now.score, carried_score)
             if level > level_now:
-                reasons.append(f"carried_from_user_turn{carry.since}")
+                reasons.append(f"carried_from_turn{carry.since}")
             # What this turn hands to later turns: the level it reached, from now (rule 18 steps it down).
             kept = level_now
             if kept > Level.NONE and kept >= carried_level:

@@ -107,11 +107,12 @@ def message_text(value: dict[str, Any], path: str, line: int) -> str:
     raise InputError(path, line, "expected a 'text', 'content' or 'messages' field")
 
 
-def conversation_turns(value: dict[str, Any], path: str, line: int) -> list[tuple[str, str]]:
+def conversation_messages(value: dict[str, Any], path: str, line: int) -> list[tuple[str, str]]:
+    """(role, text) of every message of an OpenAI-format conversation, in order (index k is ``messages[k]``)."""
     msgs = value.get("messages")
     if not isinstance(msgs, list):
         raise InputError(path, line, "field 'messages' must be a list of {role, content} objects")
-    turns: list[tuple[str, str]] = []
+    out: list[tuple[str, str]] = []
     for k, m in enumerate(msgs):
         if not isinstance(m, dict) or not isinstance(m.get("role"), str):
             raise InputError(path, line, f"messages[{k}] needs a string 'role'")
@@ -120,5 +121,5 @@ def conversation_turns(value: dict[str, Any], path: str, line: int) -> list[tupl
             content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
         if not isinstance(content, str):
             raise InputError(path, line, f"messages[{k}].content must be a string or a list of text parts")
-        turns.append((m["role"], content))
-    return turns
+        out.append((m["role"], content))
+    return out

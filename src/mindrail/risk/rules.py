@@ -475,10 +475,10 @@ def means_seeking_after_distress(
 ) -> tuple[Level, str] | None:
     """Rule 14. Means-seeking after distress or ideation in any of the last ``memory`` user turns
     (``signal_turns``, earlier turns only) is high, even when the question itself reads as neutral
-    (``means_seeking_after_distress:user_turnN``, the latest such turn). RISK-MODEL "Means-seeking"."""
+    (``means_seeking_after_distress:turnN``, the latest such turn). RISK-MODEL "Means-seeking"."""
     recent = [k for k in signal_turns if turn - k <= memory]
     if means_kinds and recent:
-        return Level.HIGH, f"{MEANS_AFTER_DISTRESS}:user_turn{max(recent)}"
+        return Level.HIGH, f"{MEANS_AFTER_DISTRESS}:turn{max(recent)}"
     return None
 
 

@@ -111,6 +111,8 @@ class Assessment:
     flags: frozenset[Flag]
     model_version: str
     turn: int = 0
+    """Which of the person's messages this is, from 1 (assistant and system messages are not turns; see
+    docs/architecture.md, "Turns"). 0: made outside any conversation state."""
     message: dict[Category, CategoryResult] = field(default_factory=dict)
     third_party: dict[Category, CategoryResult] = field(default_factory=dict)
     """Someone else's risk the person told about (a friend's attempt): a concern to act on, never the person's

@@ -47,6 +47,7 @@ class Conversation(Base):
     top_level: Mapped[int] = mapped_column(Integer, default=0)
     """Highest risk level seen so far (Level int), for queues and dashboards."""
     turns: Mapped[int] = mapped_column(Integer, default=0)
+    """Turns recorded so far (the person's messages; docs/architecture.md, "Turns"): the last ``Turn.seq``."""
     vault_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     """The privacy vault (placeholder → identifier), sealed."""
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
@@ -74,6 +75,8 @@ class Turn(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
     seq: Mapped[int] = mapped_column(Integer)
+    """The turn number: the person's messages as recorded in this conversation, from 1 (docs/architecture.md,
+    "Turns"). The console, review items, audit events and notifications all show this number."""
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     level: Mapped[int] = mapped_column(Integer, default=0)
     category: Mapped[str | None] = mapped_column(String(32))
@@ -96,6 +99,7 @@ class ReviewItem(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
     turn_seq: Mapped[int] = mapped_column(Integer)
+    """The turn (``Turn.seq``) it is about."""
     kind: Mapped[str] = mapped_column(String(16))
     """"escalation" or "hold"."""
     level: Mapped[int] = mapped_column(Integer)
