@@ -378,7 +378,8 @@ def test_escalation_email_through_a_real_smtp_server(engine: RiskEngine, tmp_pat
     env = received[0]
     assert env.rcpt_tos == ["oncall@clinic.test"]
     body = env.content.decode()
-    assert "escalation waiting for review" in body and "HIGH" in body.upper()
+    # Means in hand with intent tonight is imminent on the v2 ladder (data/LABELLING.md); the e-mail names it.
+    assert "escalation waiting for review" in body and "IMMINENT" in body.upper()
     assert "pills" not in body
     assert "email_sent" in [e["kind"] for e in store.audit_events()]
 
