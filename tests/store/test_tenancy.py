@@ -316,7 +316,7 @@ def test_every_route_is_classified(world: World) -> None:
     """A route added without being put in the matrix (or listed as reaching no conversation) fails here."""
     classified = {*API_ROUTES, *CHAT_ROUTES, *CONSOLE_ROUTES, *LISTINGS, *NO_CONVERSATION}
     routes = _routes(world.app)
-    assert routes - classified == set(), "classify the new route in tests/test_tenancy.py"
+    assert routes - classified == set(), "classify the new route in tests/store/test_tenancy.py"
     assert classified - routes == set(), "a classified route no longer exists"
 
 

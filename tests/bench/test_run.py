@@ -218,7 +218,7 @@ def test_validate_judge_reports_agreement_on_the_shipped_labels() -> None:
 
     assert cohen_kappa([("yes", "yes"), ("no", "no")]) == 1.0
     assert cohen_kappa([("yes", "no"), ("no", "yes")]) == -1.0
-    labels = load_labels(Path(__file__).resolve().parents[1] / "src/mindrail/bench/validation/judge_labels.jsonl")
+    labels = load_labels(Path(__file__).resolve().parents[2] / "src/mindrail/bench/validation/judge_labels.jsonl")
     result = validate(OfflineJudge(), labels)
     assert result["labelled"] == 30 and result["accuracy"] is not None
     assert sum(result["confusion"].values()) == 30 - result["unsure"]
