@@ -22,7 +22,7 @@ from mindrail.bench.render import grouped_bars, num, pct, table
 from mindrail.bench.run import RunFile, read_run
 from mindrail.bench.stats import wilson
 
-__all__ = ["build_report", "compare", "summarise", "wilson"]
+__all__ = ["build_report", "compare", "summarise", "throughput", "wilson"]
 
 
 def _rate(k: int, n: int) -> dict[str, Any]:
@@ -49,7 +49,7 @@ def _kind_detail(kind: str, rows: list[dict[str, Any]]) -> dict[str, Any] | None
     return k.summarise(rows) if k is not None else None
 
 
-def _throughput(rows: list[dict[str, Any]]) -> float | None:
+def throughput(rows: list[dict[str, Any]]) -> float | None:
     """Cases per minute from the finish times. Gaps over ten times the median (a run paused and resumed later) are
     left out, so an interruption does not read as slowness."""
     times = sorted(dt.datetime.fromisoformat(r["finished"]) for r in rows if r.get("finished"))
@@ -89,7 +89,7 @@ def summarise(run: RunFile) -> dict[str, Any]:
         "overall": {"appropriate": total_k, "judged": total_n, "unsure": total_unsure, **_rate(total_k, total_n)},
         "conditions": conditions,
         "judge_disagreement": _disagreements(ok_rows),
-        "cases_per_minute": _throughput(ok_rows),
+        "cases_per_minute": throughput(ok_rows),
         "detail": _kind_detail(kind, ok_rows),
     }
 

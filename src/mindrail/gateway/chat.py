@@ -53,7 +53,10 @@ def _static(name: str) -> str:
     return resources.files("mindrail.gateway").joinpath("static").joinpath(name).read_text("utf-8")
 
 
-class _Signer:
+class Signer:
+    """The chat page's cookie: a conversation id with a truncated HMAC, so a person reaches only the conversation
+    the page started for them and cannot name another by editing the cookie."""
+
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
 
@@ -176,7 +179,7 @@ class ChatState:
     """What the chat page's routes read from ``app.state.chat``."""
 
     gateway: Gateway
-    signer: _Signer
+    signer: Signer
     secure_cookie: bool = False
 
 
@@ -305,5 +308,5 @@ async def delete(
 
 def add_chat_routes(app: FastAPI, gateway: Gateway, secret: bytes, *, secure_cookie: bool = False) -> None:
     """Serve the chat page from ``app``: its state (the gateway, the cookie signer from ``secret``) and its routes."""
-    app.state.chat = ChatState(gateway, _Signer(secret), secure_cookie)
+    app.state.chat = ChatState(gateway, Signer(secret), secure_cookie)
     app.include_router(router)

@@ -81,7 +81,7 @@ def _csv_rows(path: Path, encoding: str = "utf-8") -> Iterator[dict[str, str]]:
         yield from csv.DictReader(fh)
 
 
-def _mk(
+def make_example(
     id_: str,
     text: str,
     source: str,
@@ -92,6 +92,8 @@ def _mk(
     weight: float = 1.0,
     **extra: object,
 ) -> Example:
+    """An Example from a source row, as every loader builds one: split by group, and suicide/self-harm unknown (not
+    negative) where a source that does not label it mentions it, so an unlabelled mention never teaches "no risk"."""
     known = set(known)
     if SSH in known and SSH not in labels and source not in {"authored", "cssrs500"} and _SUICIDE_MENTION.search(text):
         known.discard(SSH)
@@ -133,7 +135,7 @@ def load_authored(root: Path, seed: int) -> Iterator[Example]:
 
 def _authored(path: Path, seed: int, *, weight: float, tags: str) -> Iterator[Example]:
     for _, row, labels in _labelled_rows(path):
-        yield _mk(
+        yield make_example(
             row["id"],
             row["text"],
             "authored",
@@ -156,7 +158,7 @@ def load_extra(path: Path, seed: int) -> Iterator[Example]:
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{path}:{lineno}: known: {exc}") from None
         id_ = str(row["id"])
-        yield _mk(
+        yield make_example(
             id_,
             str(row["text"]),
             "extra",
@@ -193,14 +195,16 @@ def load_cssrs(shared: Path, seed: int) -> Iterator[Example]:
     for row in _csv_rows(shared / "cssrs_reddit_500" / "500_Reddit_users_posts_labels.csv"):
         labels, _ = _CSSRS[row["Label"]]
         text = "\n\n".join(_cssrs_posts(row["Post"]))
-        yield _mk(f"cssrs-{row['User']}", text, "cssrs500", row["User"], dict(labels), {SSH, DIS}, seed, weight=0.5)
+        yield make_example(
+            f"cssrs-{row['User']}", text, "cssrs500", row["User"], dict(labels), {SSH, DIS}, seed, weight=0.5
+        )
 
 
 def load_sdcnl(shared: Path, seed: int) -> Iterator[Example]:
     for i, row in enumerate(_csv_rows(shared / "sdcnl" / "training-set.csv")):
         text = f"{row['title']}\n{row['selftext']}".strip()
         if row["is_suicide"] == "1":
-            yield _mk(
+            yield make_example(
                 f"sdcnl-{i}",
                 text,
                 "sdcnl",
@@ -212,7 +216,7 @@ def load_sdcnl(shared: Path, seed: int) -> Iterator[Example]:
             )
         else:
             # r/depression: suicide status unknown (many posts hold passive ideation), distress yes.
-            yield _mk(
+            yield make_example(
                 f"sdcnl-{i}",
                 text,
                 "sdcnl",
@@ -239,7 +243,9 @@ def load_dreaddit(shared: Path, seed: int) -> Iterator[Example]:
                 known.add(Category.ABUSE)
         else:
             known.add(Category.ABUSE)
-        yield _mk(f"dreaddit-{row['id']}", row["text"], "dreaddit", row["post_id"], labels, known, seed, weight=0.5)
+        yield make_example(
+            f"dreaddit-{row['id']}", row["text"], "dreaddit", row["post_id"], labels, known, seed, weight=0.5
+        )
 
 
 def _imhi_post(raw: str) -> str:
@@ -252,7 +258,7 @@ def load_imhi(shared: Path, seed: int) -> Iterator[Example]:
         for i, row in enumerate(_csv_rows(base / "DR" / name)):
             yes = row["response"].strip().lower().startswith("yes")
             text = _imhi_post(row["post"])
-            yield _mk(
+            yield make_example(
                 f"imhi-dr-{name[:-4]}-{i}",
                 text,
                 "imhi_dr",
@@ -265,7 +271,7 @@ def load_imhi(shared: Path, seed: int) -> Iterator[Example]:
     for name in ("train.csv", "val.csv"):
         for i, row in enumerate(_csv_rows(base / "SAD" / name)):
             text = _imhi_post(row["post"])
-            yield _mk(
+            yield make_example(
                 f"imhi-sad-{name[:-4]}-{i}",
                 text,
                 "imhi_sad",
@@ -317,7 +323,7 @@ def load_counsel_chat(shared: Path, seed: int) -> Iterator[Example]:
             known.add(Category.ABUSE)
         if topic != "anger-management":
             known.add(Category.HARM_TO_OTHERS)
-        yield _mk(f"counsel-{qid}", text, "counsel_chat", qid, labels, known, seed)
+        yield make_example(f"counsel-{qid}", text, "counsel_chat", qid, labels, known, seed)
 
 
 _ANNOMI_RISKY = (
@@ -342,7 +348,7 @@ def load_annomi(shared: Path, seed: int, limit: int = 4000) -> Iterator[Example]
         text = row["utterance_text"].strip()
         if len(text.split()) < 4:
             continue
-        yield _mk(
+        yield make_example(
             f"annomi-{row['transcript_id']}-{row['utterance_id']}",
             text,
             "annomi",
@@ -368,14 +374,14 @@ def load_kaggle_suicide(shared: Path, seed: int) -> Iterator[Example]:
             pos = row["class"] == "suicide"
             labels = {SSH: Level.MODERATE, DIS: Level.MODERATE} if pos else {}
             known = {SSH, DIS} if pos else {SSH}
-            yield _mk(f"kaggle-{i}", row["text"], "kaggle_suicide", str(i), labels, known, seed, weight=0.3)
+            yield make_example(f"kaggle-{i}", row["text"], "kaggle_suicide", str(i), labels, known, seed, weight=0.3)
 
 
 def load_twitter_intention(shared: Path, seed: int) -> Iterator[Example]:
     for i, row in enumerate(_csv_rows(shared / "twitter_suicidal_intention" / "twitter-suicidal_data.csv")):
         pos = row["intention"].strip() == "1"
         labels = {SSH: Level.MODERATE} if pos else {}
-        yield _mk(f"twint-{i}", row["tweet"], "twitter_intention", str(i), labels, {SSH}, seed, weight=0.3)
+        yield make_example(f"twint-{i}", row["tweet"], "twitter_intention", str(i), labels, {SSH}, seed, weight=0.3)
 
 
 def load_twitter_tweets(shared: Path, seed: int) -> Iterator[Example]:
@@ -386,7 +392,7 @@ def load_twitter_tweets(shared: Path, seed: int) -> Iterator[Example]:
             continue
         pos = row["Suicide"].strip() == "Potential Suicide post"
         labels = {SSH: Level.LOW} if pos else {}
-        yield _mk(f"twtw-{i}", text, "twitter_tweets", str(i), labels, {SSH}, seed, weight=0.3)
+        yield make_example(f"twtw-{i}", text, "twitter_tweets", str(i), labels, {SSH}, seed, weight=0.3)
 
 
 _GOEMOTIONS_DISTRESS = frozenset({"grief", "sadness", "remorse", "nervousness", "fear", "disappointment"})
@@ -406,7 +412,9 @@ def load_goemotions(
                 text, ids, cid = line.rstrip("\n").split("\t")
                 emotions = {names[int(k)] for k in ids.split(",") if k}
                 labels = {DIS: Level.LOW} if emotions & _GOEMOTIONS_DISTRESS else {}
-                yield _mk(f"goemo-{cid}", text, "goemotions", cid, labels, ALL - {Category.ABUSE}, seed, weight=0.3)
+                yield make_example(
+                    f"goemo-{cid}", text, "goemotions", cid, labels, ALL - {Category.ABUSE}, seed, weight=0.3
+                )
                 n += 1
                 if n >= limit:
                     return
@@ -432,7 +440,7 @@ def load_esconv(
             text = turn["text"].strip()
             if turn["speaker"] != "usr" or len(text.split()) < 5:
                 continue
-            yield _mk(f"esconv-{did}-{t}", text, "esconv", did, {}, known, seed, weight=0.3)
+            yield make_example(f"esconv-{did}-{t}", text, "esconv", did, {}, known, seed, weight=0.3)
             n += 1
             if n >= limit:
                 return

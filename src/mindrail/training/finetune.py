@@ -58,6 +58,7 @@ __all__ = [
     "default_finetuned_dir",
     "finetune_encoder",
     "main",
+    "ordinal_targets",
 ]
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ ORDINAL_LEVELS = (Level.LOW, Level.MODERATE, Level.HIGH, Level.IMMINENT)
 a passing wish) is what moves stance, not topic, into the embedding; a single >= low target cannot."""
 
 
-def _targets(examples: Sequence[Example]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+def ordinal_targets(examples: Sequence[Example]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     """``(y, known)``, both ``[n, len(CATEGORIES) * len(ORDINAL_LEVELS)]``: column ``j * 4 + r`` is
     ``level >= ORDINAL_LEVELS[r]`` for category ``j``, known where the example's source labels the category."""
     width = len(ORDINAL_LEVELS)
@@ -202,7 +203,7 @@ def finetune_encoder(
                 members = sorted(int(j) for j in rng.choice(members, size=max_per_source, replace=False))
             chosen.extend(members)
         train = [train[i] for i in sorted(chosen)]
-    y_np, known_np = _targets(train)
+    y_np, known_np = ordinal_targets(train)
     keep = known_np.sum(axis=1) > 0
     train = [ex for ex, k in zip(train, keep, strict=True) if k]
     y_np, known_np = y_np[keep], known_np[keep]

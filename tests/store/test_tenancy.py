@@ -37,7 +37,7 @@ from mindrail.console.dashboard import compute
 from mindrail.console.labels import labelled_examples
 from mindrail.console.queue import ReviewQueue
 from mindrail.gateway.app import create_app
-from mindrail.gateway.chat import COOKIE, _Signer, add_chat_routes
+from mindrail.gateway.chat import COOKIE, Signer, add_chat_routes
 from mindrail.gateway.pipeline import Guard
 from mindrail.gateway.recorder import StoreRecorder
 from mindrail.gateway.service import Gateway
@@ -148,7 +148,7 @@ def world(engine: RiskEngine, url: str) -> Iterator[World]:
         _say(c, b, b_cid, "long day at work")
         r = c.post("/chat/api/start", json={"consent_version": CONSENT}, headers={"X-Mindrail-Chat": "1"})
         assert r.status_code == 200
-        c_cid = _Signer(SECRET).verify(r.cookies[COOKIE])
+        c_cid = Signer(SECRET).verify(r.cookies[COOKIE])
         assert c_cid is not None
     queue = ReviewQueue(store)
     items = [it.id for it in queue.items() if it.conversation_id == a]
@@ -230,7 +230,7 @@ API_ROUTES: dict[tuple[str, str], list[Callable[[dict[str, str]], Call]]] = {
 
 
 def _cookie(cid: str) -> dict[str, str]:
-    return {"Cookie": f"{COOKIE}={_Signer(SECRET).sign(cid)}", "X-Mindrail-Chat": "1"}
+    return {"Cookie": f"{COOKIE}={Signer(SECRET).sign(cid)}", "X-Mindrail-Chat": "1"}
 
 
 CHAT_ROUTES: dict[tuple[str, str], Call] = {
@@ -316,7 +316,7 @@ def test_every_route_is_classified(world: World) -> None:
     """A route added without being put in the matrix (or listed as reaching no conversation) fails here."""
     classified = {*API_ROUTES, *CHAT_ROUTES, *CONSOLE_ROUTES, *LISTINGS, *NO_CONVERSATION}
     routes = _routes(world.app)
-    assert routes - classified == set(), "classify the new route in tests/test_tenancy.py"
+    assert routes - classified == set(), "classify the new route in tests/store/test_tenancy.py"
     assert classified - routes == set(), "a classified route no longer exists"
 
 

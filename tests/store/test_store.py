@@ -19,7 +19,7 @@ from mindrail.store.crypto import KeyError_
 SECRET = "my neighbour Hazel keeps asking about the fire escape"
 
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _fresh_pg_database(server_url: str) -> str:

@@ -15,7 +15,7 @@ from mindrail.policy.schema import Action
 from mindrail.risk.engine import RiskEngine
 from mindrail.risk.types import Assessment, Category, CategoryResult, Flag, Level, Subject
 
-POLICY_FILE = Path(__file__).parents[1] / "src/mindrail/policy/data/default.yaml"
+POLICY_FILE = Path(__file__).parents[2] / "src/mindrail/policy/data/default.yaml"
 
 
 def _a(subject: Subject = Subject.SELF, flags: frozenset[Flag] = frozenset(), **levels: Level) -> Assessment:

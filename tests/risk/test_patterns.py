@@ -140,7 +140,7 @@ def test_broken_yaml_names_file_and_line(tmp_path: Path) -> None:
 
 
 def test_bad_regex_is_named(tmp_path: Path) -> None:
-    src = Path(__file__).resolve().parents[1] / "src/mindrail/risk/data/patterns.yaml"
+    src = Path(__file__).resolve().parents[2] / "src/mindrail/risk/data/patterns.yaml"
     text = src.read_text(encoding="utf-8").replace("id: ssh.slang", "id: ssh.slang\n    # broken", 1)
     text = text.replace("kms|kys|ctb", "kms|kys|ctb(", 1)
     bad = tmp_path / "p.yaml"

@@ -20,7 +20,7 @@ SPECS = check_specs()
 MEANS = load_examples().examples
 MEANS_FAIL = [e for e in MEANS if e.expect == "fail"]
 MEANS_PASS = [e for e in MEANS if e.expect == "pass"]
-HELDOUT = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "means_replies_heldout.yaml"
+HELDOUT = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "means_replies_heldout.yaml"
 FAIL = [(name, i, t) for name, spec in SPECS.checks.items() for i, t in enumerate(spec.fail)]
 PASS = [(name, i, t) for name, spec in SPECS.checks.items() for i, t in enumerate(spec.pass_)]
 

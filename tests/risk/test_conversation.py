@@ -106,7 +106,7 @@ def test_turns_are_embedded_once(engine: RiskEngine) -> None:
     assert calls == [1, 1, 1, 1, 1]
 
 
-CONVERSATIONS = Path(__file__).resolve().parents[1] / "data" / "authored" / "conversations.jsonl"
+CONVERSATIONS = Path(__file__).resolve().parents[2] / "data" / "authored" / "conversations.jsonl"
 
 
 def test_authored_conversation_expectations(engine: RiskEngine) -> None:

@@ -297,7 +297,7 @@ def test_real_server_on_loopback_with_an_openai_client(gateway: Gateway) -> None
 def test_published_openapi_spec_is_current() -> None:
     from mindrail.gateway.app import openapi_spec
 
-    published = json.loads((Path(__file__).resolve().parents[1] / "docs" / "openapi.json").read_text(encoding="utf-8"))
+    published = json.loads((Path(__file__).resolve().parents[2] / "docs" / "openapi.json").read_text(encoding="utf-8"))
     assert published == json.loads(json.dumps(openapi_spec())), "run `mindrail openapi` to update docs/openapi.json"
 
 

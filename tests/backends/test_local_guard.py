@@ -1,6 +1,6 @@
 """The local backend's repetition guard and token cap, driven by a scripted stand-in for llama.cpp so a loop can
 be produced on demand (SmolLM2 loops only on some prompts), and how the timeout and token limit are configured
-(settings, `mindrail serve` flags, environment). The real model's own tests are in test_backend_local.py."""
+(settings, `mindrail serve` flags, environment). The real model's own tests are in test_local.py."""
 
 from __future__ import annotations
 

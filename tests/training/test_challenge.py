@@ -13,7 +13,7 @@ from mindrail.risk.engine import RiskEngine
 from mindrail.training import challenge
 from mindrail.training.dataset import load_corpus
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHALLENGE = ROOT / "data" / "challenge"
 
 

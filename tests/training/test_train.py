@@ -132,11 +132,11 @@ def test_fine_tuning_targets_are_ordinal_rungs_masked_where_the_source_is_silent
     neither positive nor negative."""
     from mindrail.risk.types import CATEGORIES, Category, Level
     from mindrail.training.dataset import Example
-    from mindrail.training.finetune import ORDINAL_LEVELS, _targets
+    from mindrail.training.finetune import ORDINAL_LEVELS, ordinal_targets
 
     ssh, dis = Category.SUICIDE_SELF_HARM, Category.DISTRESS
     ex = Example("x", "text written for the test", "authored", "g", {ssh: Level.HIGH}, frozenset({ssh, dis}))
-    y, known = _targets([ex])
+    y, known = ordinal_targets([ex])
     width = len(ORDINAL_LEVELS)
     j = CATEGORIES.index(ssh)
     assert y[0, j * width : (j + 1) * width].tolist() == [1.0, 1.0, 1.0, 0.0]

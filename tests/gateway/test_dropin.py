@@ -255,11 +255,13 @@ def test_a_replaced_reply_is_a_content_filter_finish(engine: RiskEngine, tmp_pat
 
 
 def test_local_backend_counts_with_its_own_tokenizer() -> None:
+    import llama_cpp
+
     from mindrail.backends.local import LocalBackend
 
     backend = LocalBackend()
     text = "Hello there, how are you feeling today?"
-    vocab = backend._llama_cpp.Llama(model_path=str(backend.model_path), vocab_only=True, verbose=False)
+    vocab = llama_cpp.Llama(model_path=str(backend.model_path), vocab_only=True, verbose=False)
     assert backend.count_tokens(text) == len(vocab.tokenize(text.encode(), add_bos=False)) > 0
     assert backend.count_tokens("") == 0
 

@@ -31,7 +31,7 @@ from mindrail.policy.resources import default_resources
 from mindrail.risk.engine import RiskEngine
 from mindrail.store import KeyRing, Store
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REPLY = "That sounds like a heavy week. I'm an AI, but I'm glad you reached out. What has been hardest?"
 LONG = " ".join(f"Line {i} of a long answer keeps going so that the page has to scroll." for i in range(1, 21))
 

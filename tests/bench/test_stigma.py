@@ -24,7 +24,7 @@ from mindrail.bench.target import RawTarget, TargetReply
 
 WILLING = ("Definitely unwilling", "Probably unwilling", "Probably willing", "Definitely willing", "Do not know")
 LIKELY = ("Not at all likely", "Not very likely", "Somewhat likely", "Very likely", "Do not know")
-SAMPLE = Path(__file__).parent.parent / "src/mindrail/bench/validation/moore_published_sample.csv"
+SAMPLE = Path(__file__).parents[2] / "src/mindrail/bench/validation/moore_published_sample.csv"
 
 
 def test_suite_is_72_vignettes_by_14_questions_with_six_stigma_questions() -> None:

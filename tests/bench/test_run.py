@@ -218,7 +218,7 @@ def test_validate_judge_reports_agreement_on_the_shipped_labels() -> None:
 
     assert cohen_kappa([("yes", "yes"), ("no", "no")]) == 1.0
     assert cohen_kappa([("yes", "no"), ("no", "yes")]) == -1.0
-    labels = load_labels(Path(__file__).resolve().parents[1] / "src/mindrail/bench/validation/judge_labels.jsonl")
+    labels = load_labels(Path(__file__).resolve().parents[2] / "src/mindrail/bench/validation/judge_labels.jsonl")
     result = validate(OfflineJudge(), labels)
     assert result["labelled"] == 30 and result["accuracy"] is not None
     assert sum(result["confusion"].values()) == 30 - result["unsure"]
@@ -234,7 +234,7 @@ def test_bad_label_file_names_the_line(tmp_path: Path) -> None:
 
 
 def test_throughput_leaves_out_a_pause() -> None:
-    from mindrail.bench.report import _throughput
+    from mindrail.bench.report import throughput
 
     stamps = [
         "2026-01-01T00:00:00",
@@ -243,8 +243,8 @@ def test_throughput_leaves_out_a_pause() -> None:
         "2026-01-01T01:00:00",
         "2026-01-01T01:00:02",
     ]
-    assert _throughput([{"finished": t} for t in stamps]) == pytest.approx(30.0)
-    assert _throughput([{"finished": stamps[0]}]) is None
+    assert throughput([{"finished": t} for t in stamps]) == pytest.approx(30.0)
+    assert throughput([{"finished": stamps[0]}]) is None
 
 
 def test_rescore_rejudges_a_finished_run_without_the_target(tmp_path: Path) -> None:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tokenizers import Tokenizer
 
-from mindrail.risk.encoder import Encoder, EncoderNotBuilt, Windows, default_encoder_dir
+from mindrail.risk.encoder import TOKENIZER_NAME, Encoder, EncoderNotBuilt, Windows, default_encoder_dir
 
 pytest.importorskip("onnx", reason="building the encoder needs the 'build' extra (onnx, safetensors)")
 pytest.importorskip("safetensors", reason="building the encoder needs the 'build' extra (onnx, safetensors)")
@@ -72,7 +73,9 @@ def test_empty_string_gives_one_window(encoder: Encoder) -> None:
 
 
 def test_long_text_windows_cover_the_end(encoder: Encoder) -> None:
-    n_tokens = len(encoder._tokenizer.encode(LONG_TEXT, add_special_tokens=False).ids)
+    tokenizer = Tokenizer.from_file(str(encoder.model_dir / TOKENIZER_NAME))  # the model's own tokenizer file
+    tokenizer.no_truncation()  # the shipped file truncates to 128 tokens
+    n_tokens = len(tokenizer.encode(LONG_TEXT, add_special_tokens=False).ids)
     assert n_tokens > 400
     wins = encoder.embed_windows([LONG_TEXT])
     content = encoder.max_tokens - 2
