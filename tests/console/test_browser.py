@@ -116,7 +116,7 @@ def test_clinician_works_an_escalation_end_to_end(site: tuple[str, Gateway], chr
         _login(page, url)
         expect(page.get_by_role("heading", name="Review queue")).to_be_visible()
         row = page.locator("tr[data-item]").first
-        expect(row).to_contain_text("high")
+        expect(row).to_contain_text("imminent")  # means in hand with intent tonight (v2 ladder)
         _axe(page, axe_js)
         row.get_by_role("button", name="Claim").click()
         row = page.locator("tr[data-item]").first
