@@ -32,13 +32,13 @@ FILES = ("messages.jsonl", "conversations.jsonl")
 M = TypeVar("M", bound=BaseModel)
 
 
-class _Strict(StrictModel):
+class _ChallengeLine(StrictModel):
     """Challenge lines carry writers' extra fields (platform, register): kept, not refused."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
 
-class ChallengeMessage(_Strict):
+class ChallengeMessage(_ChallengeLine):
     id: str
     text: str
     labels: dict[Category, Level] = Field(default_factory=dict)
@@ -53,12 +53,12 @@ class ChallengeMessage(_Strict):
     variant_of: str | None = None
 
 
-class ChallengeTurn(_Strict):
+class ChallengeTurn(_ChallengeLine):
     role: Literal["user", "assistant"]
     text: str
 
 
-class ChallengeConversation(_Strict):
+class ChallengeConversation(_ChallengeLine):
     id: str
     turns: list[ChallengeTurn]
     labels: dict[Category, Level] = Field(default_factory=dict)
