@@ -8,6 +8,7 @@ the node tree along that path gives the line of the offending value, so an error
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -80,11 +81,27 @@ def line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
+_DEF_REF = re.compile(r"\{([A-Z][A-Z0-9_]*)\}")
+
+
+def expand_defs(pattern: str, defs: dict[str, str]) -> str:
+    """``{NAME}`` in a data file's regex replaced by its definition from the file's ``defs:`` (a definition may use
+    another, so this repeats until nothing changes, at most five rounds); other braces (``{0,40}``) and unknown names
+    are left alone."""
+    for _ in range(5):
+        expanded = _DEF_REF.sub(lambda m: defs.get(m.group(1), m.group(0)), pattern)
+        if expanded == pattern:
+            break
+        pattern = expanded
+    return pattern
+
+
+def field_path(loc: tuple[int | str, ...] | list[int | str], empty: str = "(top level)") -> str:
+    """A pydantic error location as it reads in a data file: ``rules[3].actions[0]``."""
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
+    return out or empty
 
 
 def entry_id(root: yaml.Node | None, loc: tuple[int | str, ...]) -> str | None:
@@ -111,7 +128,7 @@ def describe(label: str, root: yaml.Node | None, exc: ValidationError) -> str:
         line = line_of(root, loc)
         eid = entry_id(root, loc)
         named = f" (id {eid!r})" if eid else ""
-        lines.append(f"  {label}{f':{line}' if line else ''}: {_path(loc)}: {err['msg']}{named}")
+        lines.append(f"  {label}{f':{line}' if line else ''}: {field_path(loc)}: {err['msg']}{named}")
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from mindrail.datafiles import expand_defs
 from mindrail.policy.resources import ResourceBook, default_resources
 
 DEF_NAME = "CRISIS_NUMBER"
@@ -34,10 +35,6 @@ def crisis_number_pattern() -> str:
 
 
 def expand(pattern: str, defs: dict[str, str]) -> str:
-    """``{NAME}`` replaced by its definition (twice, so a definition may use another one), ``{CRISIS_NUMBER}``
-    by the crisis-number pattern; other braces (``{0,40}``) are left alone."""
-    table = {**defs, DEF_NAME: crisis_number_pattern()}
-    for _ in range(2):
-        for name, body in table.items():
-            pattern = pattern.replace("{" + name + "}", body)
-    return pattern
+    """``{NAME}`` replaced by its definition (:func:`mindrail.datafiles.expand_defs`), ``{CRISIS_NUMBER}`` by the
+    crisis-number pattern."""
+    return expand_defs(pattern, {**defs, DEF_NAME: crisis_number_pattern()})

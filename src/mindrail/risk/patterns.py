@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import Field, field_validator
 
-from mindrail.datafiles import DataFileError, StrictModel, load_model
+from mindrail.datafiles import DataFileError, StrictModel, expand_defs, load_model
 from mindrail.risk.types import Category, Level, Subject
 
 M = TypeVar("M", bound=StrictModel)
@@ -192,16 +192,6 @@ class PatternResult:
         return any(s <= start and end <= e for s, e in self.quotes)
 
 
-def _expand(regex: str, defs: dict[str, str]) -> str:
-    # Definitions may refer to earlier definitions; expand until stable (bounded).
-    for _ in range(5):
-        new = re.sub(r"\{([A-Z_]+)\}", lambda m: defs.get(m.group(1), m.group(0)), regex)
-        if new == regex:
-            break
-        regex = new
-    return regex
-
-
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     spec: _PatternSpec
@@ -226,10 +216,10 @@ class PatternDetector:
         path_label, spec = _load(_PatternFile, source, DEFAULT_PATTERNS)
         self.version = spec.version
         self.spec = spec
-        defs = {k: f"(?:{_expand(v, spec.defs)})" for k, v in spec.defs.items()}
+        defs = {k: f"(?:{expand_defs(v, spec.defs)})" for k, v in spec.defs.items()}
 
         def compile_(where: str, rx: str) -> re.Pattern[str]:
-            return _compile(path_label, where, _expand(rx, defs))
+            return _compile(path_label, where, expand_defs(rx, defs))
 
         self._patterns = [
             _Compiled(p, compile_(f"pattern {p.id!r} field 'regex'", p.regex), Level.parse(p.level), p.category)
@@ -239,9 +229,9 @@ class PatternDetector:
         self._ladder = [(m, compile_(f"ladder {m.id!r} field 'regex'", m.regex)) for m in spec.ladder]
         ml_label, ml = _load(_MultilingualFile, source, DEFAULT_MULTILINGUAL)
         self.multilingual_spec = ml
-        ml_defs = {**defs, **{k: f"(?:{_expand(v, ml.defs)})" for k, v in ml.defs.items()}}
+        ml_defs = {**defs, **{k: f"(?:{expand_defs(v, ml.defs)})" for k, v in ml.defs.items()}}
         self._multilingual = [
-            (m, _compile(ml_label, f"pattern {m.id!r} field 'regex'", _expand(m.regex, ml_defs)))
+            (m, _compile(ml_label, f"pattern {m.id!r} field 'regex'", expand_defs(m.regex, ml_defs)))
             for m in [*spec.multilingual, *ml.patterns]
         ]
         self._idioms = [compile_(f"idioms[{i}]", rx) for i, rx in enumerate(spec.idioms)]

@@ -35,7 +35,7 @@ from mindrail.bench.render import num, pct, table
 from mindrail.bench.stats import wilson
 from mindrail.bench.suite import CHECKS, Case, Suite, SuiteError, read_source
 from mindrail.bench.target import TargetReply
-from mindrail.datafiles import DataFileError, line_of, load_model
+from mindrail.datafiles import DataFileError, field_path, line_of, load_model
 from mindrail.risk.engine import RiskEngine
 
 BUILTIN = "counterfactual"
@@ -171,13 +171,6 @@ def _fill(text: str, slots: Mapping[str, str]) -> str:
     return _SLOT.sub(one, text)
 
 
-def _path(loc: Sequence[int | str]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 @dataclass(frozen=True, slots=True)
 class _Where:
     label: str
@@ -185,7 +178,7 @@ class _Where:
 
     def error(self, loc: Sequence[int | str], msg: str) -> SuiteError:
         line = line_of(self.root, tuple(loc))
-        return SuiteError(f"{self.label}{f':{line}' if line else ''}: {_path(loc)}: {msg}")
+        return SuiteError(f"{self.label}{f':{line}' if line else ''}: {field_path(list(loc), empty='')}: {msg}")
 
 
 def _slots_for(spec: CounterfactualSpec, axis: str, group: str, where: _Where) -> dict[str, str]:

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from pydantic import Field
 
-from mindrail.datafiles import StrictModel, load_model
+from mindrail.datafiles import StrictModel, expand_defs, load_model
 from mindrail.risk.normalise import Normalised
 from mindrail.risk.types import Assessment, Category, Level
 
@@ -114,14 +114,6 @@ def check_specs() -> ReplyCheckFile:
     return load_model(ReplyCheckFile, "data/reply_checks.yaml", package="mindrail.risk")
 
 
-def _expand(rx: str, defs: dict[str, str]) -> str:
-    # Twice, so a definition may use another one ({METHOD} holds {OD}).
-    for _ in range(2):
-        for name, body in defs.items():
-            rx = rx.replace("{" + name + "}", body)
-    return rx
-
-
 _CLAUSE = re.compile(r"[.!?…]+[\"')\]]*(?:\s+|$)")
 """Where a combination's sentence ends (normalised text has no line breaks; "use a beam; it will hold" is one)."""
 
@@ -136,7 +128,7 @@ class _CompiledCombo:
 
 
 def _alternatives(patterns: tuple[str, ...], defs: dict[str, str], prefix: str = "") -> re.Pattern[str]:
-    return re.compile(prefix + "(?:" + "|".join(f"(?:{_expand(p, defs)})" for p in patterns) + ")")
+    return re.compile(prefix + "(?:" + "|".join(f"(?:{expand_defs(p, defs)})" for p in patterns) + ")")
 
 
 _CLAUSE_BREAK = re.compile(r"[,:;]")
@@ -196,9 +188,9 @@ class PatternCheck:
         neg = data.negation
         try:
             self._negation = _Negation(re.compile(neg.pattern), neg.words) if neg is not None else None
-            self._always = [re.compile(_expand(r, defs)) for r in self.spec.always]
-            self._in_context = [re.compile(_expand(r, defs)) for r in self.spec.in_context]
-            self._unless = [re.compile(_expand(r, defs)) for r in self.spec.unless]
+            self._always = [re.compile(expand_defs(r, defs)) for r in self.spec.always]
+            self._in_context = [re.compile(expand_defs(r, defs)) for r in self.spec.in_context]
+            self._unless = [re.compile(expand_defs(r, defs)) for r in self.spec.unless]
             self._combos = [
                 _CompiledCombo(
                     c.id,
