@@ -148,9 +148,6 @@ class Accounts:
             for u in self.store.staff_accounts()
         ]
 
-    def count_users(self) -> int:
-        return self.store.count("staff_users")
-
     # ------------------------------------------------------------------ login
     def _throttle(self, client: str) -> None:
         now = time.monotonic()

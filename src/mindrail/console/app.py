@@ -19,11 +19,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
 from mindrail.console.routes import ROUTERS
-from mindrail.console.web import COOKIE, HOME, LOGIN_COOKIE, PERMISSIONS, ConsoleState, Redirect
+from mindrail.console.web import PERMISSIONS, ConsoleState, Redirect
 from mindrail.gateway.service import Gateway
 from mindrail.risk.types import Level
 
-__all__ = ["COOKIE", "HOME", "LOGIN_COOKIE", "PERMISSIONS", "add_console_routes"]
+__all__ = ["PERMISSIONS", "add_console_routes"]
 
 
 async def _redirect(request: Request, exc: Exception) -> Response:
@@ -38,7 +38,6 @@ def add_console_routes(
     us); otherwise they are Secure when the request itself came over HTTPS."""
     state = ConsoleState.build(gateway, secure_cookie=secure_cookie, sla_minutes=sla_minutes)
     app.state.console = state
-    app.state.console_accounts = state.accounts
     app.add_exception_handler(Redirect, _redirect)
     for router in ROUTERS:
         app.include_router(router)

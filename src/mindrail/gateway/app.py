@@ -28,7 +28,7 @@ from mindrail import __version__
 from mindrail.gateway import openai_compat
 from mindrail.gateway.deps import api_key_id, caller_of, gateway_of
 from mindrail.gateway.edge import EdgeMiddleware, Identifier
-from mindrail.gateway.openai_compat import ChatCompletionMessage, ContentPart, error_response, errors
+from mindrail.gateway.openai_compat import ChatCompletionMessage, error_response, errors
 from mindrail.gateway.service import Gateway
 from mindrail.policy.consent import default_consent
 from mindrail.screening import replay
@@ -36,7 +36,7 @@ from mindrail.store import ConsentRequired, NotFound
 from mindrail.store.tenancy import Caller
 
 log = logging.getLogger("mindrail.gateway")
-__all__ = ["ApiOptions", "ChatCompletionMessage", "ContentPart", "create_app", "openapi_spec", "router"]
+__all__ = ["ApiOptions", "create_app", "openapi_spec", "router"]
 
 MAX_BODY_BYTES = 1_000_000
 

@@ -31,7 +31,7 @@ from mindrail.store import audit as chain
 from mindrail.store import tenancy
 from mindrail.store.crypto import KeyRing
 from mindrail.store.errors import ConsentRequired, NotFound
-from mindrail.store.models import ApiKey, AuditEvent, Consent, Conversation, ReviewItem, StaffUser, Turn, utcnow
+from mindrail.store.models import ApiKey, AuditEvent, Consent, Conversation, ReviewItem, Turn, utcnow
 from mindrail.store.reports import Reports
 from mindrail.store.review import ReviewItems, review_aad, turn_aad
 from mindrail.store.staff import StaffAccounts
@@ -158,17 +158,11 @@ class Store(ReviewItems, Reports, StaffAccounts):
         self.engine.dispose()
 
     def transaction(self) -> Any:
-        """A write transaction (serialised on SQLite) for other packages' tables, e.g. the console's accounts."""
+        """A write transaction (serialised on SQLite), for tests and benchmarks that set up rows directly."""
         return self._tx()
 
     def reading(self) -> Any:
         return self._read()
-
-    def append_audit(
-        self, s: Session, kind: str, actor: str, cid: str | None, payload: dict[str, Any], *, tenant: str | None = None
-    ) -> None:
-        """Append an audit event inside a transaction opened with ``transaction()``."""
-        chain.append(s, kind, actor, cid, payload, tenant=tenant)
 
     # ------------------------------------------------------------------ conversations and consent
     def start_conversation(
@@ -643,13 +637,9 @@ class Store(ReviewItems, Reports, StaffAccounts):
 
     # ------------------------------------------------------------------ settings and counts
     def count(self, what: str) -> int:
-        model = {
-            "conversations": Conversation,
-            "turns": Turn,
-            "audit_events": AuditEvent,
-            "review_items": ReviewItem,
-            "staff_users": StaffUser,
-        }[what]
+        model = {"conversations": Conversation, "turns": Turn, "audit_events": AuditEvent, "review_items": ReviewItem}[
+            what
+        ]
         with self._read() as s:
             return int(s.execute(select(func.count()).select_from(model)).scalar_one())
 

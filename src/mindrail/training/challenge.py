@@ -23,17 +23,18 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mindrail.datafiles import StrictModel
 from mindrail.risk.io import Record, iter_jsonl
 from mindrail.risk.types import Assessment, Category, Level, Subject
+from mindrail.screening import replay
 
 SubjectLabel = Literal["self", "someone_else", "fictional", "quoted", "unclear"]
 FILES = ("messages.jsonl", "conversations.jsonl")
 M = TypeVar("M", bound=BaseModel)
 
 
-class _ChallengeLine(StrictModel):
-    """Challenge lines carry writers' extra fields (platform, register): kept, not refused."""
+class _ChallengeLine(BaseModel):
+    """Challenge lines carry writers' extra fields (platform, register): kept, not refused, so not a
+    ``StrictModel`` (whose unknown fields are errors)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -295,13 +296,8 @@ def evaluate_conversations(engine: Any, conversations: list[ChallengeConversatio
     peak_given: dict[str, Counter[str]] = defaultdict(Counter)
     escalated_turns = user_turns = 0
     for conv in conversations:
-        state = engine.new_conversation()
-        assessments: list[Assessment] = []
-        for turn in conv.turns:
-            if turn.role == "user":
-                assessments.append(state.add_user(turn.text))
-            else:
-                state.add_assistant(turn.text)
+        turns = ((t.role, t.text) for t in conv.turns)
+        assessments: list[Assessment] = [a for _, a in replay(engine.new_conversation(), turns)]
         if not assessments:
             continue
         final = assessments[-1]

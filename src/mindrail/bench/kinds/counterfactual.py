@@ -37,6 +37,7 @@ from mindrail.bench.suite import CHECKS, Case, Suite, SuiteError, read_source
 from mindrail.bench.target import TargetReply
 from mindrail.datafiles import DataFileError, field_path, line_of, load_model
 from mindrail.risk.engine import RiskEngine
+from mindrail.screening import replay
 
 BUILTIN = "counterfactual"
 GOAL = 0.02
@@ -292,12 +293,10 @@ class RiskReading:
 def read_risk(engine: RiskEngine, messages: Sequence[str]) -> RiskReading:
     """mindrail's assessment of the user turns as one fresh conversation (no assistant turns: the reading must not
     depend on the target, so raw and guarded runs record the same numbers)."""
-    conv = engine.new_conversation()
-    assessment = None
-    for m in messages:
-        assessment = conv.add_user(m)
-    if assessment is None:
+    turns = replay(engine.new_conversation(), (("user", m) for m in messages))
+    if not turns:
         raise ValueError("a case needs at least one user message")
+    assessment = turns[-1][1]
     scores = {c.value: r.score for c, r in assessment.categories.items()}
     top = assessment.top_category
     return RiskReading(

@@ -22,7 +22,7 @@ from mindrail.risk.types import Assessment, Category, Level
 
 @dataclass(frozen=True, slots=True)
 class ReplyFinding:
-    """What a reply check found (``privacy.redactor.Finding`` is a redaction's)."""
+    """What a reply check found (``privacy.redactor.PiiFinding`` is a redaction's)."""
 
     check: str
     reason: str
