@@ -28,7 +28,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from mindrail.store import Store
-from mindrail.store.models import utcnow
+from mindrail.store.models import as_utc, utcnow
 from mindrail.store.staff import StaffSessionRecord
 from mindrail.store.tenancy import Grants, check_grant_name, staff_actor
 
@@ -73,10 +73,6 @@ class Staff:
 
 def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _utc(ts: dt.datetime | None) -> dt.datetime | None:
-    return ts if ts is None or ts.tzinfo else ts.replace(tzinfo=dt.UTC)
 
 
 def _staff(record: StaffSessionRecord) -> Staff:
@@ -142,7 +138,7 @@ class Accounts:
                 "role": u.role,
                 "tenants": sorted(u.grants.tenants),
                 "created_at": u.created_at.isoformat(timespec="minutes"),
-                "locked": (lk := _utc(u.locked_until)) is not None and lk > now,
+                "locked": (lk := as_utc(u.locked_until)) is not None and lk > now,
                 "disabled": u.disabled_at is not None,
             }
             for u in self.store.staff_accounts()

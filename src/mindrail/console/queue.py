@@ -14,7 +14,7 @@ from typing import Any
 
 from mindrail.risk.types import Level
 from mindrail.store import Store
-from mindrail.store.models import utcnow
+from mindrail.store.models import as_utc, utcnow
 from mindrail.store.review import ReviewChange, ReviewRecord
 from mindrail.store.tenancy import EVERYTHING, Grants, staff_actor
 
@@ -48,10 +48,6 @@ class QueueItem:
         return self.status in ("open", "claimed") and self.waiting_minutes > self.sla_minutes
 
 
-def _utc(ts: dt.datetime) -> dt.datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
-
-
 class ReviewQueue:
     """The queue's rules over the store's review items; the store reads, seals and audits them."""
 
@@ -61,7 +57,7 @@ class ReviewQueue:
 
     def _item(self, r: ReviewRecord, now: dt.datetime) -> QueueItem:
         level = Level(r.level)
-        end = _utc(r.acknowledged_at) if r.acknowledged_at else now
+        end = as_utc(r.acknowledged_at) if r.acknowledged_at else now
         return QueueItem(
             r.id,
             r.conversation_id,
@@ -70,9 +66,9 @@ class ReviewQueue:
             level,
             r.category,
             r.status,
-            _utc(r.created_at),
+            as_utc(r.created_at),
             r.claimed_by,
-            (end - _utc(r.created_at)).total_seconds() / 60,
+            (end - as_utc(r.created_at)).total_seconds() / 60,
             self.sla[level],
             r.outcome,
             r.tenant,

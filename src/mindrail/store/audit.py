@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mindrail.store.models import AuditEvent, AuditHead, Conversation
+from mindrail.store.models import AuditEvent, AuditHead, Conversation, as_utc
 
 GENESIS = "0" * 64
 
@@ -49,7 +49,7 @@ def canonical(
 
 
 def event_hash(ev: AuditEvent) -> str:
-    at = ev.at if ev.at.tzinfo else ev.at.replace(tzinfo=dt.UTC)
+    at = as_utc(ev.at)
     return hashlib.sha256(
         canonical(ev.seq, at, ev.kind, ev.actor, ev.conversation_id, ev.payload, ev.prev_hash, ev.tenant)
     ).hexdigest()

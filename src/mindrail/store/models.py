@@ -9,6 +9,7 @@ the migrations agree.
 from __future__ import annotations
 
 import datetime as dt
+from typing import overload
 
 from sqlalchemy import (
     JSON,
@@ -27,6 +28,15 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+@overload
+def as_utc(ts: dt.datetime) -> dt.datetime: ...
+@overload
+def as_utc(ts: None) -> None: ...
+def as_utc(ts: dt.datetime | None) -> dt.datetime | None:
+    """A stored timestamp as an aware UTC datetime: SQLite hands back naive ones for timezone-aware columns."""
+    return ts if ts is None or ts.tzinfo else ts.replace(tzinfo=dt.UTC)
 
 
 class Base(DeclarativeBase):

@@ -12,12 +12,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mindrail.store.models import Conversation, ReviewItem, Turn
+from mindrail.store.models import Conversation, ReviewItem, Turn, as_utc
 from mindrail.store.tenancy import EVERYTHING, Grants
-
-
-def _utc(ts: dt.datetime) -> dt.datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
 
 
 @dataclass
@@ -78,7 +74,7 @@ class Reports:
                     granted,
                 )
             ).all()
-            d.ack_waits_min = sorted((_utc(a) - _utc(c)).total_seconds() / 60 for c, a in acks if a is not None)
+            d.ack_waits_min = sorted((as_utc(a) - as_utc(c)).total_seconds() / 60 for c, a in acks if a is not None)
             resolved = s.execute(
                 select(ReviewItem.outcome, func.count())
                 .join(Conversation, own == ReviewItem.conversation_id)

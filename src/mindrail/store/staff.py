@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from mindrail.store import audit as chain
 from mindrail.store.errors import NotFound
-from mindrail.store.models import StaffGrant, StaffSession, StaffUser
+from mindrail.store.models import StaffGrant, StaffSession, StaffUser, as_utc
 from mindrail.store.tenancy import Grants, staff_actor
 
 
@@ -47,10 +47,6 @@ class LoginAttempt:
 
     session: StaffSessionRecord | None
     failure: str | None = None
-
-
-def _utc(ts: dt.datetime | None) -> dt.datetime | None:
-    return ts if ts is None or ts.tzinfo else ts.replace(tzinfo=dt.UTC)
 
 
 def _grants(s: Session, user_id: int) -> Grants:
@@ -150,7 +146,7 @@ class StaffAccounts:
                 chain.append(s, "staff_login_failed", "console", None, {"reason": "unknown_user"})
                 return LoginAttempt(None, "unknown_user")
             actor = staff_actor(user.username)
-            if (locked := _utc(user.locked_until)) is not None and locked > now:
+            if (locked := as_utc(user.locked_until)) is not None and locked > now:
                 chain.append(s, "staff_login_failed", actor, None, {"reason": "locked"})
                 return LoginAttempt(None, "locked")
             kept = check(user.password_hash)
@@ -177,7 +173,7 @@ class StaffAccounts:
             row = s.get(StaffSession, token_hash)
             if row is None:
                 return None
-            expires, last = _utc(row.expires_at), _utc(row.last_seen)
+            expires, last = as_utc(row.expires_at), as_utc(row.last_seen)
             assert expires is not None and last is not None
             if expires <= now or now - last > idle:
                 s.delete(row)
