@@ -7,7 +7,7 @@ import functools
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,10 +15,14 @@ from rich.table import Table
 
 from mindrail.cli.common import err, load_engine, progress_bar
 
+if TYPE_CHECKING:
+    from mindrail.backends.base import Backend
+    from mindrail.bench.judge import Judge
+
 bench_app = typer.Typer(help="Audit bench: safety suites against any model, raw or guarded.", no_args_is_help=True)
 
 
-def _bench_backend(spec: str, option: str = "--target") -> Any:
+def _bench_backend(spec: str, option: str = "--target") -> Backend:
     """The backend a spec names (gateway.factory.backend_settings); the bench's local model keeps 2 threads."""
     from mindrail.gateway.factory import BackendSpecError, Settings, backend_settings, make_backend
 
@@ -29,12 +33,12 @@ def _bench_backend(spec: str, option: str = "--target") -> Any:
         raise typer.Exit(2) from None
 
 
-def _bench_judges(spec: str, second: list[str] | None) -> list[Any]:
+def _bench_judges(spec: str, second: list[str] | None) -> list[Judge]:
     """offline | llm:BACKEND (any --target spec), then optional second opinions."""
     from mindrail.bench.judge import OfflineJudge
     from mindrail.bench.llm_judge import LLMJudge
 
-    def one(s: str) -> Any:
+    def one(s: str) -> Judge:
         if s == "offline":
             return OfflineJudge()
         if s.startswith("llm:"):

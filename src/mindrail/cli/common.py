@@ -8,11 +8,15 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+if TYPE_CHECKING:
+    from mindrail.risk.engine import RiskEngine
+    from mindrail.store import Store
 
 DbOpt = Annotated[str, typer.Option("--db", envvar="MINDRAIL_DB", help="SQLAlchemy URL of the store.")]
 KeyFileOpt = Annotated[
@@ -34,7 +38,7 @@ def progress_bar() -> Progress:
     )
 
 
-def load_engine() -> Any:
+def load_engine() -> RiskEngine:
     from mindrail.risk.encoder import EncoderNotBuilt
     from mindrail.risk.engine import RiskEngine
 
@@ -64,7 +68,7 @@ def emit_json(report: dict[str, Any], out: Path | None) -> None:
     sys.stdout.write(text + "\n")
 
 
-def open_store(db: str, key_file: Path | None) -> Any:
+def open_store(db: str, key_file: Path | None) -> Store:
     from mindrail.gateway.factory import Settings, load_keys
     from mindrail.store import Store
     from mindrail.store.crypto import KeyError_

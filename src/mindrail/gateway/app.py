@@ -31,6 +31,7 @@ from mindrail.gateway.edge import EdgeMiddleware, Identifier
 from mindrail.gateway.openai_compat import ChatCompletionMessage, error_response, errors
 from mindrail.gateway.service import Gateway
 from mindrail.policy.consent import default_consent
+from mindrail.risk.engine import RiskEngine
 from mindrail.screening import replay
 from mindrail.store import ConsentRequired, NotFound
 from mindrail.store.tenancy import Caller
@@ -335,7 +336,7 @@ def _screen_texts(body: ScreenIn) -> list[tuple[str, str]]:
     return [(f"messages[{i}].content", m.text()) for i, m in enumerate(body.messages or ())]
 
 
-def _screen(engine: Any, body: ScreenIn) -> dict[str, Any]:
+def _screen(engine: RiskEngine, body: ScreenIn) -> dict[str, Any]:
     """The screening itself; runs in a worker thread."""
     if body.text is not None:
         return {"assessment": engine.assess(body.text).to_dict(), "model_version": engine.version}

@@ -23,6 +23,7 @@ from typing import Any
 
 from mindrail.policy.decide import Policy
 from mindrail.policy.schema import Action
+from mindrail.risk.engine import RiskEngine
 from mindrail.risk.types import Category, Level
 from mindrail.training.dataset import _COUNSEL_TOPICS, esconv_dialogues, split_of
 
@@ -74,7 +75,7 @@ SETS = {
 }
 
 
-def rates(engine: Any, texts: list[str]) -> dict[str, Any]:
+def rates(engine: RiskEngine, texts: list[str]) -> dict[str, Any]:
     n = low = mod = any_mod = 0
     for a in engine.iter_assess(texts):
         n += 1
@@ -90,7 +91,7 @@ def rates(engine: Any, texts: list[str]) -> dict[str, Any]:
 
 
 def long_conversations(
-    engine: Any, texts: list[str], *, turns: int = 1000, conversations: int = 3, seed: int = 13
+    engine: RiskEngine, texts: list[str], *, turns: int = 1000, conversations: int = 3, seed: int = 13
 ) -> dict[str, Any]:
     """Conversations of ``turns`` everyday user messages (with a neutral assistant reply between them); an
     escalation is a turn whose policy decision includes ``escalate``."""
@@ -112,7 +113,7 @@ def long_conversations(
     }
 
 
-def evaluate(engine: Any, shared: Path | None = None, *, limit: int | None = None) -> dict[str, Any]:
+def evaluate(engine: RiskEngine, shared: Path | None = None, *, limit: int | None = None) -> dict[str, Any]:
     from mindrail.training.dataset import default_shared_dir
 
     shared = shared or default_shared_dir()

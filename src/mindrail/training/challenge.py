@@ -23,6 +23,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from mindrail.risk.engine import RiskEngine
 from mindrail.risk.io import Record, iter_jsonl
 from mindrail.risk.types import Assessment, Category, Level, Subject
 from mindrail.screening import replay
@@ -233,7 +234,7 @@ def _slices(m: ChallengeMessage) -> Iterable[str]:
         yield f"topic:{t}"
 
 
-def evaluate_messages(engine: Any, messages: list[ChallengeMessage]) -> dict[str, Any]:
+def evaluate_messages(engine: RiskEngine, messages: list[ChallengeMessage]) -> dict[str, Any]:
     assessed = dict(zip((m.id for m in messages), engine.iter_assess(m.text for m in messages), strict=True))
     crisis, at_none, benign_mod, low_items = _Rate(), _Rate(), _Rate(), _Rate()
     by_slice: dict[str, _Rate] = defaultdict(_Rate)
@@ -288,7 +289,7 @@ def _reached_any(a: Assessment, labels: dict[Category, Level]) -> bool:
     return all(a.level(c) >= lv for c, lv in labels.items())
 
 
-def evaluate_conversations(engine: Any, conversations: list[ChallengeConversation]) -> dict[str, Any]:
+def evaluate_conversations(engine: RiskEngine, conversations: list[ChallengeConversation]) -> dict[str, Any]:
     crisis, benign_ok, third_party_ok, crisis_any = _Rate(), _Rate(), _Rate(), _Rate()
     by_kind: dict[str, _Rate] = defaultdict(_Rate)
     # Last-turn level and peak level per labelled category and rung: detection misses vs carry losses.
@@ -339,7 +340,7 @@ def evaluate_conversations(engine: Any, conversations: list[ChallengeConversatio
     }
 
 
-def evaluate(engine: Any, root: Path | None = None) -> dict[str, Any]:
+def evaluate(engine: RiskEngine, root: Path | None = None) -> dict[str, Any]:
     root = root or default_dir()
     verify(root)
     messages, conversations = load(root)
