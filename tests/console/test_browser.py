@@ -7,15 +7,11 @@ clinician and one that times out, seen from the person's chat page."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from mindrail.backends.scripted import ScriptedBackend
 from mindrail.console.accounts import Accounts
@@ -29,31 +25,20 @@ from mindrail.policy.decide import Policy, default_policy
 from mindrail.policy.schema import PolicyFile
 from mindrail.risk.engine import RiskEngine
 from mindrail.store import KeyRing, Store
+from tests.serving import uvicorn_running
 
 PW = "a long clinician passphrase"
 CRISIS = "I have the pills in my hand and I'm going to take them all tonight"
 
 
-def _serve(gateway: Gateway, keys: KeyRing) -> Iterator[str]:
+def _site(gateway: Gateway, keys: KeyRing) -> Any:
+    """The API with the person's chat page and the console, as `mindrail serve` mounts them."""
+
     def extra(a: Any) -> None:
         add_chat_routes(a, gateway, keys.derive("chat-cookie"))
         add_console_routes(a, gateway)
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(gateway, extra_routes=extra), host="127.0.0.1", port=port, log_level="warning")
-    )
-    t = threading.Thread(target=server.run, daemon=True)
-    t.start()
-    for _ in range(100):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    t.join(timeout=5)
+    return create_app(gateway, extra_routes=extra)
 
 
 def _gateway(engine: RiskEngine, tmp: Path, policy: Policy, timeout_s: float = 300.0) -> tuple[Gateway, KeyRing]:
@@ -72,7 +57,7 @@ def _gateway(engine: RiskEngine, tmp: Path, policy: Policy, timeout_s: float = 3
 @pytest.fixture()
 def site(engine: RiskEngine, tmp_path: Path) -> Iterator[tuple[str, Gateway]]:
     gw, keys = _gateway(engine, tmp_path, default_policy())
-    for url in _serve(gw, keys):
+    with uvicorn_running(_site(gw, keys)) as url:
         yield url, gw
 
 
@@ -153,29 +138,27 @@ def test_held_reply_is_approved_and_reaches_the_person(engine: RiskEngine, tmp_p
     from playwright.sync_api import expect, sync_playwright
 
     gw, keys = _gateway(engine, tmp_path, _held_policy())
-    for url in _serve(gw, keys):
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-            person = _person_says(browser, url, "could you suggest ways to wind down after a long shift?")
-            expect(person.locator("#log li.assistant").first).to_contain_text("care team is reviewing", timeout=15000)
-            staff = browser.new_page()
-            _login(staff, url)
-            staff.get_by_role("button", name="Claim").click()
-            staff.get_by_role("button", name="Approve as is").click()
-            released = person.locator('#log li[data-source="released"]')
-            expect(released).to_contain_text("What would help right now?", timeout=15000)
-            browser.close()
+    with uvicorn_running(_site(gw, keys)) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        person = _person_says(browser, url, "could you suggest ways to wind down after a long shift?")
+        expect(person.locator("#log li.assistant").first).to_contain_text("care team is reviewing", timeout=15000)
+        staff = browser.new_page()
+        _login(staff, url)
+        staff.get_by_role("button", name="Claim").click()
+        staff.get_by_role("button", name="Approve as is").click()
+        released = person.locator('#log li[data-source="released"]')
+        expect(released).to_contain_text("What would help right now?", timeout=15000)
+        browser.close()
 
 
 def test_held_reply_times_out_to_the_safe_fallback(engine: RiskEngine, tmp_path: Path, chromium: str) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     gw, keys = _gateway(engine, tmp_path, _held_policy(), timeout_s=1.0)
-    for url in _serve(gw, keys):
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-            person = _person_says(browser, url, "could you suggest ways to wind down after a long shift?")
-            released = person.locator('#log li[data-release="timed_out"]')
-            expect(released).to_contain_text("116 123", timeout=20000)
-            expect(person.locator("#log")).not_to_contain_text("What would help right now?")
-            browser.close()
+    with uvicorn_running(_site(gw, keys)) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        person = _person_says(browser, url, "could you suggest ways to wind down after a long shift?")
+        released = person.locator('#log li[data-release="timed_out"]')
+        expect(released).to_contain_text("116 123", timeout=20000)
+        expect(person.locator("#log")).not_to_contain_text("What would help right now?")
+        browser.close()

@@ -6,14 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from mindrail.backends.base import ChatMessage, GenerationOptions
@@ -27,6 +23,7 @@ from mindrail.policy.consent import default_consent
 from mindrail.policy.decide import default_policy
 from mindrail.risk.engine import RiskEngine
 from mindrail.store import KeyRing, Store
+from tests.serving import uvicorn_running
 
 KIND = "That sounds like a lot. I'm an AI, but I'm here to listen. What happened?"
 
@@ -255,27 +252,11 @@ def test_session_is_rebuilt_from_the_store_after_a_restart(engine: RiskEngine, t
     assert r.source.value == "crisis_protocol"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_real_server_on_loopback_with_an_openai_client(gateway: Gateway) -> None:
     key = gateway.store.create_api_key("loopback")
     cid = gateway.store.start_conversation("consent-v1", locale="en-US", client=key.split("_")[1])
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(gateway), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        for _ in range(100):
-            if server.started:
-                break
-            time.sleep(0.05)
-        backend = OpenAIBackend(
-            f"http://127.0.0.1:{port}/v1", "mindrail", api_key=key, headers={"X-Mindrail-Conversation": cid}
-        )
+    with uvicorn_running(create_app(gateway)) as base:
+        backend = OpenAIBackend(f"{base}/v1", "mindrail", api_key=key, headers={"X-Mindrail-Conversation": cid})
         msgs = [ChatMessage("user", "hello, rough day")]
 
         async def talk() -> tuple[str, str]:
@@ -288,9 +269,6 @@ def test_real_server_on_loopback_with_an_openai_client(gateway: Gateway) -> None
 
         whole, streamed = asyncio.run(talk())
         assert whole.startswith(KIND) and streamed.startswith(KIND)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
     assert gateway.store.verify_audit().ok
 
 

@@ -9,14 +9,10 @@ from __future__ import annotations
 import html
 import json
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from mindrail.backends.scripted import ScriptedBackend
@@ -30,6 +26,7 @@ from mindrail.policy.decide import default_policy
 from mindrail.policy.resources import default_resources
 from mindrail.risk.engine import RiskEngine
 from mindrail.store import KeyRing, Store
+from tests.serving import uvicorn_running
 
 ROOT = Path(__file__).resolve().parents[2]
 REPLY = "That sounds like a heavy week. I'm an AI, but I'm glad you reached out. What has been hardest?"
@@ -72,12 +69,6 @@ def test_chat_api_needs_the_csrf_header_and_a_signed_cookie(engine: RiskEngine, 
 
 
 # ---------------------------------------------------------------- in a real browser
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _dial(number: str) -> str:
     return re.sub(r"[^0-9+]", "", number)
 
@@ -99,24 +90,10 @@ def test_every_linked_number_comes_from_the_crisis_resources(engine: RiskEngine,
             assert all(x["href"].split(":", 1)[1].split("?")[0] == _dial(x["number"]) for x in listed)
 
 
-def _serve(app: object) -> Iterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
-    t = threading.Thread(target=server.run, daemon=True)
-    t.start()
-    for _ in range(100):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    t.join(timeout=5)
-
-
 @pytest.fixture()
 def served(engine: RiskEngine, tmp_path: Path) -> Iterator[tuple[str, Gateway]]:
     gateway, app = _app(engine, tmp_path)
-    for url in _serve(app):
+    with uvicorn_running(app) as url:
         yield url, gateway
 
 
@@ -124,7 +101,8 @@ def served(engine: RiskEngine, tmp_path: Path) -> Iterator[tuple[str, Gateway]]:
 def served_long(engine: RiskEngine, tmp_path: Path) -> Iterator[str]:
     """A model that takes three seconds, then streams a reply longer than the window over three more."""
     _, app = _app(engine, tmp_path, ScriptedBackend(default=LONG, delay_s=3.0))
-    yield from _serve(app)
+    with uvicorn_running(app) as url:
+        yield url
 
 
 def test_person_consents_chats_sees_crisis_protocol_and_deletes(served: tuple[str, Gateway], chromium: str) -> None:

@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import stat
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.responses import PlainTextResponse
@@ -37,6 +34,7 @@ from mindrail.policy.decide import default_policy
 from mindrail.risk.engine import RiskEngine
 from mindrail.risk.types import Assessment
 from mindrail.store import KeyRing, Store
+from tests.serving import uvicorn_running
 
 KIND = "That sounds hard. I'm an AI, but I'm here to listen."
 CRISIS = "I have the pills in my hand and I'm going to take them all tonight"
@@ -207,18 +205,8 @@ def test_chunked_body_without_content_length_is_capped(sqlite_gw: Gateway) -> No
         assert c.post("/v1/conversations", content=body(10_000), headers=JSON).status_code == 201
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_served_gateway_caps_a_chunked_body_as_it_streams(sqlite_gw: Gateway) -> None:
     app = create_app(sqlite_gw, require_api_key=False)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     sent: list[int] = []
 
     def chunks(n: int) -> Iterator[bytes]:
@@ -228,20 +216,12 @@ def test_served_gateway_caps_a_chunked_body_as_it_streams(sqlite_gw: Gateway) ->
             yield b"a" * 65_536
         yield b'"}'
 
-    try:
-        for _ in range(200):
-            if server.started:
-                break
-            time.sleep(0.05)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
-            r = c.post("/v1/screen", content=chunks(17), headers=JSON)  # 1.11 MB in 64 KiB chunks
-            assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
-            assert str(MAX_BODY_BYTES) in r.json()["error"]["message"]
-            r = c.post("/v1/screen", content=chunks(0), headers=JSON)
-            assert r.status_code == 200
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with uvicorn_running(app) as base, httpx.Client(base_url=base, timeout=30) as c:
+        r = c.post("/v1/screen", content=chunks(17), headers=JSON)  # 1.11 MB in 64 KiB chunks
+        assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+        assert str(MAX_BODY_BYTES) in r.json()["error"]["message"]
+        r = c.post("/v1/screen", content=chunks(0), headers=JSON)
+        assert r.status_code == 200
 
 
 # ---------------------------------------------------------------------------- /v1/screen cap and thread pool
