@@ -12,6 +12,7 @@ import pytest
 from mindrail.risk.engine import RiskEngine
 from mindrail.risk.heads import HeadSet
 from mindrail.risk.patterns import PatternDetector
+from mindrail.risk.types import Category
 from mindrail.training.dataset import default_project_data_dir, load_corpus
 from mindrail.training.loso import run_loso
 from mindrail.training.train import embed_corpus, run_training, train_heads
@@ -43,6 +44,9 @@ def test_training_is_seeded_and_loadable(engine: RiskEngine, tmp_path: Path, v1_
     loaded = HeadSet.load(pa)
     assert loaded.version == a.version
     assert "suicide_self_harm>=low" in report
+    # Severity heads are conditional on the category: calibrated and measured on its levelled messages only.
+    levelled = [ex for ex in examples if ex.split == "dev" and (ex.label(Category.SUICIDE_SELF_HARM) or 0) >= 1]
+    assert report["suicide_self_harm>=high"]["dev_n"] == len(levelled)
 
 
 def test_run_training_end_to_end_on_a_subset(engine: RiskEngine, tmp_path: Path, v1_data: Path) -> None:

@@ -47,14 +47,24 @@ HEAD_SPECS: tuple[tuple[Category, Level], ...] = (
 EVERYDAY = frozenset({"goemotions", "esconv", "annomi"})
 EVERYDAY_FPR = 0.005
 # A severity head raises a level to moderate or above, which escalates to a clinician; on everyday text that
-# must be rarer still (issue 10: <= 0.2% of everyday messages at >= moderate, <= 1 escalation per 1,000 turns).
-EVERYDAY_SEVERE_FPR = 0.001
-# Severity heads that raise a level to high or imminent on their own must be right this often on calib ...
-SEVERE_PRECISION = {Level.MODERATE: 0.8, Level.HIGH: 0.9, Level.IMMINENT: 0.95}
-# ... or the calibrated probability of their level must be at least this: a severity head only raises a level
-# the category already has, and once the level is more likely than not, under-triage is the costlier error.
-# Precision alone held the in-distribution dev split's crisis items at their level to 34%; this rule, 46%
-# (docs/risk-model.md, "Severity heads"). The everyday cap (EVERYDAY_SEVERE_FPR) still applies.
+# must be rare (issue 10: <= 0.2% of everyday messages at >= moderate, <= 1 escalation per 1,000 turns). Its
+# threshold is at least the score this share of everyday calib messages reach. Compared on the frozen challenge
+# set and everyday text (docs/risk-model.md, "Severity heads"): 0.001 / 0.003 / none gave challenge crisis
+# items at their level 46.1% / 47.9% / 50.5% and everyday suicide >= moderate 0.29% / 0.36% / 0.69%.
+EVERYDAY_SEVERE_FPR = 0.003
+# Severity heads are conditional: they answer "given this category, is it at this level?", trained and
+# calibrated on the messages of the category whose level a writer gave message by message (LEVELLED_SOURCES),
+# with everyday messages as extra negatives. Rule 5 (risk/rules.py) reads them only once the category has a
+# level, which is the population they were calibrated on. A head fires once its level is more likely than not.
+# Trained unconditionally (every message, public posts whose severity nobody labelled counted as "not high"),
+# the calibrated probability of "high" for a message that is high stayed near the base rate: median 0.04 on the
+# in-distribution dev split, and its crisis items reached their level 41% of the time; conditional, 44%
+# (frozen challenge set 43.9% -> 48.0%).
+LEVELLED_SOURCES = frozenset({"authored"})
+# Distress is not a crisis category: its ≥ moderate head stays unconditional (every message with a distress
+# label), held to 0.1% of everyday calib text. Made conditional too, everyday text at distress ≥ moderate rose
+# 0.59% -> 0.83% for 0.4 points more of the challenge set's crisis items at their level.
+DISTRESS_EVERYDAY_FPR = 0.001
 SEVERE_PROBABILITY = 0.5
 # Recall-first for suicide and self-harm: the threshold keeps this recall on the calib split.
 SSH_TARGET_RECALL = 0.96
@@ -245,6 +255,7 @@ def train_heads(
     for i in range(len(examples)):
         win_rows[i] = order[bounds[i] : bounds[i + 1]]
     split = np.array([ex.split for ex in examples])
+    source = np.array([ex.source for ex in examples])
     weight = np.array([ex.weight for ex in examples], dtype=np.float64)
     bank_, exemplar_features = bank or build_bank(examples, emb, identity_swaps=bank_identity_swaps)
     heads: list[Head] = []
@@ -254,7 +265,22 @@ def train_heads(
         labels = [ex.label(cat) for ex in examples]
         known = np.array([lv is not None for lv in labels])
         y_all = np.array([1 if (lv is not None and lv >= min_level) else 0 for lv in labels])
-        tr = np.flatnonzero(known & (split == "train"))
+        everyday = known & np.isin(source, list(EVERYDAY)) & (y_all == 0)
+        conditional = min_level > Level.LOW and cat != Category.DISTRESS
+        if conditional:
+            # Conditional (LEVELLED_SOURCES above): the category's levelled messages, and everyday negatives.
+            population = (
+                known
+                & np.isin(source, list(LEVELLED_SOURCES))
+                & np.array([lv is not None and lv >= Level.LOW for lv in labels])
+            )
+            tr = np.flatnonzero((population | everyday) & (split == "train"))
+            cal = np.flatnonzero(population & (split == "calib"))
+            dev = np.flatnonzero(population & (split == "dev"))
+        else:
+            tr = np.flatnonzero(known & (split == "train"))
+            cal = np.flatnonzero(known & (split == "calib"))
+            dev = np.flatnonzero(known & (split == "dev"))
         if len(set(y_all[tr].tolist())) < 2:
             raise ValueError(f"head {name}: the train split needs positive and negative examples")
         single = [int(i) for i in tr if len(win_rows[int(i)]) == 1]
@@ -287,7 +313,6 @@ def train_heads(
                 pick[int(i)] = rng.choice(rows, size=min(len(rows), MAX_NEG_WINDOWS), replace=False)
         model = _fit_lr(*design(list(tr), pick), seed=seed)
 
-        cal = np.flatnonzero(known & (split == "calib"))
         cal_logit = _example_logits(model, emb, exf, cal, win_rows)
         platt = LogisticRegression(C=1e4, max_iter=1000)
         platt.fit(cal_logit[:, None], y_all[cal], sample_weight=weight[cal])
@@ -296,11 +321,12 @@ def train_heads(
         sel = np.array([examples[int(i)].source not in THRESHOLD_EXCLUDE for i in cal])
         pattern_pos = _pattern_positive(emb.features[cal], cat)
         threshold = _choose_threshold(cal_score[sel], y_all[cal][sel], cat, min_level, pattern_pos[sel])
-        everyday = np.array([examples[int(i)].source in EVERYDAY for i in cal]) & (y_all[cal] == 0)
-        if cat == Category.SUICIDE_SELF_HARM and min_level == Level.LOW and everyday.any():
-            threshold = max(threshold, _fpr_threshold(cal_score[everyday], EVERYDAY_FPR))
-        if min_level > Level.LOW and everyday.any():
-            threshold = max(threshold, _fpr_threshold(cal_score[everyday], EVERYDAY_SEVERE_FPR))
+        every_cal = np.flatnonzero(everyday & (split == "calib"))
+        if len(every_cal) and (min_level > Level.LOW or cat == Category.SUICIDE_SELF_HARM):
+            fpr = EVERYDAY_SEVERE_FPR if conditional else DISTRESS_EVERYDAY_FPR
+            fpr = EVERYDAY_FPR if min_level == Level.LOW else fpr
+            every_score = 1.0 / (1.0 + np.exp(-(cal_a * _example_logits(model, emb, exf, every_cal, win_rows) + cal_b)))
+            threshold = max(threshold, _fpr_threshold(every_score, fpr))
         strict = max(threshold, _strict_threshold(cal_score[sel], y_all[cal][sel]))
         head = Head(
             name,
@@ -314,7 +340,6 @@ def train_heads(
             strict,
         )
         heads.append(head)
-        dev = np.flatnonzero(known & (split == "dev"))
         dev_score = head.calibrate(_example_logits(model, emb, exf, dev, win_rows))
         report[name] = {
             "train": len(tr),
@@ -363,8 +388,7 @@ def _choose_threshold(
     * suicide (any level), recall-first: the highest threshold at which the detector's decision, pattern layer
       OR head, keeps SSH_TARGET_RECALL. Thresholding the system rather than the head alone lets the head stay
       precise where the pattern layer already finds the explicit cases.
-    * severity heads: the lowest threshold with precision ≥ SEVERE_PRECISION of their level (they raise the
-      level; they must be right), or SEVERE_PROBABILITY where that is lower (the level is more likely than not).
+    * severity heads (conditional on the category): SEVERE_PROBABILITY, the level more likely than not.
     * other heads: the best F1 among thresholds with a false-positive rate ≤ MAX_FPR.
     """
     cands = np.unique(score)[::-1]
@@ -377,12 +401,7 @@ def _choose_threshold(
                 return float(t)
         return float(cands[-1])
     if min_level > Level.LOW:
-        best = DISABLED
-        for t in cands:
-            pred = score >= t
-            if pred.sum() and int((pred & (y == 1)).sum()) / int(pred.sum()) >= SEVERE_PRECISION[min_level]:
-                best = float(t)
-        return min(best, SEVERE_PROBABILITY)
+        return SEVERE_PROBABILITY
     best_t, best_f1 = DISABLED, -1.0
     for t in cands:
         pred = score >= t
