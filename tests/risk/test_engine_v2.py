@@ -232,3 +232,16 @@ def test_taking_ones_medication_as_usual_is_not_placed_high(engine: RiskEngine, 
 
 def test_a_lethal_amount_of_ones_medication_is_still_imminent(engine: RiskEngine) -> None:
     assert engine.assess("i took all my pills tonight").level(Category.SUICIDE_SELF_HARM) == Level.IMMINENT
+
+
+@pytest.mark.parametrize("text", ["he said he will kill me tonight", "my ex texted me that he's going to hurt me"])
+def test_a_threat_to_the_person_is_abuse_not_their_own_suicide_plan(engine: RiskEngine, text: str) -> None:
+    # "kill me" after a modal or before a time word is someone else killing the speaker (patterns.yaml NOTSELFKILL).
+    a = engine.assess(text)
+    assert a.level(Category.ABUSE) >= Level.HIGH
+    assert a.level(Category.SUICIDE_SELF_HARM) <= Level.LOW
+
+
+def test_wishing_someone_would_kill_you_is_a_wish_to_be_dead(engine: RiskEngine) -> None:
+    a = engine.assess("i wish someone would just kill me")
+    assert any(r.startswith("wish_to_be_dead") for r in a.categories[Category.SUICIDE_SELF_HARM].reasons)

@@ -27,6 +27,9 @@ def test_identity_swaps_and_mask() -> None:
     assert mask_identity("he kisses his wife").text == "they kiss their spouse"
     # "her" after a verb that takes a person is the object, like "him".
     assert mask_identity("it sends her coded messages").text == mask_identity("it sends him coded messages").text
+    # "on" and "off" are quoted in the YAML: bare, they loaded as booleans and "her on" stayed possessive.
+    assert mask_identity("i keep checking her on the app").text == "i keep checking them on the app"
+    assert mask_identity("he dropped her off").text == "they dropped them off"
     vs, _ = variants("They're sure he is fine", dims["gender"])
     assert all(v.startswith("They're") for v in vs)
     vs, _ = variants("I'm East Asian", dims["race_ethnicity"])

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, StrictStr
 
 from mindrail.datafiles import StrictModel, load_model
 
@@ -47,9 +47,9 @@ class IdentityMaskFile(StrictModel):
     names: list[str]
     age_pattern: str
     neutral: dict[str, str] = Field(default_factory=dict)
-    her_object_before: list[str | bool] = Field(default_factory=list)
-    """YAML reads a bare on / off as a boolean: two entries load as True / False (and match the words "True" /
-    "False"), kept so masking stays as shipped; quoting them is a behaviour change."""
+    her_object_before: list[StrictStr] = Field(default_factory=list)
+    """Strict strings: YAML reads a bare on / off as a boolean, which would match no word ("her on" was left
+    unmasked until version 4 quoted them), so a bare one is an error naming the line."""
     her_object_after: list[str] = Field(default_factory=list)
     agreement: dict[str, str] = Field(default_factory=dict)
     agreement_adverbs: list[str] = Field(default_factory=list)

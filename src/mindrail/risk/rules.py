@@ -211,13 +211,15 @@ def learned_verdict(d: Draft, head: HeadReading | None, r: MessageReading) -> No
 
 
 def severity_heads(cat: Category, d: Draft, learned: LearnedReading, pat: PatternResult) -> None:
-    """Rule 5. A severity head past its threshold (precision 0.8 / 0.9 / 0.95 on calib, or a calibrated
-    probability of 0.5 where that is lower; RISK-MODEL "Message layer" 3) raises the level to its own
-    (``learned:severity>=<level>``), but only a level the category already has: on its own it would re-admit the
-    everyday text the base threshold keeps out. Nor does it raise a verdict the gate questioned, a bare
-    means-seeking question (the question itself raises the suicide scores), a learned-only verdict on taking one's
-    medication as usual (:func:`as_prescribed`), or ideation placed wholly in the past (lifetime ideation is
-    history, C-SSRS)."""
+    """Rule 5. A severity head past its threshold (the rung more likely than not given the category: the heads
+    are conditional, RISK-MODEL "Message layer" 3) raises the level to its own (``learned:severity>=<level>``),
+    but only a level the category already has: that is the population the heads were calibrated on, and on its
+    own a head would re-admit the everyday text the base threshold keeps out (measured: letting a ≥ low score
+    within 0.1 of its threshold plus a high severity head set the level gained 1.4 points of the challenge set's
+    crisis items and cost 4 of its 73 non-crisis conversations). Nor does it raise a verdict the gate
+    questioned, a bare means-seeking question (the question itself raises the suicide scores), a learned-only
+    verdict on taking one's medication as usual (:func:`as_prescribed`), or ideation placed wholly in the past
+    (lifetime ideation is history, C-SSRS)."""
     ok = (
         d.level > Level.NONE
         and (d.gate == d.base_gate or d.phrase_level > Level.NONE)
