@@ -317,15 +317,18 @@ def train_heads(
         platt = LogisticRegression(C=1e4, max_iter=1000)
         platt.fit(cal_logit[:, None], y_all[cal], sample_weight=weight[cal])
         cal_a, cal_b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
-        cal_score = 1.0 / (1.0 + np.exp(-(cal_a * cal_logit + cal_b)))
+
+        def calibrated(logits: npt.NDArray[np.float64], a: float = cal_a, b: float = cal_b) -> Any:
+            return 1.0 / (1.0 + np.exp(-(a * logits + b)))
+
+        cal_score = calibrated(cal_logit)
         sel = np.array([examples[int(i)].source not in THRESHOLD_EXCLUDE for i in cal])
         pattern_pos = _pattern_positive(emb.features[cal], cat)
         threshold = _choose_threshold(cal_score[sel], y_all[cal][sel], cat, min_level, pattern_pos[sel])
         every_cal = np.flatnonzero(everyday & (split == "calib"))
-        if len(every_cal) and (min_level > Level.LOW or cat == Category.SUICIDE_SELF_HARM):
-            fpr = EVERYDAY_SEVERE_FPR if conditional else DISTRESS_EVERYDAY_FPR
-            fpr = EVERYDAY_FPR if min_level == Level.LOW else fpr
-            every_score = 1.0 / (1.0 + np.exp(-(cal_a * _example_logits(model, emb, exf, every_cal, win_rows) + cal_b)))
+        fpr = _everyday_fpr(cat, min_level, conditional)
+        if len(every_cal) and fpr is not None:
+            every_score = calibrated(_example_logits(model, emb, exf, every_cal, win_rows))
             threshold = max(threshold, _fpr_threshold(every_score, fpr))
         strict = max(threshold, _strict_threshold(cal_score[sel], y_all[cal][sel]))
         head = Head(
@@ -413,6 +416,14 @@ def _choose_threshold(
         if f1 > best_f1:
             best_t, best_f1 = float(t), f1
     return best_t
+
+
+def _everyday_fpr(cat: Category, min_level: Level, conditional: bool) -> float | None:
+    """The share of everyday calib text a head's threshold lets through, or None for no cap (the ≥ low heads of
+    categories other than suicide)."""
+    if min_level == Level.LOW:
+        return EVERYDAY_FPR if cat == Category.SUICIDE_SELF_HARM else None
+    return EVERYDAY_SEVERE_FPR if conditional else DISTRESS_EVERYDAY_FPR
 
 
 def _fpr_threshold(negatives: npt.NDArray[np.float64], fpr: float) -> float:
