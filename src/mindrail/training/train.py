@@ -40,6 +40,12 @@ HEAD_SPECS: tuple[tuple[Category, Level], ...] = (
     (Category.MANIA, Level.HIGH),
     (Category.ABUSE, Level.HIGH),
     (Category.EATING_DISORDER, Level.HIGH),
+    # Imminent: an attack, a command hallucination being obeyed, violence under way. Measured with patterns v9:
+    # challenge crisis items at their level 48.1% -> 49.5%, everyday and benign rates unchanged. Eating
+    # disorders have one imminent authored dev message, too few to calibrate a head.
+    (Category.HARM_TO_OTHERS, Level.IMMINENT),
+    (Category.PSYCHOSIS, Level.IMMINENT),
+    (Category.ABUSE, Level.IMMINENT),
     (Category.DISTRESS, Level.MODERATE),
 )
 # Everyday text (comments, help-seekers' turns, counselling clients): the suicide head's threshold keeps its
