@@ -193,7 +193,8 @@ class AnswerReader:
             return FrequencyReading(None, "unclear") if unsure else FrequencyReading(strong.pop(), "phrase")
         if len(strong) > 1 or (not strong and len(weak) > 1):
             # A contrast ("every day at first, but a few days lately") is read from its last clause or sentence.
-            for piece in (self._contrast.split(t)[-1], re.split(r"[.!?;]\s", t.rstrip(".!? "))[-1]):
+            clauses = [c for c in self._contrast.split(t) if c.strip()]
+            for piece in (clauses[-1] if clauses else t, re.split(r"[.!?;]\s", t.rstrip(".!? "))[-1]):
                 last = self._phrase_values(piece)
                 if len(last[0]) == 1 and not last[2]:
                     return FrequencyReading(last[0].pop(), "contrast")
