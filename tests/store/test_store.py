@@ -107,11 +107,13 @@ def test_sealed_value_moved_to_another_row_does_not_open(store: Store) -> None:
 def test_export_and_real_deletion(store: Store, tmp_path: Path) -> None:
     cid = store.start_conversation("consent-v1", locale="en-US")
     store.record_turn(cid, _turn(review=("escalation",)))
+    store.add_care_record(cid, "mood", {"rating": 3, "note": SECRET})
     data = store.export(cid)
     assert json.loads(json.dumps(data))["turns"][0]["user"] == SECRET
     assert data["consent"][0]["text_version"] == "consent-v1"
+    assert data["care"][0]["note"] == SECRET and data["care"][0]["kind"] == "mood"
     counts = store.delete_conversation(cid)
-    assert counts == {"turns": 1, "review_items": 1, "consents": 1}
+    assert counts == {"turns": 1, "review_items": 1, "consents": 1, "care_records": 1}
     with pytest.raises(NotFound):
         store.export(cid)
     assert store.transcript(cid) == []
@@ -201,15 +203,17 @@ def test_key_rotation_reseals_and_old_key_can_be_retired(store: Store) -> None:
     cid = store.start_conversation("consent-v1")
     store.record_turn(cid, _turn(withheld="draft"))
     store.save_vault(cid, {"<PERSON_1>": "Hazel"})
+    store.add_care_record(cid, "mood", {"rating": 4, "note": SECRET})
     old_key = store.keys.active
     rotated = store.keys.rotated()
     n = store.rotate_keys(rotated)
-    assert n >= 5
+    assert n >= 6
     retired = rotated.without_retired(keep=set())
     assert old_key not in retired.keys
     store.keys = retired
     assert store.transcript(cid, include_withheld=True)[0]["user"] == SECRET
     assert store.load_vault(cid) == {"<PERSON_1>": "Hazel"}
+    assert store.care_records(cid)[0].payload["note"] == SECRET
     assert store.verify_audit().ok
 
 

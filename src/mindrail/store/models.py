@@ -130,6 +130,22 @@ class ReviewItem(Base):
     delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class CareRecord(Base):
+    """A care tool's record (docs/care.md): a check-in, a mood rating, a safety plan version or a risk inquiry's
+    answer. What the person gave is sealed in ``payload_enc``; plain columns hold only what listing needs."""
+
+    __tablename__ = "care_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    """"checkin", "mood", "safety_plan" or "inquiry"."""
+    instrument: Mapped[str | None] = mapped_column(String(16))
+    """For check-ins: "phq9" or "gad7"."""
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    payload_enc: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class AuditEvent(Base):
     """Append-only, hash-chained. ``payload`` holds references and non-sensitive facts only, never text."""
 

@@ -29,9 +29,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mindrail.store import audit as chain
 from mindrail.store import tenancy
+from mindrail.store.care import CareRecords, care_aad
 from mindrail.store.crypto import KeyRing
 from mindrail.store.errors import ConsentRequired, NotFound
-from mindrail.store.models import ApiKey, AuditEvent, Consent, Conversation, ReviewItem, Turn, utcnow
+from mindrail.store.models import ApiKey, AuditEvent, CareRecord, Consent, Conversation, ReviewItem, Turn, utcnow
 from mindrail.store.reports import Reports
 from mindrail.store.review import ReviewItems, review_aad, turn_aad
 from mindrail.store.staff import StaffAccounts
@@ -111,7 +112,7 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-class Store(ReviewItems, Reports, StaffAccounts):
+class Store(ReviewItems, Reports, StaffAccounts, CareRecords):
     def __init__(self, url: str, keys: KeyRing, *, migrate: bool = True, echo: bool = False) -> None:
         self.url = url
         self.keys = keys
@@ -391,16 +392,21 @@ class Store(ReviewItems, Reports, StaffAccounts):
             ]
             created, locale, owner = conv.created_at.isoformat(), conv.locale, conv.tenant
         turns = self.transcript(cid, include_withheld=True)
+        care = [
+            {"kind": r.kind, "instrument": r.instrument, "at": r.at.isoformat(), **r.payload}
+            for r in self.care_records(cid)
+        ]
         data: dict[str, Any] = {
             "conversation_id": cid,
             "created_at": created,
             "locale": locale,
             "consent": consent_list,
             "turns": turns,
+            "care": care,
             "exported_at": utcnow().isoformat(),
         }
         with self._tx() as s:
-            chain.append(s, "data_exported", actor, cid, {"turns": len(turns)}, tenant=owner)
+            chain.append(s, "data_exported", actor, cid, {"turns": len(turns), "care": len(care)}, tenant=owner)
         return data
 
     def delete_conversation(self, cid: str, actor: str = "person", *, tenant: str | None = None) -> dict[str, int]:
@@ -416,6 +422,7 @@ class Store(ReviewItems, Reports, StaffAccounts):
                 "turns": _deleted(s, delete(Turn).where(Turn.conversation_id == cid)),
                 "review_items": _deleted(s, delete(ReviewItem).where(ReviewItem.conversation_id == cid)),
                 "consents": _deleted(s, delete(Consent).where(Consent.conversation_id == cid)),
+                "care_records": _deleted(s, delete(CareRecord).where(CareRecord.conversation_id == cid)),
             }
             s.delete(conv)
             chain.append(s, "conversation_deleted", actor, cid, counts, tenant=owner)
@@ -523,6 +530,11 @@ class Store(ReviewItems, Reports, StaffAccounts):
                 assert conv.vault_enc is not None
                 if new.key_of(conv.vault_enc) != new.active:
                     conv.vault_enc = new.seal(old.open(conv.vault_enc, aad), aad)
+                    n += 1
+            for rec in s.execute(select(CareRecord)).scalars():
+                if new.key_of(rec.payload_enc) != new.active:
+                    aad = care_aad(rec.conversation_id, rec.id).encode()
+                    rec.payload_enc = new.seal(old.open(rec.payload_enc, aad), aad)
                     n += 1
             for item in s.execute(select(ReviewItem)).scalars():
                 for col, name in (("note_enc", "note"), ("release_enc", "release")):
