@@ -275,3 +275,21 @@ def evaluate_inquiry(path: Path, engine: Any) -> dict[str, Any]:
         "answer_reading_agreement": readings_ok / readings if readings else None,
         "confusion": dict(sorted(confusion.items())),
     }
+
+
+def default_dir() -> Path:
+    """``data/care`` of a source checkout (the sets are evaluation material, not shipped in the wheel)."""
+    from mindrail.training.dataset import default_project_data_dir
+
+    return default_project_data_dir() / "care"
+
+
+def evaluate(engine: Any, split: str = "test", root: Path | None = None) -> dict[str, Any]:
+    """Every care measure on one split (``dev``: readable while building; ``test``: measured only)."""
+    root = root or default_dir()
+    return {
+        "split": split,
+        "scoring": evaluate_scoring(root / "scoring_table.csv"),
+        "checkins": evaluate_checkins(root / "checkins" / f"{split}.jsonl"),
+        "inquiry": evaluate_inquiry(root / "inquiry" / f"{split}.jsonl", engine),
+    }

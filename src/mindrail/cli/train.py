@@ -63,6 +63,20 @@ def eval_challenge(
     emit_json(report, out)
 
 
+@eval_app.command("care")
+def eval_care(
+    split: Annotated[str, typer.Option(help="dev (readable while building) or test (measured only).")] = "test",
+    out: Annotated[Path | None, typer.Option(help="Write the JSON here as well.")] = None,
+) -> None:
+    """The care tools on scripted people (data/care): scoring table, conversational check-ins (item agreement,
+    ICC), the risk inquiry (triage level, no questions in a crisis, declines respected)."""
+    from mindrail.care import evaluation
+
+    if split not in ("dev", "test"):
+        raise typer.BadParameter("must be dev or test", param_hint="--split")
+    emit_json(evaluation.evaluate(load_engine(), split), out)
+
+
 @eval_app.command("everyday")
 def eval_everyday(
     out: Annotated[Path | None, typer.Option(help="Write the JSON here as well.")] = None,
