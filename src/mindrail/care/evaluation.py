@@ -203,6 +203,7 @@ def play_inquiry(line: ConversationLine, engine: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"id": line.id, "asked": 0, "asked_after_decline": 0, "crisis_at_opening": crisis}
     if crisis or not wants_inquiry(assessment):
         out["started"] = False
+        out["declined_at"] = None
         out["level"] = Level.IMMINENT if crisis and assessment.level(SSH) >= Level.IMMINENT else assessment.level(SSH)
         if crisis and out["level"] < Level.HIGH:
             out["level"] = Level.HIGH
@@ -237,6 +238,7 @@ def play_inquiry(line: ConversationLine, engine: Any) -> dict[str, Any]:
     else:
         out["level"] = inquiry.level()
     out["stopped"] = inquiry.stopped
+    out["declined_at"] = declined_at
     out["readings"] = {a.question: a.reading.value for a in inquiry.answers}
     return out
 
@@ -257,9 +259,10 @@ def evaluate_inquiry(path: Path, engine: Any) -> dict[str, Any]:
         if line.expect.imminent:
             imminent += 1
             imminent_asked += r["asked"] > 0
-        if line.expect.declines_at:
+        if line.expect.declines_at and r["declined_at"] is not None:
+            # Only where the declining question was asked (an earlier answer may have ended the inquiry first).
             declines += 1
-            declines_respected += r["asked_after_decline"] == 0 and r.get("stopped") in ("declined", "crisis")
+            declines_respected += r["asked_after_decline"] == 0
         for q, reading in r.get("readings", {}).items():
             readings += 1
             readings_ok += reading == line.answers[q].final.value
@@ -269,7 +272,7 @@ def evaluate_inquiry(path: Path, engine: Any) -> dict[str, Any]:
         "level_matches": level_ok,
         "imminent_conversations": imminent,
         "imminent_with_a_question": imminent_asked,
-        "declines": declines,
+        "declines_reached": declines,
         "declines_respected": declines_respected,
         "answer_readings": readings,
         "answer_reading_agreement": readings_ok / readings if readings else None,

@@ -141,7 +141,8 @@ class Inquiry:
     retrying: bool = False
     """The awaited answer is a second try after an unclear one."""
     stopped: str | None = None
-    """Why the inquiry ended early: ``declined`` or ``crisis``."""
+    """Why the inquiry ended early: ``declined``, ``crisis`` (an imminent answer) or ``high`` (an answer reached the
+    screener's high rung: the crisis protocol follows, not more questions)."""
 
     # ------------------------------------------------------------------ state
     def reading(self, question: str) -> Reading | None:
@@ -201,6 +202,8 @@ class Inquiry:
         self.asked, self.retrying = None, False
         if reading == Reading.DECLINED:
             self.stopped = "declined"
+        elif self._triage() >= Level.HIGH:
+            self.stopped = "high"  # the screener's high rung is reached: no more questions, the crisis protocol
         return reading
 
     def _question(self, qid: str) -> Question:
@@ -211,11 +214,7 @@ class Inquiry:
         """The screener's triage rung from the yes answers, raised to the not-yet-known rung while method, intent
         or plan stay unknown (declined, unclear or never asked) and thoughts are not ruled out; at least low, since
         the inquiry only runs once the conversation showed ideation."""
-        yes = {q.id for q in self.screener.questions if self.reading(q.id) == Reading.YES}
-        level = Level.LOW
-        for rule in self.screener.triage:
-            if set(rule.all) <= yes:
-                level = max(level, rule.level)
+        level = self._triage()
         floor = self.screener.unknown_floor
         if self.reading(floor.unless_no) != Reading.NO and any(
             self.reading(q) in (None, Reading.DECLINED, Reading.UNCLEAR) for q in floor.questions
@@ -223,6 +222,14 @@ class Inquiry:
             level = max(level, floor.level)
         if self.stopped == "crisis":
             level = Level.IMMINENT
+        return level
+
+    def _triage(self) -> Level:
+        yes = {q.id for q in self.screener.questions if self.reading(q.id) == Reading.YES}
+        level = Level.LOW
+        for rule in self.screener.triage:
+            if set(rule.all) <= yes:
+                level = max(level, rule.level)
         return level
 
     def summary(self) -> list[dict[str, Any]]:

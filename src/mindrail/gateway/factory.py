@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from mindrail.backends.base import Backend
+from mindrail.gateway.care import CareDesk
 from mindrail.gateway.pipeline import Guard, GuardConfig
 from mindrail.gateway.recorder import StoreRecorder
 from mindrail.gateway.service import Gateway, GatewayConfig
@@ -178,10 +179,12 @@ def build_gateway(settings: Settings, engine: RiskEngine | None = None) -> Gatew
     store = Store(settings.db_url, load_keys(settings))
     backend = make_backend(settings)
     redactor, vault_factory, vault_loader = _privacy(settings, backend)
+    policy = Policy.load(settings.policy)
     guard = Guard(
         engine,
-        Policy.load(settings.policy),
+        policy,
         backend,
+        care=CareDesk(policy),
         redactor=redactor,
         recorder=StoreRecorder(store, notifiers=(*_webhook(settings, store), *_email(settings, store))),
         vault_factory=vault_factory,

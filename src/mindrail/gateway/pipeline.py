@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any, Literal, Protocol
 
 from mindrail.backends.base import Backend, BackendError, ChatMessage, GenerationOptions, StreamInfo
+from mindrail.gateway.care import CareDesk, CareState, CareWrite, raised_assessment
 from mindrail.gateway.disclosure import needs_disclosure
 from mindrail.policy.decide import Decision, PolicyEngine
 from mindrail.policy.schema import Action
@@ -57,6 +58,8 @@ class Source(StrEnum):
     """Something before the reply check failed: the safe fallback."""
     UNANSWERED = "unanswered"
     """An earlier user message of the same request: assessed and recorded; the reply answers the last one."""
+    CARE = "care"
+    """A care tool's vetted text (docs/care.md): a screener question, a check-in item or score; no model call."""
 
 
 class Redactor(Protocol):
@@ -84,6 +87,8 @@ class Session:
     vault: Any = None
     turns_today: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    care: CareState = field(default_factory=CareState)
+    """The care tools' state: a running risk inquiry or check-in, the safety plan (gateway.care)."""
     actor: str = "gateway"
     """Who sent the turn being recorded (audit actor, e.g. ``api_key:<id>``): set under ``lock`` for each turn,
     since several keys of one tenant may share a conversation."""
@@ -108,6 +113,8 @@ class TurnResult:
     error: str | None = None
     """Which stage failed closed, e.g. ``assess:TimeoutError``. Never contains conversation text."""
     timings_ms: dict[str, float] = field(default_factory=dict)
+    care: tuple[CareWrite, ...] = ()
+    """Care records this turn produced (an inquiry step, a check-in): the recorder stores them with the turn."""
 
     def meta(self) -> dict[str, Any]:
         """mindrail's decision for API responses: no withheld text, no evidence text."""
@@ -149,6 +156,7 @@ class Guard:
         recorder: TurnRecorder | None = None,
         config: GuardConfig | None = None,
         vault_factory: Callable[[], Any] | None = None,
+        care: CareDesk | None = None,
     ) -> None:
         self.engine = engine
         self.policy = policy
@@ -158,6 +166,7 @@ class Guard:
         self.recorder = recorder
         self.config = config or GuardConfig()
         self.vault_factory = vault_factory
+        self.care = care
 
     def new_session(self, session_id: str, locale: str | None = None) -> Session:
         vault = self.vault_factory() if self.vault_factory else None
@@ -231,6 +240,8 @@ class Guard:
             text = f"{text.rstrip()}\n\n{self.policy.support_footer(decision.locale)}"
         if self.policy.over_reliance_due(session.user_turns + 1, session.turns_today + 1):
             text = f"{text.rstrip()}\n\n{self.policy.message('over_reliance_nudge', decision.locale)}"
+        if self.care is not None:
+            text = self.care.decorate(session.care, text, decision, decision.locale)
         return text
 
     def _fallback(self, session: Session, stage: str, exc: BaseException, assessment: Assessment | None) -> TurnResult:
@@ -309,14 +320,41 @@ class Guard:
         decided = await self._decide(session, text)
         if isinstance(decided, TurnResult):
             return decided
+        cared = self._care(session, text, *decided)
+        if isinstance(cared, TurnResult):
+            return cared
         return await self._respond(session, text, *decided, req)
+
+    def _care(self, session: Session, text: str, assessment: Assessment, decision: Decision) -> TurnResult | None:
+        """The care tool that owns this turn (a screener question, a check-in item), if any. An answer that raises
+        the level is decided again, so a "yes" to intent gets the crisis protocol and an escalation."""
+        if self.care is None:
+            return None
+        try:
+            step = self.care.step(session.care, text, assessment, decision, session.locale)
+            if step is None:
+                return None
+            if step.raised is not None:
+                assessment = raised_assessment(assessment, step.raised, step.reason or "cssrs_screener")
+                decision = self.policy.decide(assessment, session.locale)
+                if not decision.calls_model:
+                    reply = self.care.decorate(
+                        session.care, self.policy.crisis_reply(decision), decision, decision.locale
+                    )
+                    return TurnResult(reply, Source.CRISIS_PROTOCOL, assessment, decision, care=step.writes)
+        except Exception as exc:
+            return self._fallback(session, "care", exc, assessment)
+        return TurnResult(step.reply, Source.CARE, assessment, decision, care=step.writes)
 
     async def _respond(
         self, session: Session, text: str, assessment: Assessment, decision: Decision, req: _Request
     ) -> TurnResult:
         """Everything after the decision, for a whole (not streamed) reply."""
         if not decision.calls_model:
-            return TurnResult(self.policy.crisis_reply(decision), Source.CRISIS_PROTOCOL, assessment, decision)
+            reply = self.policy.crisis_reply(decision)
+            if self.care is not None:
+                reply = self.care.decorate(session.care, reply, decision, decision.locale)
+            return TurnResult(reply, Source.CRISIS_PROTOCOL, assessment, decision)
         meta = self._backend_meta()
         try:
             messages = self._model_messages(session, text, req.app_prompt)
@@ -393,6 +431,12 @@ class Guard:
                 yield final
                 return
             assessment, decision = decided
+            cared = self._care(session, text, assessment, decision)
+            if cared is not None:
+                final = await self._record(session, text, cared)
+                yield final.reply
+                yield final
+                return
             if on_decided is not None:
                 try:
                     on_decided(assessment, decision)

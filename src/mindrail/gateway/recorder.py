@@ -44,6 +44,18 @@ class StoreRecorder:
     async def record_turn(self, session: Session, user_text: str, result: TurnResult) -> None:
         turn = self.to_input(user_text, result)
         seq = await asyncio.to_thread(functools.partial(self.store.record_turn, session.id, turn, actor=session.actor))
+        for w in result.care:
+            await asyncio.to_thread(
+                functools.partial(
+                    self.store.add_care_record,
+                    session.id,
+                    w.kind,
+                    w.payload,
+                    instrument=w.instrument,
+                    actor=session.actor,
+                    review=w.review,
+                )
+            )
         if self.notifiers and "escalation" in turn.review and result.decision is not None:
             d = result.decision
             event = {

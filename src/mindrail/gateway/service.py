@@ -20,7 +20,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from mindrail.backends.base import ChatMessage, GenerationOptions, approx_tokens
+from mindrail.care.safety_plan import SafetyPlan
 from mindrail.gateway import threads
+from mindrail.gateway.care import CareState, restore_inquiry
 from mindrail.gateway.pipeline import Guard, OnDecided, Session, Source, TurnResult
 from mindrail.policy.consent import default_consent
 from mindrail.screening import replay
@@ -129,6 +131,8 @@ class Gateway:
             await asyncio.to_thread(replay, session.state, [m for t in turns for m in _stored_turn(t)])
             for t in turns:
                 session.history += [ChatMessage("user", t["user"]), ChatMessage("assistant", t["reply"])]
+            if self.guard.care is not None:
+                session.care = await asyncio.to_thread(self._care_state, cid)
             if self._vault_loader is not None:
                 stored = await asyncio.to_thread(self.store.load_vault, cid)
                 if stored is not None:
@@ -138,6 +142,17 @@ class Gateway:
                 self._sessions.popitem(last=False)
             self._loading.pop(cid, None)
             return session
+
+    def _care_state(self, cid: str) -> CareState:
+        """The care tools' state as the store left it: the last inquiry snapshot, and the latest safety plan."""
+        state = CareState()
+        inquiries = self.store.care_records(cid, "inquiry")
+        if inquiries:
+            state.inquiry, state.inquired_at = restore_inquiry(inquiries[-1].payload)
+        plans = self.store.care_records(cid, "safety_plan")
+        if plans:
+            state.plan = SafetyPlan.model_validate(plans[-1].payload)
+        return state
 
     def forget(self, cid: str) -> None:
         self._sessions.pop(cid, None)

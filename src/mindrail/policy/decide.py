@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from mindrail.datafiles import load_model
 from mindrail.policy.resources import ResourceBook, default_resources
-from mindrail.policy.schema import Action, PolicyFile, Rule
+from mindrail.policy.schema import Action, CarePolicy, PolicyFile, Rule
 from mindrail.risk.types import Assessment, Category, Level, Subject
 
 
@@ -58,6 +58,9 @@ class PolicyEngine(Protocol):
 
     name: str
     resources: ResourceBook
+
+    @property
+    def care(self) -> CarePolicy: ...
 
     @property
     def system_prompt(self) -> str: ...
@@ -109,6 +112,10 @@ class Policy:
     @property
     def system_prompt(self) -> str:
         return self.spec.system_prompt.text
+
+    @property
+    def care(self) -> CarePolicy:
+        return self.spec.care
 
     def decide(self, assessment: Assessment, locale: str | None = None) -> Decision:
         matched = [r for r in self.spec.rules if _matches(r, assessment)]

@@ -78,6 +78,12 @@ class Messages(StrictModel):
     over_reliance_nudge: str
     consent_required: str
     ai_disclosure: str = "I'm an AI, not a person."
+    safety_plan_offer: str = (
+        "When you feel ready, a safety plan can help: a short list, in your own words, of warning signs, things that"
+        " help, people to contact and how to stay safe. You can make one under Safety plan."
+    )
+    safety_plan_reminder: str = "Here is the safety plan you made. It might help to look at it now:"
+    """Shown, with the person's own plan, when risk returns after they made one."""
     """Added to a model reply when the person asks whether they are talking to a human and the reply does not say."""
 
     @field_validator("*")
@@ -96,6 +102,25 @@ class OverReliance(StrictModel):
     turns_per_day: int = Field(ge=1)
 
 
+class InquiryPolicy(StrictModel):
+    """The structured risk inquiry (C-SSRS screener, docs/care.md): on by default, for the person's own suicide risk
+    from ``from_level`` to ``to_level``. High and imminent risk always get the crisis protocol instead."""
+
+    enabled: bool = True
+    from_level: Literal["low", "moderate"] = "low"
+    to_level: Literal["low", "moderate"] = "moderate"
+
+
+class CarePolicy(StrictModel):
+    """When the care tools step into a conversation."""
+
+    inquiry: InquiryPolicy = Field(default_factory=InquiryPolicy)
+    offer_safety_plan: bool = True
+    """After a crisis protocol or a moderate risk, offer the safety plan; show the person's plan when risk returns."""
+    checkin_every_days: int | None = Field(default=None, ge=1)
+    """Offer a check-in when the last one is older than this (None: only on request)."""
+
+
 class PolicyFile(StrictModel):
     version: int = Field(ge=1)
     id: str = Field(pattern=r"^[a-z0-9_.-]+$")
@@ -108,6 +133,7 @@ class PolicyFile(StrictModel):
     messages: Messages
     over_reliance: OverReliance
     default_locale: str = "INTL"
+    care: CarePolicy = Field(default_factory=CarePolicy)
 
     @model_validator(mode="after")
     def _consistent(self) -> PolicyFile:

@@ -1,0 +1,144 @@
+"""The care tools in the guarded turn: the structured risk inquiry (asked by rule, one question per turn, declines
+respected, answers raising the level, never during a crisis, rebuilt after a restart), check-ins by chat with the
+item-9 safety event, and the safety plan's offer and reminder."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from mindrail.backends.scripted import ScriptedBackend
+from mindrail.care.safety_plan import SafetyPlan
+from mindrail.gateway.care import CareDesk
+from mindrail.gateway.pipeline import Guard, Source, TurnResult
+from mindrail.gateway.recorder import StoreRecorder
+from mindrail.gateway.service import Gateway
+from mindrail.policy.decide import Policy, default_policy
+from mindrail.policy.schema import Action, InquiryPolicy
+from mindrail.risk.engine import RiskEngine
+from mindrail.risk.types import Category, Level
+from mindrail.store import KeyRing, Store
+
+MODEL = "I'm an AI, and I'm listening. Tell me more about what has been happening."
+IDEATION = "i keep thinking about ending my life"
+SSH = Category.SUICIDE_SELF_HARM
+
+
+def make_gateway(engine: RiskEngine, db: Path, keys: KeyRing, policy: Policy | None = None) -> Gateway:
+    store = Store(f"sqlite:///{db}", keys)
+    policy = policy or default_policy()
+    guard = Guard(engine, policy, ScriptedBackend(default=MODEL), recorder=StoreRecorder(store), care=CareDesk(policy))
+    return Gateway(guard, store)
+
+
+@pytest.fixture()
+def keys() -> KeyRing:
+    return KeyRing.generate()
+
+
+@pytest.fixture()
+def gateway(engine: RiskEngine, tmp_path: Path, keys: KeyRing) -> Gateway:
+    return make_gateway(engine, tmp_path / "care.db", keys)
+
+
+def turn(g: Gateway, cid: str, text: str) -> TurnResult:
+    return asyncio.run(g.turn(cid, text))
+
+
+def start(g: Gateway) -> str:
+    return g.store.start_conversation("mindrail-consent-v1", locale="en-GB")
+
+
+def test_ideation_with_unknowns_gets_the_first_question_not_the_model(gateway: Gateway) -> None:
+    cid = start(gateway)
+    r = turn(gateway, cid, IDEATION)
+    assert r.source == Source.CARE
+    assert "thinking about how you might do this" in r.reply  # thoughts already known: method is next
+    assert "116 123" in r.reply  # the locale's crisis lines come with it
+    (rec,) = gateway.store.care_records(cid, "inquiry")
+    assert rec.payload["asked"] == "method"
+
+
+def test_answers_walk_the_screener_and_a_yes_to_intent_is_a_crisis(gateway: Gateway) -> None:
+    cid = start(gateway)
+    turn(gateway, cid, IDEATION)
+    r = turn(gateway, cid, "not really, no")
+    assert r.source == Source.CARE and "intention of acting" in r.reply
+    r = turn(gateway, cid, "yes, part of me means to")
+    assert r.source == Source.CRISIS_PROTOCOL
+    assert r.assessment is not None and r.assessment.level(SSH) == Level.HIGH
+    assert r.decision is not None and r.decision.has(Action.ESCALATE)
+    items = [i for i in gateway.store.review_items() if i.conversation_id == cid]
+    assert any(i.kind == "care" and i.level == int(Level.HIGH) for i in items)
+
+
+def test_a_decline_is_respected(gateway: Gateway) -> None:
+    cid = start(gateway)
+    turn(gateway, cid, IDEATION)
+    r = turn(gateway, cid, "i'd rather not talk about that")
+    assert r.source == Source.CARE and "we don't have to go into it" in r.reply
+    r = turn(gateway, cid, "can you help me plan my week instead")
+    assert r.source == Source.MODEL and r.reply.startswith(MODEL)
+    snapshots = [x.payload for x in gateway.store.care_records(cid, "inquiry")]
+    assert snapshots[-1]["stopped"] == "declined"
+
+
+def test_no_questions_during_a_crisis(gateway: Gateway) -> None:
+    cid = start(gateway)
+    r = turn(gateway, cid, "i took all my pills an hour ago and i feel sleepy")
+    assert r.source == Source.CRISIS_PROTOCOL
+    assert gateway.store.care_records(cid, "inquiry") == []
+    assert "safety plan" in r.reply  # offered once after a crisis protocol
+
+
+def test_a_crisis_mid_inquiry_stops_it(gateway: Gateway) -> None:
+    cid = start(gateway)
+    turn(gateway, cid, IDEATION)
+    r = turn(gateway, cid, "i already took all the pills an hour ago")
+    assert r.source == Source.CRISIS_PROTOCOL
+    r = turn(gateway, cid, "ok")
+    assert r.source != Source.CARE
+
+
+def test_inquiry_survives_a_restart(engine: RiskEngine, gateway: Gateway, tmp_path: Path, keys: KeyRing) -> None:
+    cid = start(gateway)
+    turn(gateway, cid, IDEATION)
+    gateway.store.close()
+    again = make_gateway(engine, tmp_path / "care.db", keys)
+    r = turn(again, cid, "no")
+    assert r.source == Source.CARE and "intention of acting" in r.reply
+
+
+def test_checkin_by_chat_scores_and_item9_starts_the_inquiry(gateway: Gateway) -> None:
+    cid = start(gateway)
+    session = asyncio.run(gateway.session(cid))
+    assert gateway.guard.care is not None
+    first = gateway.guard.care.start_checkin(session.care, "phq9")
+    assert "question 1 of 9" in first
+    replies = [turn(gateway, cid, t) for t in ["not at all"] * 8]
+    assert all(r.source == Source.CARE for r in replies)
+    last = turn(gateway, cid, "a couple of days")
+    assert last.source == Source.CARE
+    assert "total is 1 out of 27" in last.reply and "not a diagnosis" in last.reply
+    assert "thoughts of killing yourself" in last.reply  # the inquiry's next question
+    (checkin,) = gateway.store.care_records(cid, "checkin")
+    assert checkin.payload["total"] == 1 and checkin.payload["safety_items"] == [9]
+    assert any(i.kind == "care" for i in gateway.store.review_items() if i.conversation_id == cid)
+
+
+def test_safety_plan_reminder_when_risk_returns(gateway: Gateway) -> None:
+    cid = start(gateway)
+    session = asyncio.run(gateway.session(cid))
+    session.care.plan = SafetyPlan.new("GB").with_section("coping", ["text my sister Ana"])
+    r = turn(gateway, cid, "i took all my pills an hour ago and i feel sleepy")
+    assert r.source == Source.CRISIS_PROTOCOL and "text my sister Ana" in r.reply
+
+
+def test_inquiry_switched_off_by_policy(engine: RiskEngine, tmp_path: Path, keys: KeyRing) -> None:
+    spec = default_policy().spec
+    care = spec.care.model_copy(update={"inquiry": InquiryPolicy(enabled=False)})
+    g = make_gateway(engine, tmp_path / "off.db", keys, Policy(spec.model_copy(update={"care": care})))
+    cid = start(g)
+    assert turn(g, cid, IDEATION).source == Source.MODEL
