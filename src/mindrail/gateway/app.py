@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from mindrail import __version__
-from mindrail.gateway import openai_compat
-from mindrail.gateway.deps import api_key_id, caller_of, gateway_of
+from mindrail.gateway import care_api, openai_compat
+from mindrail.gateway.deps import OwnedConversation, api_key_id, caller_of, gateway_of, owned_conversation
 from mindrail.gateway.edge import EdgeMiddleware, Identifier
 from mindrail.gateway.openai_compat import ChatCompletionMessage, error_response, errors
 from mindrail.gateway.service import Gateway
@@ -172,24 +172,6 @@ async def create_conversation(
     return {"id": cid, "consent_version": body.consent_version, "locale": body.locale}
 
 
-@dataclass(frozen=True, slots=True)
-class OwnedConversation:
-    """The conversation a path names, known to belong to the caller's tenant."""
-
-    cid: str
-    caller: Caller
-    gateway: Gateway
-
-
-async def owned_conversation(
-    cid: str, caller: Caller = Depends(caller_of), gateway: Gateway = Depends(gateway_of)
-) -> OwnedConversation:
-    """The path's conversation if it is the caller's tenant's; another tenant's is NotFound (404), as if it did not
-    exist."""
-    await gateway.check_tenant(cid, caller)
-    return OwnedConversation(cid, caller, gateway)
-
-
 @router.post("/v1/conversations/{cid}/withdraw", responses=errors(400, 401, 404, 500))
 async def withdraw(c: OwnedConversation = Depends(owned_conversation)) -> dict[str, Any]:
     await c.gateway.withdraw(c.cid, c.caller)
@@ -299,6 +281,7 @@ def create_app(
         app.add_exception_handler(exc_class, handler)
     app.include_router(openai_compat.router)
     app.include_router(router)
+    app.include_router(care_api.router)
     if extra_routes is not None:
         extra_routes(app)
 

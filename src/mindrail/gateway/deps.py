@@ -6,6 +6,7 @@ builds this state."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -45,3 +46,21 @@ async def api_key_id(key: ApiKeyInfo | None = Depends(api_key)) -> str | None:
 async def caller_of(key: ApiKeyInfo | None = Depends(api_key)) -> Caller:
     """The calling app: its key's tenant and audit actor (without keys, the "default" tenant)."""
     return api_caller(key.id, key.tenant) if key is not None else NO_KEY_CALLER
+
+
+@dataclass(frozen=True, slots=True)
+class OwnedConversation:
+    """The conversation a path names, known to belong to the caller's tenant."""
+
+    cid: str
+    caller: Caller
+    gateway: Gateway
+
+
+async def owned_conversation(
+    cid: str, caller: Caller = Depends(caller_of), gateway: Gateway = Depends(gateway_of)
+) -> OwnedConversation:
+    """The path's conversation if it is the caller's tenant's; another tenant's is NotFound (404), as if it did not
+    exist."""
+    await gateway.check_tenant(cid, caller)
+    return OwnedConversation(cid, caller, gateway)
