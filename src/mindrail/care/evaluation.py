@@ -247,6 +247,7 @@ def evaluate_inquiry(path: Path, engine: Any) -> dict[str, Any]:
     """Triage level after the inquiry against the intended level; inquiries during an imminent crisis; declines
     respected (no question after the person declined); answer readings against the writer's."""
     n = level_ok = imminent = imminent_asked = declines = declines_respected = 0
+    handled = handled_ok = 0
     readings = readings_ok = 0
     confusion: Counter[str] = Counter()
     for line in read_jsonl(path, ConversationLine):
@@ -255,6 +256,9 @@ def evaluate_inquiry(path: Path, engine: Any) -> dict[str, Any]:
         want = Level.parse(line.expect.level)
         got = r["level"]
         level_ok += got == want
+        if r["started"] or r["crisis_at_opening"]:
+            handled += 1  # the engine saw the opening's risk: the inquiry started, or the crisis protocol ran
+            handled_ok += got == want
         confusion[f"{want.label}->{Level(got).label}"] += 1
         if line.expect.imminent:
             imminent += 1
@@ -270,6 +274,8 @@ def evaluate_inquiry(path: Path, engine: Any) -> dict[str, Any]:
         "conversations": n,
         "level_match": level_ok / n if n else None,
         "level_matches": level_ok,
+        "openings_handled": handled,
+        "level_match_when_handled": handled_ok / handled if handled else None,
         "imminent_conversations": imminent,
         "imminent_with_a_question": imminent_asked,
         "declines_reached": declines,
