@@ -126,6 +126,7 @@ def test_cookie_flags(client: TestClient) -> None:
 PAGES = [
     ("GET", "/console/queue", "queue.view"),
     ("GET", "/console/conversations/{cid}", "conversation.view"),
+    ("GET", "/console/conversations/{cid}/fhir", "conversation.view"),
     ("GET", "/console/dashboard", "dashboard.view"),
     ("GET", "/console/audit", "audit.view"),
     ("GET", "/console/users", "users.manage"),

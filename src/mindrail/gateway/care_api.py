@@ -3,6 +3,7 @@ the clinician-facing inquiry answers and the FHIR R4 export, per conversation of
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
@@ -68,7 +69,7 @@ async def start_chat_checkin(body: ChatCheckInIn, c: OwnedConversation = Depends
 @router.get("/v1/conversations/{cid}/checkins", responses=errors(400, 401, 404, 500))
 async def trends(c: OwnedConversation = Depends(owned_conversation)) -> dict[str, Any]:
     """Check-in totals with plain-language bands, and mood ratings, oldest first."""
-    return await care.trends(c.gateway, c.cid, _tenant(c))
+    return await asyncio.to_thread(care.trends, c.gateway.store, c.cid, _tenant(c))
 
 
 @router.post("/v1/conversations/{cid}/mood", status_code=201, responses=errors(400, 401, 404, 500))
@@ -79,7 +80,7 @@ async def add_mood(body: MoodIn, c: OwnedConversation = Depends(owned_conversati
 @router.get("/v1/conversations/{cid}/safety-plan", responses=errors(400, 401, 404, 500))
 async def get_plan(c: OwnedConversation = Depends(owned_conversation)) -> dict[str, Any]:
     """The latest plan (a new one has the locale's crisis lines filled in)."""
-    plan = await care.get_plan(c.gateway, c.cid, tenant=_tenant(c))
+    plan = await asyncio.to_thread(care.plan_or_new, c.gateway.store, c.cid, _tenant(c))
     return {"sections": plan.render(), "markdown": plan.to_markdown()}
 
 
@@ -96,5 +97,5 @@ async def save_plan(body: SafetyPlanIn, c: OwnedConversation = Depends(owned_con
 async def fhir(c: OwnedConversation = Depends(owned_conversation)) -> JSONResponse:
     """The conversation's care records as a FHIR R4 ``Bundle`` (Questionnaire, QuestionnaireResponse, Observation,
     Flag, Consent, Provenance)."""
-    bundle = await care.fhir_bundle(c.gateway, c.cid, _tenant(c))
+    bundle = await asyncio.to_thread(care.fhir_bundle, c.gateway.store, c.cid, _tenant(c))
     return JSONResponse(bundle, media_type="application/fhir+json")

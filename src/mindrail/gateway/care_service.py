@@ -18,6 +18,7 @@ from mindrail.care.safety_plan import SafetyPlan
 from mindrail.gateway.care import inquiry_snapshot
 from mindrail.gateway.service import Gateway
 from mindrail.risk.types import Category, Level
+from mindrail.store import Store
 
 SSH = Category.SUICIDE_SELF_HARM
 MAX_NOTE_CHARS = 500
@@ -86,9 +87,9 @@ async def add_mood(g: Gateway, cid: str, rating: int, note: str | None, actor: s
     return {"id": rid, "rating": rating}
 
 
-async def trends(g: Gateway, cid: str, tenant: str | None = None) -> dict[str, Any]:
+def trends(store: Store, cid: str, tenant: str | None = None) -> dict[str, Any]:
     """Check-in totals with their plain-language bands, and mood ratings, oldest first (no diagnosis)."""
-    records = await asyncio.to_thread(g.store.care_records, cid, None, tenant=tenant)
+    records = store.care_records(cid, None, tenant=tenant)
     checkins = []
     for r in records:
         if r.kind != "checkin" or r.instrument is None:
@@ -122,9 +123,9 @@ async def trends(g: Gateway, cid: str, tenant: str | None = None) -> dict[str, A
     return {"checkins": checkins, "mood": mood}
 
 
-async def inquiry_answers(g: Gateway, cid: str, tenant: str | None = None) -> list[dict[str, Any]]:
+def inquiry_answers(store: Store, cid: str, tenant: str | None = None) -> list[dict[str, Any]]:
     """Each inquiry's latest state, for the clinician: the answered items with the person's words."""
-    records = await asyncio.to_thread(g.store.care_records, cid, "inquiry", tenant=tenant)
+    records = store.care_records(cid, "inquiry", tenant=tenant)
     runs: list[dict[str, Any]] = []
     for r in records:
         p = r.payload
@@ -134,12 +135,16 @@ async def inquiry_answers(g: Gateway, cid: str, tenant: str | None = None) -> li
     return runs
 
 
-async def get_plan(g: Gateway, cid: str, locale: str | None = None, tenant: str | None = None) -> SafetyPlan:
-    plans = await asyncio.to_thread(g.store.care_records, cid, "safety_plan", tenant=tenant)
-    if plans:
-        return SafetyPlan.model_validate(plans[-1].payload)
-    info = await asyncio.to_thread(g.store.conversation_info, cid)
-    return SafetyPlan.new(locale or info.get("locale"))
+def get_plan(store: Store, cid: str, tenant: str | None = None) -> SafetyPlan | None:
+    """The latest version of the person's plan, or None when they have not made one."""
+    plans = store.care_records(cid, "safety_plan", tenant=tenant)
+    return SafetyPlan.model_validate(plans[-1].payload) if plans else None
+
+
+def plan_or_new(store: Store, cid: str, tenant: str | None = None) -> SafetyPlan:
+    """The person's plan, or a new one with the conversation locale's crisis lines filled in."""
+    plan = get_plan(store, cid, tenant)
+    return plan if plan is not None else SafetyPlan.new(store.conversation_info(cid).get("locale"))
 
 
 async def save_plan(g: Gateway, cid: str, sections: dict[str, list[str]], actor: str) -> SafetyPlan:
@@ -154,15 +159,15 @@ async def save_plan(g: Gateway, cid: str, sections: dict[str, list[str]], actor:
     return plan
 
 
-async def fhir_bundle(g: Gateway, cid: str, tenant: str | None = None) -> dict[str, Any]:
+def fhir_bundle(store: Store, cid: str, tenant: str | None = None) -> dict[str, Any]:
     """The conversation's care records as a FHIR R4 Bundle (validated by fhir.resources before it is returned)."""
-    records = await asyncio.to_thread(g.store.care_records, cid, None, tenant=tenant)
+    records = store.care_records(cid, None, tenant=tenant)
     checkins = [
         CheckInRecord(f"checkin-{r.id}", r.instrument, tuple(r.payload["values"]), r.at, r.payload.get("mode", "form"))
         for r in records
         if r.kind == "checkin" and r.instrument and r.payload.get("total") is not None
     ]
-    turns = await asyncio.to_thread(g.store.transcript, cid)
+    turns = store.transcript(cid)
     risks: list[RiskRecord] = []
     last = next((t for t in reversed(turns) if t.get("assessment")), None)
     if last is not None:
@@ -171,7 +176,7 @@ async def fhir_bundle(g: Gateway, cid: str, tenant: str | None = None) -> dict[s
             level = Level.parse(found.get("level", "none"))
             if level >= Level.MODERATE:
                 risks.append(RiskRecord(category, level.label, _parse_time(last.get("at")), a.get("model_version", "")))
-    consents = await asyncio.to_thread(g.store.consents, cid)
+    consents = store.consents(cid)
     consent = None
     if consents:
         c = consents[-1]

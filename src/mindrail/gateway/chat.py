@@ -204,6 +204,13 @@ def _csrf(x_mindrail_chat: str | None) -> None:
 router = APIRouter()
 """The chat page and its ``/chat/api/*`` calls; ``add_chat_routes`` gives them their state."""
 
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; "
+    "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
 
 @router.get("/", include_in_schema=False)
 async def root() -> RedirectResponse:
@@ -213,15 +220,7 @@ async def root() -> RedirectResponse:
 @router.get("/chat", response_class=HTMLResponse, include_in_schema=False)
 async def page(request: Request, locale: str | None = None, chat: ChatState = Depends(chat_state)) -> HTMLResponse:
     loc = normalise_locale(locale) or normalise_locale(request.headers.get("accept-language", "").split(",")[0])
-    return HTMLResponse(
-        _page(chat.gateway, loc or (chat.gateway.config.default_locale or "")),
-        headers={
-            "Content-Security-Policy": "default-src 'self'; style-src 'self'; script-src 'self'; "
-            "connect-src 'self'; frame-ancestors 'none'",
-            "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "no-referrer",
-        },
-    )
+    return HTMLResponse(_page(chat.gateway, loc or (chat.gateway.config.default_locale or "")), headers=PAGE_HEADERS)
 
 
 @router.get("/chat/static/{name}", include_in_schema=False)
@@ -308,5 +307,8 @@ async def delete(
 
 def add_chat_routes(app: FastAPI, gateway: Gateway, secret: bytes, *, secure_cookie: bool = False) -> None:
     """Serve the chat page from ``app``: its state (the gateway, the cookie signer from ``secret``) and its routes."""
+    from mindrail.gateway import chat_care
+
     app.state.chat = ChatState(gateway, Signer(secret), secure_cookie)
     app.include_router(router)
+    app.include_router(chat_care.router)

@@ -1,15 +1,18 @@
 """The conversation view for clinicians: transcript with evidence highlighted, withheld replies, consent and
-data-rights records. Every view is audited; another tenant's conversation is 404."""
+data-rights records, and the care records (check-ins, mood, the risk inquiry's answers in the person's words, the
+safety plan) with a FHIR export. Every view and export is audited; another tenant's conversation is 404."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
+from mindrail.care.inquiry import load_screener
 from mindrail.console.accounts import Staff
 from mindrail.console.web import State, signed_in
+from mindrail.gateway import care_service as care
 from mindrail.store import NotFound
 
 router = APIRouter(prefix="/console")
@@ -29,6 +32,7 @@ async def conversation(state: State, staff: Viewer, cid: str) -> HTMLResponse:
     turns = store.transcript(cid, include_withheld=True)
     store.audit("conversation_viewed", staff.actor, cid, {"role": staff.role.value})
     rights = [e for e in store.audit_events(cid, limit=500) if e["kind"] in RIGHTS]
+    plan = care.get_plan(store, cid)
     return state.render(
         "conversation.html",
         staff,
@@ -36,7 +40,36 @@ async def conversation(state: State, staff: Viewer, cid: str) -> HTMLResponse:
         turns=[with_highlights(t) for t in turns],
         consents=store.consents(cid),
         rights=rights,
+        trends=care.trends(store, cid),
+        inquiries=[with_labels(run) for run in care.inquiry_answers(store, cid)],
+        plan=plan.render() if plan is not None else None,
     )
+
+
+@router.get("/conversations/{cid}/fhir")
+async def fhir(state: State, staff: Viewer, cid: str) -> JSONResponse:
+    """The conversation's care records as a FHIR R4 Bundle, for a clinician's system (audited)."""
+    store = state.store
+    try:
+        info = store.conversation_info(cid)
+    except NotFound:
+        raise HTTPException(404, "no such conversation") from None
+    if not staff.grants.allows(info["tenant"]):
+        raise HTTPException(404, "no such conversation")
+    bundle = care.fhir_bundle(store, cid)
+    store.audit("fhir_exported", staff.actor, cid, {"resources": len(bundle.get("entry", []))})
+    return JSONResponse(
+        bundle,
+        media_type="application/fhir+json",
+        headers={"Content-Disposition": f'attachment; filename="mindrail-{cid[:8]}-fhir.json"'},
+    )
+
+
+def with_labels(run: dict[str, Any]) -> dict[str, Any]:
+    """An inquiry snapshot with each question's console label (C-SSRS screener item)."""
+    labels = {q.id: q.short for q in load_screener().questions}
+    answers = [{**a, "label": labels.get(a["question"], a["question"])} for a in run.get("answers", [])]
+    return {**run, "answers": answers, "asked_label": labels.get(run.get("asked") or "")}
 
 
 def with_highlights(turn: dict[str, Any]) -> dict[str, Any]:

@@ -144,6 +144,108 @@
     if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); $("composer").requestSubmit(); }
   });
 
+  // Care tools: check-ins (form or chat), mood, the safety plan. Every word shown comes from the server.
+  function el(tag, attrs, text) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  $("checkin-open").addEventListener("click", async () => {
+    const name = $("instrument").value;
+    const r = await fetch("/chat/api/care/instrument/" + name, { credentials: "same-origin" });
+    if (!r.ok) { $("checkin-result").textContent = "Sorry, the questionnaire could not be loaded."; return; }
+    const q = await r.json();
+    $("checkin-title").textContent = q.title;
+    $("checkin-stem").textContent = q.stem;
+    $("checkin-notice").textContent = q.notice;
+    const box = $("checkin-items");
+    box.replaceChildren();
+    for (const item of q.items) {
+      const fs = el("fieldset", { class: "item" });
+      fs.append(el("legend", {}, item.n + ". " + item.text));
+      for (const o of q.options) {
+        const id = "item" + item.n + "-" + o.value;
+        const input = el("input", { type: "radio", name: "item" + item.n, id: id, value: String(o.value), required: "" });
+        const label = el("label", { for: id }, o.text);
+        const row = el("div", { class: "option" });
+        row.append(input, label);
+        fs.append(row);
+      }
+      box.append(fs);
+    }
+    $("checkin-form").dataset.instrument = name;
+    $("checkin-form").dataset.items = String(q.items.length);
+    $("checkin-form").hidden = false;
+    box.querySelector("input").focus();
+  });
+  $("checkin-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const f = $("checkin-form");
+    const values = [];
+    for (let n = 1; n <= Number(f.dataset.items); n++) {
+      const picked = f.querySelector('input[name="item' + n + '"]:checked');
+      values.push(Number(picked.value));
+    }
+    const r = await fetch("/chat/api/care/checkin", { method: "POST", headers: H, credentials: "same-origin",
+      body: JSON.stringify({ instrument: f.dataset.instrument, values }) });
+    if (!r.ok) { $("checkin-result").textContent = "Sorry, that did not work."; return; }
+    const s = await r.json();
+    f.hidden = true;
+    $("checkin-result").textContent = "Your total is " + s.total + " out of " + s.max_total + " (" + s.band + "). " + s.plain + " This is a check-in, not a diagnosis.";
+    if (s.follow_up) {
+      const li = addMessage("assistant", s.follow_up);
+      li.setAttribute("data-source", "care");
+      $("message").focus();
+    }
+  });
+  $("checkin-chat").addEventListener("click", async () => {
+    const r = await fetch("/chat/api/care/checkin/chat", { method: "POST", headers: H, credentials: "same-origin",
+      body: JSON.stringify({ instrument: $("instrument").value }) });
+    if (!r.ok) { $("checkin-result").textContent = "Sorry, that did not work."; return; }
+    const s = await r.json();
+    const li = addMessage("assistant", s.prompt);
+    li.setAttribute("data-source", "care");
+    $("checkin-result").textContent = "The questions are in the chat: answer each in your own words.";
+    $("message").focus();
+  });
+  $("mood-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const note = $("mood-note").value.trim();
+    const r = await fetch("/chat/api/care/mood", { method: "POST", headers: H, credentials: "same-origin",
+      body: JSON.stringify({ rating: Number($("mood-rating").value), note: note || null }) });
+    $("mood-status").textContent = r.ok ? "Saved. Thank you." : "Sorry, that did not work.";
+  });
+  $("plan-open").addEventListener("click", async () => {
+    const r = await fetch("/chat/api/care/plan", { credentials: "same-origin" });
+    if (!r.ok) { $("plan-status").textContent = "Sorry, the plan could not be loaded."; return; }
+    const plan = await r.json();
+    const box = $("plan-sections");
+    box.replaceChildren();
+    plan.sections.forEach((s, i) => {
+      const id = "plan-" + s.id;
+      const wrap = el("div", { class: "plan-section" });
+      wrap.append(el("label", { for: id }, (i + 1) + ". " + s.title));
+      wrap.append(el("p", { class: "hint", id: id + "-hint" }, s.prompt));
+      const ta = el("textarea", { id: id, rows: "3", "data-section": s.id, "aria-describedby": id + "-hint" });
+      ta.value = s.entries.join("\n");
+      wrap.append(ta);
+      box.append(wrap);
+    });
+    $("plan-form").hidden = false;
+    box.querySelector("textarea").focus();
+  });
+  $("plan-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const sections = {};
+    for (const ta of $("plan-sections").querySelectorAll("textarea")) {
+      sections[ta.dataset.section] = ta.value.split("\n").map((x) => x.trim()).filter((x) => x);
+    }
+    const r = await fetch("/chat/api/care/plan", { method: "PUT", headers: H, credentials: "same-origin",
+      body: JSON.stringify({ sections }) });
+    $("plan-status").textContent = r.ok ? "Your safety plan is saved." : "Sorry, that did not work.";
+  });
+
   $("export").addEventListener("click", () => { window.location.href = "/chat/api/export"; });
   $("withdraw").addEventListener("click", async () => {
     const r = await fetch("/chat/api/withdraw", { method: "POST", headers: H, credentials: "same-origin" });
