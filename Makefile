@@ -56,6 +56,7 @@ bench: install
 	$(BIN)/python benchmarks/run_gateway.py --out docs/benchmarks-gateway.md
 	$(BIN)/python benchmarks/run_console.py --out docs/benchmarks-gateway.md
 	$(BIN)/python benchmarks/run_screen_load.py --out docs/benchmarks-gateway.md
+	$(BIN)/python benchmarks/run_care.py --out docs/benchmarks-care.md
 
 # Fine-tuning needs torch (CPU build first: other torch specs pull the CUDA stack), kept out of the runtime venv.
 $(TRAIN_STAMP): requirements.lock requirements-train.lock pyproject.toml
