@@ -288,9 +288,8 @@ def evaluate_inquiry(path: Path, engine: Any) -> dict[str, Any]:
 
 def default_dir() -> Path:
     """``data/care`` of a source checkout (the sets are evaluation material, not shipped in the wheel)."""
-    from mindrail.training.dataset import default_project_data_dir
-
-    return default_project_data_dir() / "care"
+    here = Path(__file__).resolve()
+    return next((p / "data" / "care" for p in here.parents if (p / "data" / "care").is_dir()), Path("data/care"))
 
 
 def evaluate(engine: Any, split: str = "test", root: Path | None = None) -> dict[str, Any]:
