@@ -178,6 +178,7 @@ def _state(store: Store, cids: list[str]) -> dict[str, Any]:
     for cid in cids:
         out[cid]["turns"] = store.transcript(cid, include_withheld=True)
         out[cid]["consents"] = store.consents(cid)
+        out[cid]["care"] = [(r.kind, r.payload) for r in store.care_records(cid)]
     return out
 
 
@@ -207,9 +208,9 @@ def _chat(where: str, stream: bool) -> Callable[[dict[str, str]], Call]:
     return make
 
 
-def _api(method: str, path: str) -> Callable[[dict[str, str]], Call]:
+def _api(method: str, path: str, body: dict[str, Any] | None = None) -> Callable[[dict[str, str]], Call]:
     def make(headers: dict[str, str]) -> Call:
-        return lambda c, cid: c.request(method, path.format(cid=cid), headers=headers)
+        return lambda c, cid: c.request(method, path.format(cid=cid), headers=headers, json=body)
 
     return make
 
@@ -225,6 +226,19 @@ API_ROUTES: dict[tuple[str, str], list[Callable[[dict[str, str]], Call]]] = {
     ("GET", "/v1/conversations/{cid}/updates"): [_api("GET", "/v1/conversations/{cid}/updates")],
     ("GET", "/v1/conversations/{cid}/export"): [_api("GET", "/v1/conversations/{cid}/export")],
     ("DELETE", "/v1/conversations/{cid}"): [_api("DELETE", "/v1/conversations/{cid}")],
+    ("POST", "/v1/conversations/{cid}/checkins"): [
+        _api("POST", "/v1/conversations/{cid}/checkins", {"instrument": "phq9", "values": [1] * 9})
+    ],
+    ("POST", "/v1/conversations/{cid}/checkins/chat"): [
+        _api("POST", "/v1/conversations/{cid}/checkins/chat", {"instrument": "gad7"})
+    ],
+    ("GET", "/v1/conversations/{cid}/checkins"): [_api("GET", "/v1/conversations/{cid}/checkins")],
+    ("POST", "/v1/conversations/{cid}/mood"): [_api("POST", "/v1/conversations/{cid}/mood", {"rating": 5})],
+    ("GET", "/v1/conversations/{cid}/safety-plan"): [_api("GET", "/v1/conversations/{cid}/safety-plan")],
+    ("PUT", "/v1/conversations/{cid}/safety-plan"): [
+        _api("PUT", "/v1/conversations/{cid}/safety-plan", {"sections": {"coping": ["a walk"]}})
+    ],
+    ("GET", "/v1/conversations/{cid}/fhir"): [_api("GET", "/v1/conversations/{cid}/fhir")],
 }
 """API routes that take a conversation (path, body or header), each way it can be named."""
 
@@ -241,6 +255,20 @@ CHAT_ROUTES: dict[tuple[str, str], Call] = {
     ("POST", "/chat/api/withdraw"): lambda c, cid: c.post("/chat/api/withdraw", headers=_cookie(cid)),
     ("GET", "/chat/api/export"): lambda c, cid: c.get("/chat/api/export", headers=_cookie(cid)),
     ("POST", "/chat/api/delete"): lambda c, cid: c.post("/chat/api/delete", headers=_cookie(cid)),
+    ("POST", "/chat/api/care/checkin"): lambda c, cid: c.post(
+        "/chat/api/care/checkin", json={"instrument": "gad7", "values": [1] * 7}, headers=_cookie(cid)
+    ),
+    ("POST", "/chat/api/care/checkin/chat"): lambda c, cid: c.post(
+        "/chat/api/care/checkin/chat", json={"instrument": "phq9"}, headers=_cookie(cid)
+    ),
+    ("POST", "/chat/api/care/mood"): lambda c, cid: c.post(
+        "/chat/api/care/mood", json={"rating": 4}, headers=_cookie(cid)
+    ),
+    ("GET", "/chat/api/care/plan"): lambda c, cid: c.get("/chat/api/care/plan", headers=_cookie(cid)),
+    ("PUT", "/chat/api/care/plan"): lambda c, cid: c.put(
+        "/chat/api/care/plan", json={"sections": {"coping": ["tea"]}}, headers=_cookie(cid)
+    ),
+    ("GET", "/chat/trends"): lambda c, cid: c.get("/chat/trends", headers=_cookie(cid)),
 }
 """Chat-page routes: the conversation comes from the signed cookie. Here the cookie is signed with the server's
 secret for another tenant's conversation (a leaked secret or a bug): the tenant check still answers 404."""
@@ -256,6 +284,9 @@ def _console_post(path: str, **data: str) -> Callable[[str], Call]:
 CONSOLE_ROUTES: dict[tuple[str, str], list[Callable[[str], Call]]] = {
     ("GET", "/console/conversations/{cid}"): [
         lambda csrf: lambda c, ref: c.get(f"/console/conversations/{ref}", follow_redirects=False)
+    ],
+    ("GET", "/console/conversations/{cid}/fhir"): [
+        lambda csrf: lambda c, ref: c.get(f"/console/conversations/{ref}/fhir", follow_redirects=False)
     ],
     ("POST", "/console/items/{item_id}/claim"): [_console_post("/console/items/{ref}/claim")],
     ("POST", "/console/items/{item_id}/acknowledge"): [_console_post("/console/items/{ref}/acknowledge")],
@@ -289,6 +320,7 @@ NO_CONVERSATION = {
     ("GET", "/"): "redirect to /chat",
     ("GET", "/chat"): "the chat page",
     ("GET", "/chat/static/{name}"): "static files",
+    ("GET", "/chat/api/care/instrument/{name}"): "a published questionnaire's items and options",
     ("GET", "/console"): "redirect",
     ("GET", "/console/login"): "login form",
     ("POST", "/console/login"): "login",
@@ -378,7 +410,7 @@ def test_api_and_chat_routes_from_another_tenant_are_404_and_change_nothing(worl
         assert acted[kind] == key_a2, kind
     assert {e["tenant"] for e in events} == {"clinic-a"}
     assert store.verify_audit().ok
-    assert calls == 2 * 8 * 2 + 5
+    assert calls == 2 * 15 * 2 + 11
     print(f"\n[{backend}] API and chat page: {calls} cross-tenant calls, {TOTALS[backend][1]} got 404")
 
 
@@ -421,7 +453,7 @@ def test_console_routes_for_staff_not_granted_the_tenant_are_404_and_change_noth
         assert c.get(f"/console/conversations/{world.a}").status_code == 200
     claimed = [e for e in store.audit_events(world.a) if e["kind"] == "review_claimed"]
     assert claimed[0]["actor"] == "staff:cleo" and claimed[0]["tenant"] == "clinic-a"
-    assert calls == 2 * (1 + 6 * 2)
+    assert calls == 2 * (2 + 6 * 2)
     print(f"\n[{backend}] console: {calls} cross-tenant calls, all 404; running total {TOTALS[backend]}")
 
 
