@@ -142,3 +142,43 @@ def test_inquiry_switched_off_by_policy(engine: RiskEngine, tmp_path: Path, keys
     g = make_gateway(engine, tmp_path / "off.db", keys, Policy(spec.model_copy(update={"care": care})))
     cid = start(g)
     assert turn(g, cid, IDEATION).source == Source.MODEL
+
+
+def test_an_exercise_is_offered_once_when_distress_fits_and_shown_on_yes(gateway: Gateway) -> None:
+    cid = start(gateway)
+    r = turn(gateway, cid, "i'm so overwhelmed and anxious about work, my thoughts keep racing")
+    assert r.source == Source.MODEL and "5-4-3-2-1 grounding" in r.reply and "Just say yes" in r.reply
+    r = turn(gateway, cid, "yes please")
+    assert r.source == Source.CARE and "Name five things you can see" in r.reply and "Source:" in r.reply
+    r = turn(gateway, cid, "i'm still anxious about tomorrow's meeting")
+    assert "Just say yes" not in r.reply  # once a conversation
+
+
+def test_an_exercise_offer_is_dropped_when_the_person_moves_on(gateway: Gateway) -> None:
+    cid = start(gateway)
+    turn(gateway, cid, "i'm so overwhelmed and anxious about work, my thoughts keep racing")
+    r = turn(gateway, cid, "no thanks, can we talk about my sister instead")
+    assert r.source == Source.MODEL and "Name five things" not in r.reply
+
+
+def test_no_exercise_offered_without_distress(gateway: Gateway) -> None:
+    cid = start(gateway)
+    r = turn(gateway, cid, "what's a good recipe for lentil soup")
+    assert "exercise" not in r.reply
+
+
+def test_a_checkin_is_offered_when_the_policy_interval_has_passed(
+    engine: RiskEngine, tmp_path: Path, keys: KeyRing
+) -> None:
+    spec = default_policy().spec
+    care = spec.care.model_copy(update={"checkin_every_days": 14})
+    g = make_gateway(engine, tmp_path / "due.db", keys, Policy(spec.model_copy(update={"care": care})))
+    cid = start(g)
+    r = turn(g, cid, "what's a good recipe for lentil soup")
+    assert "quick check-in" in r.reply
+    assert "quick check-in" not in turn(g, cid, "and one for bread?").reply  # offered once
+
+
+def test_no_checkin_offer_by_default_or_right_after_one(gateway: Gateway) -> None:
+    cid = start(gateway)
+    assert "quick check-in" not in turn(gateway, cid, "what's a good recipe for lentil soup").reply

@@ -18,7 +18,7 @@ from functools import cache
 from pydantic import Field
 
 from mindrail.datafiles import StrictModel, load_model
-from mindrail.risk.types import Assessment, Category, Level
+from mindrail.risk.types import Assessment, Category, CategoryResult, Level
 
 _NUMBER_WORDS = {
     w: i
@@ -76,6 +76,7 @@ class FrequencyLists(StrictModel):
     """Words that place an answer only when no frequency word does ("no", "fine", "barely")."""
     unclear: tuple[str, ...]
     contrast: str
+    correction: str
     negators: str
 
 
@@ -159,6 +160,7 @@ class AnswerReader:
             "u": _compile(f.unclear),
         }
         self._contrast = re.compile(f.contrast)
+        self._correction = re.compile(f.correction)
         self._negated = re.compile(rf"(?:\b{f.negators}\b|n't)\s+(?:\w+\s+)?$")
         y = spec.yes_no
         self._yn = {"yes": _compile(y.yes), "no": _compile(y.no)}
@@ -173,6 +175,14 @@ class AnswerReader:
 
     def frequency(self, text: str) -> FrequencyReading:
         t = self._normalise(text)
+        parts = [p for p in self._correction.split(t) if p.strip(" ,.-!?")]
+        if len(parts) > 1:
+            corrected = self._frequency(parts[-1])
+            if corrected.value is not None:
+                return FrequencyReading(corrected.value, f"corrected:{corrected.why}")
+        return self._frequency(t)
+
+    def _frequency(self, t: str) -> FrequencyReading:
         if not t:
             return FrequencyReading(None, "none")
         m = _BARE.match(t)
@@ -255,6 +265,10 @@ class AnswerReader:
         hits = _hits(t, {**self._yn, "u": self._yn_unclear})
         said = {h.label for h in hits} - {"u"}
         unsure = any(h.label == "u" for h in hits)
+        if not hits and assessment is not None and assessment.message.get(SSH, _NONE).level == Level.NONE:
+            # No yes, no or doubt, and nothing about the subject either: the person moved on ("my exam is tomorrow,
+            # how do i revise?"). Respected as a decline, never asked again.
+            return Reading.DECLINED
         if len(said) != 1:
             return Reading.UNCLEAR  # nothing, or both ("yes, though i'd never...", "no... well sometimes"): ask again
         label = said.pop()
@@ -277,6 +291,9 @@ def _starts_with(t: str, label: str) -> bool:
     """The answer opens with a plain yes or no: a hedge after it ("yeah, i guess") does not undo it."""
     return bool(_FIRST_WORD[label].match(t))
 
+
+SSH = Category.SUICIDE_SELF_HARM
+_NONE = CategoryResult(0.0, Level.NONE)
 
 _QUESTION_ITEMS: dict[str, frozenset[str]] = {
     "wish_dead": frozenset({"wish_dead", "active_nonspecific", "method", "intent", "plan", "behaviour", "imminent"}),

@@ -5,6 +5,7 @@ place of crisis help, and shows its words as written (no model text)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import cache
 
 from pydantic import Field, model_validator
@@ -28,17 +29,25 @@ class Exercise(StrictModel):
     not_when: tuple[str, ...] = Field(min_length=1)
     steps: tuple[str, ...] = Field(min_length=2)
     minutes: int = Field(ge=1, le=60)
+    cues: str = ""
+    """A regex of words in the person's message that suggest this exercise fits (whole words)."""
     source: ExerciseSource
 
     @model_validator(mode="after")
     def _crisis_first(self) -> Exercise:
         if not any("crisis" in w.lower() for w in self.not_when):
             raise ValueError("not_when must say that crisis help comes first")
+        try:
+            re.compile(self.cues)
+        except re.error as exc:
+            raise ValueError(f"cues: not a valid regex ({exc})") from None
         return self
 
 
 class ExerciseFile(StrictModel):
     version: int
+    offer: str
+    """How an exercise is offered; ``{title}`` and ``{minutes}`` are filled in."""
     exercises: tuple[Exercise, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -59,6 +68,20 @@ def exercise(exercise_id: str) -> Exercise:
         if e.id == exercise_id:
             return e
     raise KeyError(f"unknown exercise {exercise_id!r}")
+
+
+def suggest(text: str) -> Exercise | None:
+    """The first exercise whose cues the message matches (file order), or None: an exercise is offered only when
+    something the person said suggests it fits."""
+    low = text.lower()
+    for e in library().exercises:
+        if e.cues and re.search(rf"\b(?:{e.cues})\b", low):
+            return e
+    return None
+
+
+def offer_text(e: Exercise) -> str:
+    return library().offer.replace("{title}", e.title).replace("{minutes}", str(e.minutes))
 
 
 def render(e: Exercise) -> str:

@@ -13,16 +13,18 @@ Nothing here generates text: every word comes from ``care/data`` or the policy's
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
-from mindrail.care.answers import Reading
+from mindrail.care.answers import Reading, default_reader
 from mindrail.care.checkin import CheckIn
+from mindrail.care.exercises import exercise, offer_text, render, suggest
 from mindrail.care.inquiry import SSH, Inquiry, known_from, load_screener, wants_inquiry
 from mindrail.care.instruments import load_instrument
 from mindrail.care.safety_plan import SafetyPlan
 from mindrail.policy.decide import Decision, PolicyEngine
-from mindrail.risk.types import Assessment, CategoryResult, Level, Subject
+from mindrail.risk.types import Assessment, Category, CategoryResult, Level, Subject
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +58,11 @@ class CareState:
     plan: SafetyPlan | None = None
     plan_offered: bool = False
     plan_shown_at: Level = Level.NONE
-    extras: dict[str, Any] = field(default_factory=dict)
+    exercise_offered: str | None = None
+    """The exercise offered in the last reply: a yes to the next message shows it."""
+    exercise_offers: int = 0
+    last_checkin: dt.datetime | None = None
+    checkin_offered: bool = False
 
 
 def inquiry_snapshot(inquiry: Inquiry, level: Level, event: str) -> dict[str, Any]:
@@ -107,6 +113,7 @@ class CareDesk:
     def __init__(self, policy: PolicyEngine) -> None:
         self.policy = policy
         self.screener = load_screener()
+        self.screener_reader = default_reader()
 
     # ------------------------------------------------------------------ the turn
     def step(self, state: CareState, text: str, a: Assessment, d: Decision, locale: str | None) -> CareStep | None:
@@ -118,6 +125,10 @@ class CareDesk:
             if state.checkin is not None:
                 state.checkin = None
             return None
+        if state.exercise_offered is not None:
+            offered, state.exercise_offered = state.exercise_offered, None
+            if a.level(SSH) == Level.NONE and self.screener_reader.yes_no(text) == Reading.YES:
+                return CareStep(render(exercise(offered)))
         if state.checkin is not None:
             return self._checkin_answer(state, text, a, locale)
         if state.inquiry is not None and state.inquiry.asked is not None:
@@ -188,6 +199,7 @@ class CareDesk:
         if prompt is not None:
             return CareStep(prompt)
         state.checkin = None
+        state.last_checkin = dt.datetime.now(dt.UTC)
         score = run.score()
         inst = run.instrument
         payload: dict[str, Any] = {
@@ -222,13 +234,31 @@ class CareDesk:
         return CareStep(reply, (write, CareWrite("inquiry", snap)))
 
     # ------------------------------------------------------------------ the safety plan
-    def decorate(self, state: CareState, reply: str, d: Decision, locale: str | None) -> str:
-        """After a crisis protocol or a moderate risk: offer the safety plan once, or show the person's own plan
-        again when risk returns after they made one."""
-        if not self.policy.care.offer_safety_plan:
-            return reply
+    def decorate(self, state: CareState, reply: str, d: Decision, locale: str | None, user_text: str = "") -> str:
+        """What the care tools add beneath a reply: after a crisis protocol or a moderate risk, the safety plan's
+        offer (once) or the person's own plan again when risk returns; with distress and nothing higher, a fitting
+        exercise (once a conversation); and a check-in when the policy's interval has passed (once)."""
         at_risk = not d.calls_model or d.level >= Level.MODERATE
-        if not at_risk:
+        if at_risk:
+            return self._plan(state, reply, d, locale)
+        if (
+            d.category == Category.DISTRESS
+            and d.level >= Level.LOW
+            and state.exercise_offers == 0
+            and (fit := suggest(user_text)) is not None
+        ):
+            state.exercise_offered, state.exercise_offers = fit.id, state.exercise_offers + 1
+            return f"{reply}\n\n{offer_text(fit)}"
+        every = self.policy.care.checkin_every_days
+        if every is not None and not state.checkin_offered and state.checkin is None:
+            now = dt.datetime.now(dt.UTC)
+            if state.last_checkin is None or now - state.last_checkin >= dt.timedelta(days=every):
+                state.checkin_offered = True
+                return f"{reply}\n\n{self.policy.message('checkin_offer', locale)}"
+        return reply
+
+    def _plan(self, state: CareState, reply: str, d: Decision, locale: str | None) -> str:
+        if not self.policy.care.offer_safety_plan:
             return reply
         if state.plan is not None and not state.plan.empty:
             if d.level <= state.plan_shown_at:

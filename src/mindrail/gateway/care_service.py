@@ -48,6 +48,7 @@ async def submit_checkin(g: Gateway, cid: str, instrument: str, values: list[int
         rid = await asyncio.to_thread(
             lambda: g.store.add_care_record(cid, "checkin", payload, instrument=inst.id, actor=actor, review=review)
         )
+        session.care.last_checkin = dt.datetime.now(dt.UTC)
         if score.safety_event and g.guard.care is not None:
             inquiry = Inquiry(known={"wish_dead": Reading.YES})
             follow_up = inquiry.ask()

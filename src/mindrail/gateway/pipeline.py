@@ -241,7 +241,7 @@ class Guard:
         if self.policy.over_reliance_due(session.user_turns + 1, session.turns_today + 1):
             text = f"{text.rstrip()}\n\n{self.policy.message('over_reliance_nudge', decision.locale)}"
         if self.care is not None:
-            text = self.care.decorate(session.care, text, decision, decision.locale)
+            text = self.care.decorate(session.care, text, decision, decision.locale, user_text)
         return text
 
     def _fallback(self, session: Session, stage: str, exc: BaseException, assessment: Assessment | None) -> TurnResult:

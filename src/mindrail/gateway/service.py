@@ -152,6 +152,9 @@ class Gateway:
         plans = self.store.care_records(cid, "safety_plan")
         if plans:
             state.plan = SafetyPlan.model_validate(plans[-1].payload)
+        checkins = self.store.care_records(cid, "checkin")
+        if checkins:
+            state.last_checkin = checkins[-1].at
         return state
 
     def forget(self, cid: str) -> None:

@@ -83,6 +83,11 @@ class Messages(StrictModel):
         " help, people to contact and how to stay safe. You can make one under Safety plan."
     )
     safety_plan_reminder: str = "Here is the safety plan you made. It might help to look at it now:"
+    checkin_offer: str = (
+        "Would you like to do a quick check-in on how the last two weeks have been? It takes a couple of minutes, and"
+        " you can see how things change over time."
+    )
+    """Offered when the policy's ``care.checkin_every_days`` have passed since the last check-in."""
     """Shown, with the person's own plan, when risk returns after they made one."""
     """Added to a model reply when the person asks whether they are talking to a human and the reply does not say."""
 
