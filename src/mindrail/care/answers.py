@@ -18,7 +18,7 @@ from functools import cache
 from pydantic import Field
 
 from mindrail.datafiles import StrictModel, load_model
-from mindrail.risk.types import Assessment, Category, CategoryResult, Level
+from mindrail.risk.types import Assessment, Category, Level
 
 _NUMBER_WORDS = {
     w: i
@@ -265,10 +265,6 @@ class AnswerReader:
         hits = _hits(t, {**self._yn, "u": self._yn_unclear})
         said = {h.label for h in hits} - {"u"}
         unsure = any(h.label == "u" for h in hits)
-        if not hits and assessment is not None and assessment.message.get(SSH, _NONE).level == Level.NONE:
-            # No yes, no or doubt, and nothing about the subject either: the person moved on ("my exam is tomorrow,
-            # how do i revise?"). Respected as a decline, never asked again.
-            return Reading.DECLINED
         if len(said) != 1:
             return Reading.UNCLEAR  # nothing, or both ("yes, though i'd never...", "no... well sometimes"): ask again
         label = said.pop()
@@ -293,7 +289,6 @@ def _starts_with(t: str, label: str) -> bool:
 
 
 SSH = Category.SUICIDE_SELF_HARM
-_NONE = CategoryResult(0.0, Level.NONE)
 
 _QUESTION_ITEMS: dict[str, frozenset[str]] = {
     "wish_dead": frozenset({"wish_dead", "active_nonspecific", "method", "intent", "plan", "behaviour", "imminent"}),
