@@ -132,3 +132,18 @@ def test_another_tenants_conversation_is_not_found(client: Client) -> None:
     other = gateway.store.create_api_key("other-app", tenant="elsewhere")
     r = c.get(f"/v1/conversations/{cid}/checkins", headers={"Authorization": f"Bearer {other}"})
     assert r.status_code == 404
+
+
+def test_a_streamed_turn_carries_the_screener_question_and_says_its_source(client: Client) -> None:
+    c, auth, _ = client
+    cid = conversation(c, auth)
+    body = {
+        "model": "any",
+        "conversation_id": cid,
+        "stream": True,
+        "messages": [{"role": "user", "content": "i keep thinking about ending my life"}],
+    }
+    with c.stream("POST", "/v1/chat/completions", json=body, headers=auth) as r:
+        assert r.status_code == 200 and r.headers["x-mindrail-source"] == "care"
+        text = "".join(r.iter_text())
+    assert "thinking about how you might do this" in text and "[DONE]" in text
