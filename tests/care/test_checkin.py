@@ -47,3 +47,16 @@ def test_item9_is_a_safety_event_as_soon_as_it_is_answered() -> None:
 def test_form_values_are_checked() -> None:
     with pytest.raises(ValueError, match="item 9"):
         CheckIn.from_values("phq9", [0] * 8 + [5])
+
+
+def test_item9_is_scored_0_only_from_a_plain_not_at_all() -> None:
+    c = CheckIn.start("phq9")
+    for _ in range(8):
+        c.answer("not at all")
+    assert c.answer("i'm fine, nothing like that, i've just been busy") is None  # asked again with the options
+    assert c.asking_again and c.current == 9
+    assert c.answer("not at all") == 0
+    plain = CheckIn.start("phq9")
+    for _ in range(8):
+        plain.answer("not at all")
+    assert plain.answer("nope") == 0

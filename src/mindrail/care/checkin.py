@@ -70,7 +70,13 @@ class CheckIn:
         n = self.current
         if n is None:
             raise RuntimeError("the check-in is complete")
-        value = self.reader.frequency(text).value
+        reading = self.reader.frequency(text)
+        value = reading.value
+        if value == 0 and self.instrument.items[n - 1].safety and not _plain_zero(reading.why, text):
+            # A safety item (PHQ-9 item 9) is scored 0 only from a plain "not at all": "fine", "nothing like that"
+            # or "i haven't done anything" is asked again with the options, since a missed item 9 is the costly
+            # error.
+            value = None
         if value is None and not self.asking_again:
             self.asking_again = True
             return None
@@ -93,3 +99,9 @@ class CheckIn:
         if not self.done or any(v is None for v in vals):
             return None
         return self.instrument.score([v for v in vals if v is not None])
+
+
+def _plain_zero(why: str, text: str) -> bool:
+    """A frequency word for zero ("not at all", "never", "0"), or a bare no of at most three words ("no", "nope
+    not at all")."""
+    return why in ("phrase", "digit") or (why == "weak" and len(text.split()) <= 3)
