@@ -182,3 +182,31 @@ def test_a_checkin_is_offered_when_the_policy_interval_has_passed(
 def test_no_checkin_offer_by_default_or_right_after_one(gateway: Gateway) -> None:
     cid = start(gateway)
     assert "quick check-in" not in turn(gateway, cid, "what's a good recipe for lentil soup").reply
+
+
+def test_a_chat_checkin_survives_a_restart(engine: RiskEngine, gateway: Gateway, tmp_path: Path, keys: KeyRing) -> None:
+    from mindrail.gateway.care_service import start_checkin_chat
+
+    cid = start(gateway)
+    asyncio.run(start_checkin_chat(gateway, cid, "gad7"))
+    for answer in ["a few days", "most days", "not at all"]:
+        assert turn(gateway, cid, answer).source == Source.CARE
+    gateway.store.close()
+    again = make_gateway(engine, tmp_path / "care.db", keys)
+    replies = [turn(again, cid, a) for a in ["2", "nope", "several days", "never"]]
+    assert "total is 6 out of 21" in replies[-1].reply
+
+
+def test_a_crisis_stops_a_chat_checkin_for_good(
+    engine: RiskEngine, gateway: Gateway, tmp_path: Path, keys: KeyRing
+) -> None:
+    from mindrail.gateway.care_service import start_checkin_chat
+
+    cid = start(gateway)
+    asyncio.run(start_checkin_chat(gateway, cid, "gad7"))
+    turn(gateway, cid, "a few days")
+    assert turn(gateway, cid, "i took all my pills an hour ago and i feel sleepy").source == Source.CRISIS_PROTOCOL
+    assert gateway.store.care_records(cid, "checkin_progress")[-1].payload["stopped"] == "crisis"
+    gateway.store.close()
+    again = make_gateway(engine, tmp_path / "care.db", keys)
+    assert turn(again, cid, "not at all").source != Source.CARE

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mindrail.care.answers import Reading, default_reader
@@ -63,6 +63,8 @@ class CareState:
     exercise_offers: int = 0
     last_checkin: dt.datetime | None = None
     checkin_offered: bool = False
+    pending: list[CareWrite] = field(default_factory=list)
+    """Records to store with the turn even though no care tool owns it (a check-in stopped by a crisis)."""
 
 
 def inquiry_snapshot(inquiry: Inquiry, level: Level, event: str) -> dict[str, Any]:
@@ -81,6 +83,32 @@ def inquiry_snapshot(inquiry: Inquiry, level: Level, event: str) -> dict[str, An
         "triage": inquiry.level().label,
         "started_at": level.label,
     }
+
+
+def checkin_snapshot(run: CheckIn, stopped: str | None = None) -> dict[str, Any]:
+    """A check-in taken by chat, so far: enough to go on after a restart."""
+    return {
+        "instrument": run.instrument.id,
+        "answers": [
+            {"item": a.item, "value": a.value, "text": a.text, "asked_again": a.asked_again} for a in run.answers
+        ],
+        "asking_again": run.asking_again,
+        "stopped": stopped,
+    }
+
+
+def restore_checkin(snapshot: dict[str, Any]) -> CheckIn | None:
+    """The check-in a snapshot describes, or None when it was stopped."""
+    from mindrail.care.checkin import ItemAnswer
+
+    if snapshot.get("stopped"):
+        return None
+    run = CheckIn.start(snapshot["instrument"])
+    run.answers = [
+        ItemAnswer(a["item"], a["value"], a.get("text", ""), bool(a.get("asked_again"))) for a in snapshot["answers"]
+    ]
+    run.asking_again = bool(snapshot.get("asking_again"))
+    return None if run.done else run
 
 
 def restore_inquiry(snapshot: dict[str, Any]) -> tuple[Inquiry, Level]:
@@ -123,6 +151,7 @@ class CareDesk:
             if state.inquiry is not None and state.inquiry.asked is not None:
                 state.inquiry.asked, state.inquiry.stopped = None, "crisis"
             if state.checkin is not None:
+                state.pending.append(CareWrite("checkin_progress", checkin_snapshot(state.checkin, "crisis")))
                 state.checkin = None
             return None
         if state.exercise_offered is not None:
@@ -191,13 +220,18 @@ class CareDesk:
         assert prompt is not None
         return prompt
 
+    def checkin_started(self, state: CareState) -> CareWrite:
+        """The record of a check-in just started by chat (so a restart before its first answer keeps it)."""
+        assert state.checkin is not None
+        return CareWrite("checkin_progress", checkin_snapshot(state.checkin))
+
     def _checkin_answer(self, state: CareState, text: str, a: Assessment, locale: str | None) -> CareStep:
         run = state.checkin
         assert run is not None
         run.answer(text)
         prompt = run.prompt()
         if prompt is not None:
-            return CareStep(prompt)
+            return CareStep(prompt, (CareWrite("checkin_progress", checkin_snapshot(run)),))
         state.checkin = None
         state.last_checkin = dt.datetime.now(dt.UTC)
         score = run.score()

@@ -73,8 +73,11 @@ async def start_checkin_chat(g: Gateway, cid: str, instrument: str) -> dict[str,
     if g.guard.care is None:
         raise ValueError("care tools are not enabled on this gateway")
     session = await g.session(cid)
+    care = g.guard.care
     async with session.lock:
-        prompt = g.guard.care.start_checkin(session.care, instrument)
+        prompt = care.start_checkin(session.care, instrument)
+        w = care.checkin_started(session.care)
+        await asyncio.to_thread(lambda: g.store.add_care_record(cid, w.kind, w.payload, instrument=instrument))
     return {"instrument": instrument, "prompt": prompt}
 
 

@@ -9,6 +9,7 @@ only after the whole reply so far has passed the checks, so nothing unsafe is ev
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import time
@@ -255,6 +256,9 @@ class Guard:
         )
 
     async def _record(self, session: Session, user_text: str, result: TurnResult) -> TurnResult:
+        if session.care.pending:
+            result = dataclasses.replace(result, care=(*result.care, *session.care.pending))
+            session.care.pending.clear()
         session.history.append(ChatMessage("user", user_text))
         session.history.append(ChatMessage("assistant", result.reply))
         session.turns_today += 1

@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from mindrail.backends.base import ChatMessage, GenerationOptions, approx_tokens
 from mindrail.care.safety_plan import SafetyPlan
 from mindrail.gateway import threads
-from mindrail.gateway.care import CareState, restore_inquiry
+from mindrail.gateway.care import CareState, restore_checkin, restore_inquiry
 from mindrail.gateway.pipeline import Guard, OnDecided, Session, Source, TurnResult
 from mindrail.policy.consent import default_consent
 from mindrail.screening import replay
@@ -155,6 +155,9 @@ class Gateway:
         checkins = self.store.care_records(cid, "checkin")
         if checkins:
             state.last_checkin = checkins[-1].at
+        progress = self.store.care_records(cid, "checkin_progress")
+        if progress and (not checkins or progress[-1].id > checkins[-1].id):
+            state.checkin = restore_checkin(progress[-1].payload)
         return state
 
     def forget(self, cid: str) -> None:

@@ -22,7 +22,7 @@ from mindrail.store.models import CareRecord, Consent, Conversation, ReviewItem,
 if TYPE_CHECKING:
     from mindrail.store.crypto import KeyRing
 
-CARE_KINDS = ("checkin", "mood", "safety_plan", "inquiry")
+CARE_KINDS = ("checkin", "checkin_progress", "mood", "safety_plan", "inquiry")
 
 
 def care_aad(cid: str, record_id: int) -> str:

@@ -139,7 +139,8 @@ class CareRecord(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
-    """"checkin", "mood", "safety_plan" or "inquiry"."""
+    """"checkin" (a finished check-in), "checkin_progress" (one taken by chat, so far), "mood", "safety_plan" or
+    "inquiry"."""
     instrument: Mapped[str | None] = mapped_column(String(16))
     """For check-ins: "phq9" or "gad7"."""
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
