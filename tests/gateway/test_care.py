@@ -93,13 +93,18 @@ def test_no_questions_during_a_crisis(gateway: Gateway) -> None:
     assert "safety plan" in r.reply  # offered once after a crisis protocol
 
 
-def test_a_crisis_mid_inquiry_stops_it(gateway: Gateway) -> None:
+def test_a_crisis_mid_inquiry_stops_it_even_after_a_restart(
+    engine: RiskEngine, gateway: Gateway, tmp_path: Path, keys: KeyRing
+) -> None:
     cid = start(gateway)
     turn(gateway, cid, IDEATION)
     r = turn(gateway, cid, "i already took all the pills an hour ago")
     assert r.source == Source.CRISIS_PROTOCOL
-    r = turn(gateway, cid, "ok")
-    assert r.source != Source.CARE
+    assert gateway.store.care_records(cid, "inquiry")[-1].payload["stopped"] == "crisis"
+    gateway.store.close()
+    again = make_gateway(engine, tmp_path / "care.db", keys)
+    restored = asyncio.run(again.session(cid)).care.inquiry
+    assert restored is not None and restored.asked is None and restored.stopped == "crisis"
 
 
 def test_inquiry_survives_a_restart(engine: RiskEngine, gateway: Gateway, tmp_path: Path, keys: KeyRing) -> None:

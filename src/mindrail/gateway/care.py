@@ -150,6 +150,7 @@ class CareDesk:
             # A crisis comes first: stop asking, and let the crisis protocol answer.
             if state.inquiry is not None and state.inquiry.asked is not None:
                 state.inquiry.asked, state.inquiry.stopped = None, "crisis"
+                state.pending.append(CareWrite("inquiry", inquiry_snapshot(state.inquiry, state.inquired_at, "crisis")))
             if state.checkin is not None:
                 state.pending.append(CareWrite("checkin_progress", checkin_snapshot(state.checkin, "crisis")))
                 state.checkin = None
