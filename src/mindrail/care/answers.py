@@ -185,13 +185,13 @@ class AnswerReader:
     def _frequency(self, t: str) -> FrequencyReading:
         if not t:
             return FrequencyReading(None, "none")
-        m = _BARE.match(t)
-        if m:
-            return FrequencyReading(int(m.group(1)), "digit")
-        days = self._days(t)
+        days = self._days(t)  # before the bare digit: "3 days" is a day count, not the score 3
         if days is not None:
             v = _days_value(days)
             return FrequencyReading(v, f"days:{days:g}")
+        m = _BARE.match(t)
+        if m:
+            return FrequencyReading(int(m.group(1)), "digit")
         pct = _PERCENT.search(t)
         if pct:
             p = int(pct.group(1))
