@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from mindrail.gateway import care_service as care
@@ -88,8 +88,8 @@ async def get_plan(c: OwnedConversation = Depends(owned_conversation)) -> dict[s
 async def save_plan(body: SafetyPlanIn, c: OwnedConversation = Depends(owned_conversation)) -> dict[str, Any]:
     try:
         plan = await care.save_plan(c.gateway, c.cid, body.sections, c.caller.actor)
-    except ValidationError as exc:
-        raise HTTPException(400, "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())) from None
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
     return {"sections": plan.render(), "markdown": plan.to_markdown()}
 
 

@@ -10,6 +10,8 @@ import datetime as dt
 import json
 from typing import Any
 
+from pydantic import ValidationError
+
 from mindrail.care.answers import Reading
 from mindrail.care.fhir import CareExport, CheckInRecord, ConsentRecord, RiskRecord, export_bundle
 from mindrail.care.inquiry import Inquiry
@@ -152,8 +154,12 @@ def plan_or_new(store: Store, cid: str, tenant: str | None = None) -> SafetyPlan
 
 
 async def save_plan(g: Gateway, cid: str, sections: dict[str, list[str]], actor: str) -> SafetyPlan:
-    """A new version of the plan (every version is kept; the latest is shown)."""
-    plan = SafetyPlan(sections={k: tuple(v) for k, v in sections.items()}, updated_at=dt.datetime.now(dt.UTC))
+    """A new version of the plan (every version is kept; the latest is shown). A bad section or entry is a
+    ValueError that names it."""
+    try:
+        plan = SafetyPlan(sections={k: tuple(v) for k, v in sections.items()}, updated_at=dt.datetime.now(dt.UTC))
+    except ValidationError as exc:  # a ValueError naming each bad section or entry, for a 400
+        raise ValueError("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())) from None
     session = await g.session(cid)
     async with session.lock:
         await asyncio.to_thread(

@@ -201,6 +201,27 @@ def _csrf(x_mindrail_chat: str | None) -> None:
         raise HTTPException(403, "missing X-Mindrail-Chat header")
 
 
+async def _owned(chat: ChatState, request: Request) -> str:
+    """The cookie's conversation, if it is the chat page's own tenant's (another's is 404 whatever the cookie
+    names)."""
+    cid = _conversation(chat, request)
+    await chat.gateway.check_tenant(cid, PERSON)
+    return cid
+
+
+async def person_conversation(request: Request, chat: ChatState = Depends(chat_state)) -> str:
+    """Dependency: the person's conversation, for a read."""
+    return await _owned(chat, request)
+
+
+async def person_conversation_write(
+    request: Request, x_mindrail_chat: str | None = Header(default=None), chat: ChatState = Depends(chat_state)
+) -> str:
+    """Dependency: the person's conversation, for a state-changing call (the CSRF header is checked first)."""
+    _csrf(x_mindrail_chat)
+    return await _owned(chat, request)
+
+
 router = APIRouter()
 """The chat page and its ``/chat/api/*`` calls; ``add_chat_routes`` gives them their state."""
 
@@ -248,15 +269,11 @@ async def start(
 
 @router.post("/chat/api/message")
 async def message(
-    request: Request,
     body: ChatPageMessage,
-    x_mindrail_chat: str | None = Header(default=None),
+    cid: str = Depends(person_conversation_write),
     chat: ChatState = Depends(chat_state),
 ) -> Response:
-    _csrf(x_mindrail_chat)
-    cid = _conversation(chat, request)
     gateway = chat.gateway
-    await gateway.check_tenant(cid, PERSON)  # the chat page's own tenant only, whatever the cookie names
     await gateway.session(cid)  # consent errors become a 403 before the stream starts
 
     async def events() -> AsyncIterator[str]:

@@ -8,13 +8,19 @@ import asyncio
 import html
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from mindrail.care.instruments import INSTRUMENTS, load_instrument
 from mindrail.gateway import care_service as care
-from mindrail.gateway.chat import PAGE_HEADERS, ChatState, _conversation, _csrf, chat_state
+from mindrail.gateway.chat import (
+    PAGE_HEADERS,
+    ChatState,
+    chat_state,
+    person_conversation,
+    person_conversation_write,
+)
 from mindrail.store.tenancy import CHAT_PAGE_CALLER as PERSON
 
 router = APIRouter()
@@ -42,12 +48,6 @@ class PlanForm(BaseModel):
     sections: dict[str, list[str]]
 
 
-async def _mine(chat: ChatState, request: Request) -> str:
-    cid = _conversation(chat, request)
-    await chat.gateway.check_tenant(cid, PERSON)
-    return cid
-
-
 @router.get("/chat/api/care/instrument/{name}")
 async def instrument(name: str) -> dict[str, Any]:
     """The questionnaire as published, for the form: items, options and the authors' notice."""
@@ -66,13 +66,10 @@ async def instrument(name: str) -> dict[str, Any]:
 
 @router.post("/chat/api/care/checkin")
 async def checkin(
-    request: Request,
     body: CheckInForm,
-    x_mindrail_chat: str | None = Header(default=None),
+    cid: str = Depends(person_conversation_write),
     chat: ChatState = Depends(chat_state),
 ) -> dict[str, Any]:
-    _csrf(x_mindrail_chat)
-    cid = await _mine(chat, request)
     try:
         return await care.submit_checkin(chat.gateway, cid, body.instrument, body.values, PERSON.actor)
     except ValueError as exc:
@@ -81,13 +78,10 @@ async def checkin(
 
 @router.post("/chat/api/care/checkin/chat")
 async def checkin_chat(
-    request: Request,
     body: ChatCheckIn,
-    x_mindrail_chat: str | None = Header(default=None),
+    cid: str = Depends(person_conversation_write),
     chat: ChatState = Depends(chat_state),
 ) -> dict[str, Any]:
-    _csrf(x_mindrail_chat)
-    cid = await _mine(chat, request)
     try:
         return await care.start_checkin_chat(chat.gateway, cid, body.instrument)
     except ValueError as exc:
@@ -96,37 +90,30 @@ async def checkin_chat(
 
 @router.post("/chat/api/care/mood")
 async def mood(
-    request: Request,
     body: MoodForm,
-    x_mindrail_chat: str | None = Header(default=None),
+    cid: str = Depends(person_conversation_write),
     chat: ChatState = Depends(chat_state),
 ) -> dict[str, Any]:
-    _csrf(x_mindrail_chat)
-    cid = await _mine(chat, request)
     return await care.add_mood(chat.gateway, cid, body.rating, body.note, PERSON.actor)
 
 
 @router.get("/chat/api/care/plan")
-async def plan(request: Request, chat: ChatState = Depends(chat_state)) -> dict[str, Any]:
-    cid = await _mine(chat, request)
+async def plan(cid: str = Depends(person_conversation), chat: ChatState = Depends(chat_state)) -> dict[str, Any]:
     p = await asyncio.to_thread(care.plan_or_new, chat.gateway.store, cid, PERSON.tenant)
     return {"sections": p.render()}
 
 
 @router.put("/chat/api/care/plan")
 async def save_plan(
-    request: Request,
     body: PlanForm,
-    x_mindrail_chat: str | None = Header(default=None),
+    cid: str = Depends(person_conversation_write),
     chat: ChatState = Depends(chat_state),
 ) -> dict[str, Any]:
-    _csrf(x_mindrail_chat)
-    cid = await _mine(chat, request)
     sections = {k: [e.strip() for e in v if e.strip()] for k, v in body.sections.items()}
     try:
         p = await care.save_plan(chat.gateway, cid, sections, PERSON.actor)
-    except ValidationError as exc:
-        raise HTTPException(400, "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())) from None
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
     return {"sections": p.render()}
 
 
@@ -148,9 +135,8 @@ def _chart(title: str, points: list[tuple[str, int]], top: int) -> str:
 
 
 @router.get("/chat/trends", response_class=HTMLResponse, include_in_schema=False)
-async def trends_page(request: Request, chat: ChatState = Depends(chat_state)) -> HTMLResponse:
+async def trends_page(cid: str = Depends(person_conversation), chat: ChatState = Depends(chat_state)) -> HTMLResponse:
     """The person's own check-ins and mood ratings over time, in plain words (no diagnosis)."""
-    cid = await _mine(chat, request)
     data = await asyncio.to_thread(care.trends, chat.gateway.store, cid, PERSON.tenant)
     sections = []
     for name in INSTRUMENTS:
