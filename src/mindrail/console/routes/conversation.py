@@ -20,15 +20,21 @@ Viewer = Annotated[Staff, Depends(signed_in("conversation.view"))]
 RIGHTS = ("data_exported", "consent_withdrawn", "consent_given")
 
 
-@router.get("/conversations/{cid}", response_class=HTMLResponse)
-async def conversation(state: State, staff: Viewer, cid: str) -> HTMLResponse:
-    store = state.store
+def _visible(state: State, staff: Staff, cid: str) -> dict[str, Any]:
+    """The conversation's info if it exists and staff is granted its tenant; 404 otherwise (the same answer)."""
     try:
-        info = store.conversation_info(cid)
+        info = state.store.conversation_info(cid)
     except NotFound:
         raise HTTPException(404, "no such conversation") from None
     if not staff.grants.allows(info["tenant"]):
         raise HTTPException(404, "no such conversation")
+    return info
+
+
+@router.get("/conversations/{cid}", response_class=HTMLResponse)
+async def conversation(state: State, staff: Viewer, cid: str) -> HTMLResponse:
+    store = state.store
+    info = _visible(state, staff, cid)
     turns = store.transcript(cid, include_withheld=True)
     store.audit("conversation_viewed", staff.actor, cid, {"role": staff.role.value})
     rights = [e for e in store.audit_events(cid, limit=500) if e["kind"] in RIGHTS]
@@ -50,12 +56,7 @@ async def conversation(state: State, staff: Viewer, cid: str) -> HTMLResponse:
 async def fhir(state: State, staff: Viewer, cid: str) -> JSONResponse:
     """The conversation's care records as a FHIR R4 Bundle, for a clinician's system (audited)."""
     store = state.store
-    try:
-        info = store.conversation_info(cid)
-    except NotFound:
-        raise HTTPException(404, "no such conversation") from None
-    if not staff.grants.allows(info["tenant"]):
-        raise HTTPException(404, "no such conversation")
+    _visible(state, staff, cid)  # 404 unless staff may see it
     bundle = care.fhir_bundle(store, cid)
     store.audit("fhir_exported", staff.actor, cid, {"resources": len(bundle.get("entry", []))})
     return JSONResponse(
