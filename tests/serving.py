@@ -1,5 +1,6 @@
 """A real uvicorn server on a free loopback port, in a thread, for tests that need one (browsers, real HTTP
-clients, chunked bodies): one helper instead of a copy in each test file."""
+clients, chunked bodies), and the axe-core check browser tests run on each page: one helper instead of a copy in
+each test file."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -35,3 +37,11 @@ def uvicorn_running(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def assert_no_serious_axe_violations(page: Any, axe_js: Path) -> None:
+    """Run axe-core (from npm) on a Playwright page; serious and critical violations fail the test."""
+    page.add_script_tag(path=str(axe_js))
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    serious = [v["id"] for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    assert not serious, f"{page.url}: {serious}"

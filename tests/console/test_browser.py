@@ -25,6 +25,7 @@ from mindrail.policy.decide import Policy, default_policy
 from mindrail.policy.schema import PolicyFile
 from mindrail.risk.engine import RiskEngine
 from mindrail.store import KeyRing, Store
+from tests.serving import assert_no_serious_axe_violations as _axe
 from tests.serving import uvicorn_running
 
 PW = "a long clinician passphrase"
@@ -59,13 +60,6 @@ def site(engine: RiskEngine, tmp_path: Path) -> Iterator[tuple[str, Gateway]]:
     gw, keys = _gateway(engine, tmp_path, default_policy())
     with uvicorn_running(_site(gw, keys)) as url:
         yield url, gw
-
-
-def _axe(page: Any, axe_js: Path) -> None:
-    page.add_script_tag(path=str(axe_js))
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    serious = [v["id"] for v in result["violations"] if v["impact"] in ("serious", "critical")]
-    assert not serious, f"{page.url}: {serious}"
 
 
 def _person_says(browser: Any, url: str, text: str) -> Any:

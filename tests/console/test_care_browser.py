@@ -24,6 +24,7 @@ from mindrail.gateway.service import Gateway
 from mindrail.policy.decide import default_policy
 from mindrail.risk.engine import RiskEngine
 from mindrail.store import KeyRing, Store
+from tests.serving import assert_no_serious_axe_violations as _axe
 from tests.serving import uvicorn_running
 
 PW = "a long clinician passphrase"
@@ -50,13 +51,6 @@ def site(engine: RiskEngine, tmp_path: Path) -> Iterator[tuple[str, Gateway]]:
 
     with uvicorn_running(create_app(gateway, extra_routes=extra)) as url:
         yield url, gateway
-
-
-def _axe(page: Any, axe_js: Path) -> None:
-    page.add_script_tag(path=str(axe_js))
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    serious = [v["id"] for v in result["violations"] if v["impact"] in ("serious", "critical")]
-    assert not serious, f"{page.url}: {serious}"
 
 
 def _say(page: Any, text: str) -> Any:

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mindrail.care.answers import Reading, default_reader
-from mindrail.care.checkin import CheckIn
+from mindrail.care.checkin import CheckIn, ItemAnswer
 from mindrail.care.exercises import exercise, offer_text, render, suggest
-from mindrail.care.inquiry import SSH, Inquiry, known_from, load_screener, wants_inquiry
+from mindrail.care.inquiry import SSH, Answer, Inquiry, known_from, load_screener, wants_inquiry
 from mindrail.care.instruments import load_instrument
 from mindrail.care.safety_plan import SafetyPlan
 from mindrail.policy.decide import Decision, PolicyEngine
@@ -99,8 +99,6 @@ def checkin_snapshot(run: CheckIn, stopped: str | None = None) -> dict[str, Any]
 
 def restore_checkin(snapshot: dict[str, Any]) -> CheckIn | None:
     """The check-in a snapshot describes, or None when it was stopped."""
-    from mindrail.care.checkin import ItemAnswer
-
     if snapshot.get("stopped"):
         return None
     run = CheckIn.start(snapshot["instrument"])
@@ -112,8 +110,6 @@ def restore_checkin(snapshot: dict[str, Any]) -> CheckIn | None:
 
 
 def restore_inquiry(snapshot: dict[str, Any]) -> tuple[Inquiry, Level]:
-    from mindrail.care.inquiry import Answer
-
     inquiry = Inquiry(known={k: Reading(v) for k, v in snapshot.get("known", {}).items()})
     inquiry.answers = [
         Answer(a["question"], Reading(a["reading"]), a.get("text", ""), bool(a.get("retried")))
