@@ -8,7 +8,9 @@ the node tree along that path gives the line of the offending value, so an error
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -142,3 +144,19 @@ def load_model(model: type[M], source: Path | str, *, package: str | None = None
         return model.model_validate(located.data)
     except ValidationError as exc:
         raise DataFileError(describe(label, located.root, exc)) from None
+
+
+def read_jsonl(path: Path, model: type[M]) -> Iterator[M]:
+    """Lines of a JSONL data file, validated one at a time (constant memory); an error names the file, the line
+    and the field, never the text (data files hold sensitive writing)."""
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                yield model.model_validate(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise DataFileError(f"{path}:{n}: not JSON ({exc.msg})") from None
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                raise DataFileError(f"{path}:{n}: {field_path(err['loc'])}: {err['msg']}") from None

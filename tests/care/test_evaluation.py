@@ -15,8 +15,8 @@ from mindrail.care.evaluation import (
     default_dir,
     evaluate_checkins,
     icc_a1,
-    read_jsonl,
 )
+from mindrail.datafiles import read_jsonl
 
 ROOT = default_dir()
 

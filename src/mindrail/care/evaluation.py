@@ -12,21 +12,19 @@ asked again, so the cost of asking is visible.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import numpy as np
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from mindrail.care.answers import Reading, default_reader
 from mindrail.care.checkin import CheckIn
 from mindrail.care.inquiry import SSH, Inquiry, known_from, wants_inquiry
 from mindrail.care.instruments import load_instrument
-from mindrail.datafiles import StrictModel, field_path
+from mindrail.datafiles import StrictModel, read_jsonl
 from mindrail.risk.types import Level
 
 
@@ -83,21 +81,6 @@ class ConversationLine(StrictModel):
 
 
 M = TypeVar("M", bound=StrictModel)
-
-
-def read_jsonl(path: Path, model: type[M]) -> Iterator[M]:
-    """Lines of a set, validated; an error names the file, the line and the field (never the text)."""
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                yield model.model_validate(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{n}: not JSON ({exc.msg})") from None
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                raise ValueError(f"{path}:{n}: {field_path(err['loc'])}: {err['msg']}") from None
 
 
 # ---------------------------------------------------------------------------------------------- scoring

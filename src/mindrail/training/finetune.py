@@ -143,6 +143,106 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed python, numpy and torch, 2 threads, deterministic kernels: the same run gives the same bytes."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(2)
+    torch.use_deterministic_algorithms(True)
+    return np.random.default_rng(seed)
+
+
+def trainable_encoder(src: Path) -> Any:
+    """The source BERT in training mode, with the word-embedding table (most of the parameters; rows of words
+    the data never uses would only decay) and the pooler (unused by mean pooling) frozen."""
+    from transformers import BertModel
+
+    model = BertModel.from_pretrained(str(src), add_pooling_layer=True)
+    model.train()
+    for p in model.pooler.parameters():
+        p.requires_grad_(False)
+    model.embeddings.word_embeddings.weight.requires_grad_(False)
+    return model
+
+
+def optimiser(model: Any, head: Any, lr: float) -> tuple[Any, list[float]]:
+    """AdamW: the encoder at ``lr`` (no decay on biases and LayerNorm), the fresh task head at HEAD_LR."""
+    import torch
+
+    no_decay = ("bias", "LayerNorm.weight")
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for n, p in named if not n.endswith(no_decay)], "lr": lr, "weight_decay": WEIGHT_DECAY},
+        {"params": [p for n, p in named if n.endswith(no_decay)], "lr": lr, "weight_decay": 0.0},
+        {"params": list(head.parameters()), "lr": HEAD_LR, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups), [lr, lr, HEAD_LR]
+
+
+def sentence_embedding(model: Any, seqs: Sequence[Sequence[int]], pad_id: int) -> Any:
+    """The inference graph in torch: pad, BERT, attention-masked mean pooling, L2 normalisation."""
+    import torch
+
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for r, s in enumerate(seqs):
+        ids[r, : len(s)] = torch.tensor(list(s), dtype=torch.long)
+        mask[r, : len(s)] = 1
+    hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    mean = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(mean, p=2, dim=1, eps=1e-12)
+
+
+def update(opt: Any, base_lrs: Sequence[float], loss: Any, params: Sequence[Any], step: int, warmup: int,
+           total: int) -> None:  # fmt: skip
+    """One optimiser step: clip to norm 1, linear warm-up then linear decay of every group's rate."""
+    import torch
+
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(list(params), 1.0)
+    factor = step / warmup if step <= warmup else max(0.0, (total - step) / max(1, total - warmup))
+    for g, base in zip(opt.param_groups, base_lrs, strict=True):
+        g["lr"] = base * factor
+    opt.step()
+
+
+def save_like_source(model: Any, src: Path, out_dir: Path) -> None:
+    """Write ``model.safetensors`` with exactly the source's tensor names, shapes and dtypes (tensors the model
+    does not own, position_ids and the unused pooler, stay as they were), then the source's other files, so
+    ``build_encoder --source out_dir`` builds the usual int8 graph. Removes ``finetune.json`` first: the dir is
+    incomplete until the caller writes it again."""
+    from safetensors.numpy import load_file, save_file
+
+    source_tensors = load_file(str(src / "model.safetensors"))
+    state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+    saved: dict[str, Any] = {}
+    for name, ref in source_tensors.items():
+        key = name.removeprefix("bert.")
+        new = state.get(key) if not name.endswith("position_ids") and not key.startswith("pooler.") else None
+        if new is None:
+            saved[name] = ref
+            continue
+        if new.shape != ref.shape:
+            raise RuntimeError(f"{name}: fine-tuned shape {new.shape} != source {ref.shape}")
+        saved[name] = np.ascontiguousarray(new.astype(ref.dtype))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "finetune.json").unlink(missing_ok=True)
+    save_file(saved, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
+    for item in sorted(src.iterdir()):
+        if item.name in _SKIP:
+            continue
+        if item.is_dir():
+            shutil.copytree(item, out_dir / item.name, dirs_exist_ok=True)
+        else:
+            shutil.copyfile(item, out_dir / item.name)
+
+
 def finetune_encoder(
     examples: Sequence[Example],
     out_dir: Path,
@@ -168,9 +268,7 @@ def finetune_encoder(
     words the corpus never uses would otherwise only decay).
     """
     import torch
-    from safetensors.numpy import load_file, save_file
     from tokenizers import Tokenizer
-    from transformers import BertModel
 
     from mindrail.risk.encoder import sha256_file
     from mindrail.risk.normalise import normalise
@@ -182,12 +280,7 @@ def finetune_encoder(
     src = Path(source) if source is not None else source_model_dir()
     out_dir = Path(out_dir)
 
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.set_num_threads(2)
-    torch.use_deterministic_algorithms(True)
-    rng = np.random.default_rng(seed)
+    rng = seed_everything(seed)
 
     train = [ex for ex in examples if ex.split == "train"]
     if not train:
@@ -225,29 +318,10 @@ def finetune_encoder(
     windows = [_windows(ids, span, stride) for ids in token_ids]
     lengths = np.asarray([min(len(ids), span) + 2 for ids in token_ids])
 
-    model = BertModel.from_pretrained(str(src), add_pooling_layer=True)
-    model.train()
+    model = trainable_encoder(src)
     head = torch.nn.Linear(model.config.hidden_size, y_np.shape[1])
-    for p in model.pooler.parameters():
-        p.requires_grad_(False)  # unused by mean pooling; saved unchanged
-    model.embeddings.word_embeddings.weight.requires_grad_(False)
     enc_params = [p for p in model.parameters() if p.requires_grad]
-    no_decay = ("bias", "LayerNorm.weight")
-    groups = [
-        {
-            "params": [p for n, p in model.named_parameters() if p.requires_grad and not n.endswith(no_decay)],
-            "lr": lr,
-            "weight_decay": WEIGHT_DECAY,
-        },
-        {
-            "params": [p for n, p in model.named_parameters() if p.requires_grad and n.endswith(no_decay)],
-            "lr": lr,
-            "weight_decay": 0.0,
-        },
-        {"params": list(head.parameters()), "lr": HEAD_LR, "weight_decay": 0.0},
-    ]
-    opt = torch.optim.AdamW(groups)
-    base_lrs = [lr, lr, HEAD_LR]
+    opt, base_lrs = optimiser(model, head, lr)
     steps_per_epoch = -(-len(train) // batch_size)
     total = steps_per_epoch * epochs
     warmup = max(1, int(WARMUP * total))
@@ -266,31 +340,15 @@ def finetune_encoder(
         batches = _batches(lengths, batch_size, rng)
         for b, idx in enumerate(batches):
             seqs = [[cls_id, *token_ids[i][picks[i][0] : picks[i][1]], sep_id] for i in idx]
-            width = max(len(s) for s in seqs)
-            ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-            mask = torch.zeros((len(seqs), width), dtype=torch.long)
-            for r, s in enumerate(seqs):
-                ids[r, : len(s)] = torch.tensor(s, dtype=torch.long)
-                mask[r, : len(s)] = 1
-            hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
-            m = mask.unsqueeze(-1).to(hidden.dtype)
-            mean = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
-            emb = torch.nn.functional.normalize(mean, p=2, dim=1, eps=1e-12)
-            logits = LOGIT_SCALE * head(emb)
+            logits = LOGIT_SCALE * head(sentence_embedding(model, seqs, pad_id))
             it = torch.from_numpy(np.asarray(idx, dtype=np.int64))
             bce = torch.nn.functional.binary_cross_entropy_with_logits(
                 logits, y_t[it], pos_weight=pos_weight, reduction="none"
             )
             wk = known_t[it] * w_t[it].unsqueeze(1)
             loss = (bce * wk).sum() / wk.sum().clamp(min=1e-9)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_([*enc_params, *head.parameters()], 1.0)
             step += 1
-            factor = step / warmup if step <= warmup else max(0.0, (total - step) / max(1, total - warmup))
-            for g, base in zip(opt.param_groups, base_lrs, strict=True):
-                g["lr"] = base * factor
-            opt.step()
+            update(opt, base_lrs, loss, [*enc_params, *head.parameters()], step, warmup, total)
             run_loss += float(loss.detach()) * len(idx)
             run_n += len(idx)
             if progress:
@@ -299,30 +357,7 @@ def finetune_encoder(
         elapsed = time.perf_counter() - t_start
         log.info("epoch %d/%d: loss %.4f (%.0f s)", epoch + 1, epochs, losses[-1], elapsed)
 
-    # Same tensor names, shapes and dtypes as the source; tensors the model does not own (position_ids)
-    # and the unused pooler stay as they were.
-    source_tensors = load_file(str(src / "model.safetensors"))
-    state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
-    saved: dict[str, Any] = {}
-    for name, ref in source_tensors.items():
-        key = name.removeprefix("bert.")
-        new = state.get(key) if not name.endswith("position_ids") and not key.startswith("pooler.") else None
-        if new is None:
-            saved[name] = ref
-            continue
-        if new.shape != ref.shape:
-            raise RuntimeError(f"{name}: fine-tuned shape {new.shape} != source {ref.shape}")
-        saved[name] = np.ascontiguousarray(new.astype(ref.dtype))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "finetune.json").unlink(missing_ok=True)  # the dir is incomplete until this exists again
-    save_file(saved, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
-    for item in sorted(src.iterdir()):
-        if item.name in _SKIP:
-            continue
-        if item.is_dir():
-            shutil.copytree(item, out_dir / item.name, dirs_exist_ok=True)
-        else:
-            shutil.copyfile(item, out_dir / item.name)
+    save_like_source(model, src, out_dir)
 
     counts: dict[str, int] = {}
     for ex in train:
