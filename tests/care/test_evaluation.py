@@ -14,9 +14,9 @@ from mindrail.care.evaluation import (
     PersonLine,
     default_dir,
     evaluate_checkins,
-    icc_a1,
 )
 from mindrail.datafiles import read_jsonl
+from mindrail.training.metrics import icc_a1
 
 ROOT = default_dir()
 

@@ -26,6 +26,7 @@ from mindrail.care.inquiry import SSH, Inquiry, known_from, wants_inquiry
 from mindrail.care.instruments import load_instrument
 from mindrail.datafiles import StrictModel, read_jsonl
 from mindrail.risk.types import Level
+from mindrail.training.metrics import icc_a1
 
 
 class ItemLine(StrictModel):
@@ -100,19 +101,6 @@ def evaluate_scoring(path: Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- check-ins
-def icc_a1(a: np.ndarray, b: np.ndarray) -> float:
-    """ICC(A,1): two-way, absolute agreement, single measures (McGraw and Wong 1996), of two raters."""
-    x = np.stack([a, b], axis=1).astype(float)
-    n, k = x.shape
-    grand = x.mean()
-    msr = k * ((x.mean(axis=1) - grand) ** 2).sum() / (n - 1)
-    msc = n * ((x.mean(axis=0) - grand) ** 2).sum() / (k - 1)
-    sse = ((x - x.mean(axis=1, keepdims=True) - x.mean(axis=0, keepdims=True) + grand) ** 2).sum()
-    mse = sse / ((n - 1) * (k - 1))
-    denom = msr + (k - 1) * mse + k * (msc - mse) / n
-    return float((msr - mse) / denom) if denom else math.nan
-
-
 def evaluate_checkins(path: Path) -> dict[str, Any]:
     """Every person takes their instrument by chat; item agreement (first reading and final), totals' ICC(A,1),
     items asked again, items left unanswered, and item-9 safety events caught."""

@@ -1,14 +1,14 @@
 """mindrail's command line: thin Typer commands over the packages. This module builds the ``app`` (the
 ``mindrail`` entry point) and wires in the commands and sub-apps, in the order ``mindrail --help`` lists them;
 the commands live in ``screen`` (screen, demo, serve, openapi), ``train`` (train, eval), ``admin`` (keys, API keys,
-staff, export, audit) and ``bench``."""
+staff, export, audit), ``bench`` and ``practice``."""
 
 from __future__ import annotations
 
 import typer
 
 from mindrail import __version__
-from mindrail.cli import admin, bench, screen, train
+from mindrail.cli import admin, bench, practice, screen, train
 
 app = typer.Typer(
     help="mindrail: a safety layer for mental-health conversations with chat models.",
@@ -33,5 +33,6 @@ app.add_typer(admin.users_app, name="users")
 app.add_typer(admin.staff_app, name="staff")
 app.add_typer(admin.export_app, name="export")
 app.add_typer(bench.bench_app, name="bench")
+app.add_typer(practice.practice_app, name="practice")
 
 __all__ = ["app"]
