@@ -12,7 +12,7 @@ FINETUNE_ARGS := --epochs 2 --lr 5e-5 --max-per-source 600 --sources authored,go
 TRAIN_VENV := .venv-train
 TRAIN_STAMP := $(TRAIN_VENV)/.stamp
 
-.PHONY: install model demo serve test lint bench train train-encoder clean
+.PHONY: install model demo serve test lint bench train train-encoder train-mi-coder clean
 
 $(STAMP): requirements.lock pyproject.toml scripts/llama_wheel.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,7 @@ bench: install
 	$(BIN)/python benchmarks/run_console.py --out docs/benchmarks-gateway.md
 	$(BIN)/python benchmarks/run_screen_load.py --out docs/benchmarks-gateway.md
 	$(BIN)/python benchmarks/run_care.py --out docs/benchmarks-care.md
+	$(BIN)/python benchmarks/run_practice.py --out docs/benchmarks-practice.md
 
 # Fine-tuning needs torch (CPU build first: other torch specs pull the CUDA stack), kept out of the runtime venv.
 $(TRAIN_STAMP): requirements.lock requirements-train.lock pyproject.toml
@@ -72,8 +73,17 @@ train-encoder: $(STAMP) $(TRAIN_STAMP)
 	$(TRAIN_VENV)/bin/python -m mindrail.training.finetune train --out $(FINETUNED) $(FINETUNE_ARGS)
 	$(BIN)/python -m mindrail.training.build_encoder --source $(FINETUNED) --force
 
-# Every shipped artifact from source data: the encoder, then the heads on it (about an hour on 2 cores).
-train: install train-encoder
+# The practice simulator's MI skill coder (docs/practice.md): fine-tune on AnnoMI's train+val dialogues and the
+# practice-domain dev file (about 15 minutes on 2 cores), build the int8 graph, fit the heads.
+MI_FINETUNED := .cache/mi-finetune
+train-mi-coder: $(STAMP) $(TRAIN_STAMP)
+	$(TRAIN_VENV)/bin/python -m mindrail.training.mi_coder finetune --out $(MI_FINETUNED)
+	$(BIN)/python -m mindrail.training.build_encoder --source $(MI_FINETUNED) --out src/mindrail/practice/artifacts/mi_encoder --force
+	$(BIN)/python -m mindrail.training.mi_coder heads
+
+# Every shipped artifact from source data: the encoder, then the heads on it (about an hour on 2 cores), and the
+# practice simulator's coder.
+train: install train-encoder train-mi-coder
 	$(BIN)/mindrail train
 
 clean:

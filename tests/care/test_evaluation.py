@@ -16,7 +16,7 @@ from mindrail.care.evaluation import (
     evaluate_checkins,
 )
 from mindrail.datafiles import read_jsonl
-from mindrail.training.metrics import icc_a1
+from mindrail.stats import icc_a1
 
 ROOT = default_dir()
 

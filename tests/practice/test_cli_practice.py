@@ -20,8 +20,12 @@ def test_list_shows_every_card() -> None:
 
 def test_run_chats_gives_feedback_and_writes_a_report(tmp_path: Path) -> None:
     turns = "It sounds like you're carrying a lot on your own.\n/feedback\nWhat's been the hardest part?\n/end\n"
-    r = runner.invoke(app, ["practice", "run", "dre_army_separated", "--trainee", "sam", "--out", str(tmp_path)],
-                      input=turns, env={"COLUMNS": "200"})  # fmt: skip
+    r = runner.invoke(
+        app,
+        ["practice", "run", "dre_army_separated", "--trainee", "sam", "--out", str(tmp_path)],
+        input=turns,
+        env={"COLUMNS": "200"},
+    )
     assert r.exit_code == 0, r.output
     assert "Training exercise" in r.output and "feedback" in r.output
     (report,) = (tmp_path / "sam").glob("*.json")
@@ -35,8 +39,10 @@ def test_run_chats_gives_feedback_and_writes_a_report(tmp_path: Path) -> None:
 def test_simulate_and_plot(tmp_path: Path) -> None:
     r = runner.invoke(app, ["practice", "simulate", "jordan_student_exams", "--as", "good", "--out", str(tmp_path)])
     assert r.exit_code == 0, r.output
-    r = runner.invoke(app, ["practice", "report", "--trainee", "scripted-good", "--out", str(tmp_path), "--plot",
-                            str(tmp_path / "p.png")])  # fmt: skip
+    r = runner.invoke(
+        app,
+        ["practice", "report", "--trainee", "scripted-good", "--out", str(tmp_path), "--plot", str(tmp_path / "p.png")],
+    )
     assert r.exit_code == 0 and (tmp_path / "p.png").exists()
 
 

@@ -16,8 +16,17 @@ R, CR, Q, OQ = Act.REFLECTION_SIMPLE, Act.REFLECTION_COMPLEX, Act.QUESTION_CLOSE
 
 
 def test_summary_counts_and_ratios() -> None:
-    s = summarise([frozenset({CR}), frozenset({R}), frozenset({CR}), frozenset({OQ}), frozenset({Q, Act.ASKED_SUICIDE}),
-                   frozenset({Act.ADVICE}), frozenset({Act.OTHER, Act.JUDGEMENT})])  # fmt: skip
+    s = summarise(
+        [
+            frozenset({CR}),
+            frozenset({R}),
+            frozenset({CR}),
+            frozenset({OQ}),
+            frozenset({Q, Act.ASKED_SUICIDE}),
+            frozenset({Act.ADVICE}),
+            frozenset({Act.OTHER, Act.JUDGEMENT}),
+        ]
+    )
     assert (s.reflections, s.complex_reflections, s.questions, s.open_questions) == (3, 2, 2, 1)
     assert s.reflection_to_question == 1.5
     assert s.complex_reflection_share == 2 / 3

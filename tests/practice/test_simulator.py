@@ -3,6 +3,8 @@ not resolve on cue."""
 
 from __future__ import annotations
 
+import itertools
+
 from mindrail.practice.cards import Act, card
 from mindrail.practice.simulator import Person
 
@@ -29,7 +31,7 @@ def test_openness_rises_at_most_one_step_per_turn_and_needs_several_turns() -> N
     for _ in range(6):
         p.respond(GOOD)
         levels.append(p.state.openness)
-    assert all(b - a <= 1 for a, b in zip(levels, levels[1:], strict=False))
+    assert all(b - a <= 1 for a, b in itertools.pairwise(levels))
     assert levels[1] == levels[0]  # one perfect reflection is not enough for a guarded person
 
 

@@ -26,7 +26,7 @@ from mindrail.care.inquiry import SSH, Inquiry, known_from, wants_inquiry
 from mindrail.care.instruments import load_instrument
 from mindrail.datafiles import StrictModel, read_jsonl
 from mindrail.risk.types import Level
-from mindrail.training.metrics import icc_a1
+from mindrail.stats import icc_a1
 
 
 class ItemLine(StrictModel):

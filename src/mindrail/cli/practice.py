@@ -52,7 +52,8 @@ def list_cards() -> None:
     from mindrail.practice.cards import cards
 
     t = Table(title="Practice cards (simulated people)")
-    for col in ("card", "module", "risk", "style", "summary"):
+    t.add_column("card", no_wrap=True)
+    for col in ("module", "risk", "style", "summary"):
         t.add_column(col, overflow="fold")
     for c in cards():
         risk = f"{c.risk.level} ({c.risk.cssrs.value}{', about someone else' if c.risk.subject != 'self' else ''})"
@@ -81,11 +82,13 @@ def _save(session: PracticeSession, folder: Path) -> Path:
     s = rep.summary
     rq = "n/a" if s.reflection_to_question is None else f"{s.reflection_to_question:.2f}"
     cr = "n/a" if s.complex_reflection_share is None else f"{100 * s.complex_reflection_share:.0f}%"
-    out.print(Panel(
-        f"Rating: [bold]{rep.rating}[/bold]   reflection:question {rq}   complex reflections {cr}\n"
-        + "\n".join(f"{'✓' if c.passed else '✗'} {c.text}" for c in rep.checks),
-        title=f"report: {folder / stem}.html",
-    ))  # fmt: skip
+    out.print(
+        Panel(
+            f"Rating: [bold]{rep.rating}[/bold]   reflection:question {rq}   complex reflections {cr}\n"
+            + "\n".join(f"{'✓' if c.passed else '✗'} {c.text}" for c in rep.checks),
+            title=f"report: {folder / stem}.html",
+        )
+    )
     return folder / f"{stem}.json"
 
 
@@ -114,8 +117,9 @@ def run(
 
         model = _bench_backend(backend, "--backend")
         voice, drafter = ModelVoice(model), ModelDrafter(model, default_coder())
-    session = PracticeSession(card, default_coder(), seed=seed, feedback=feedback, locale=locale, voice=voice,
-                              drafter=drafter)  # fmt: skip
+    session = PracticeSession(
+        card, default_coder(), seed=seed, feedback=feedback, locale=locale, voice=voice, drafter=drafter
+    )
     out.print(f"[bold yellow]{BANNER}[/bold yellow]")
     out.print(f"[bold]{card.name}[/bold]: {session.start().text}")
     while not session.ended:
@@ -195,9 +199,15 @@ def progress(
             return "n/a" if v is None else (f"{100 * v:.0f}%" if pct else f"{v:.2f}")
 
         for r in rows:
-            t.add_row(r["started"][:19], r["card"], r["rating"], f(r["reflection_to_question"]),
-                      f(r["complex_reflection_share"], True), f(r["open_question_share"], True),
-                      str(r["missed_moments"]))  # fmt: skip
+            t.add_row(
+                r["started"][:19],
+                r["card"],
+                r["rating"],
+                f(r["reflection_to_question"]),
+                f(r["complex_reflection_share"], True),
+                f(r["open_question_share"], True),
+                str(r["missed_moments"]),
+            )
         out.print(t)
     if plot is not None:
         plot_progress(rows, plot, title=f"Practice progress: {trainee}")

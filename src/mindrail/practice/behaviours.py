@@ -18,9 +18,17 @@ from mindrail.practice.cards import Act
 from mindrail.risk.normalise import normalise
 
 BEHAVIOURS = (
-    Act.ASKED_SUICIDE, Act.ASKED_METHOD, Act.ASKED_INTENT, Act.ASKED_PLAN, Act.SAFETY_PLAN, Act.MEANS_SAFETY,
-    Act.CRISIS_LINE, Act.PROMISED_SECRECY, Act.JUDGEMENT, Act.MINIMISING,
-)  # fmt: skip
+    Act.ASKED_SUICIDE,
+    Act.ASKED_METHOD,
+    Act.ASKED_INTENT,
+    Act.ASKED_PLAN,
+    Act.SAFETY_PLAN,
+    Act.MEANS_SAFETY,
+    Act.CRISIS_LINE,
+    Act.PROMISED_SECRECY,
+    Act.JUDGEMENT,
+    Act.MINIMISING,
+)
 
 
 class Rule(StrictModel):

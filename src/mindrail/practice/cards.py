@@ -60,10 +60,18 @@ class Cssrs(StrEnum):
 
 
 STYLES = (
-    "guarded", "verbose", "tangential", "hostile", "minimising", "plain",
+    "guarded",
+    "verbose",
+    "tangential",
+    "hostile",
+    "minimising",
+    "plain",
     # Patient-Psi's conversational styles (Wang et al., EMNLP 2024)
-    "upset", "reserved", "pleasing", "going_off_on_tangents",
-)  # fmt: skip
+    "upset",
+    "reserved",
+    "pleasing",
+    "going_off_on_tangents",
+)
 
 
 class When(StrictModel):
@@ -113,7 +121,7 @@ class Resolution(StrictModel):
 
     requires: tuple[Act, ...] = ()
     openness: int = Field(default=3, ge=0, le=4)
-    min_turns: int = Field(default=8, ge=1)
+    min_turns: int = Field(default=10, ge=1)
     """Not before this turn of the person's, and not while a disclosure's moment is still open: people do not
     resolve on cue (simulated patients that did were the main fault a published simulator benchmark found)."""
     say: tuple[str, ...] = Field(min_length=1)

@@ -31,9 +31,14 @@ SUBTYPES: dict[str, tuple[Act, Act]] = {
 }
 """Each main code's two subtypes: the binary head's probability is that of the second."""
 CODES: tuple[Act, ...] = (
-    Act.REFLECTION_SIMPLE, Act.REFLECTION_COMPLEX, Act.QUESTION_CLOSED, Act.QUESTION_OPEN, Act.INFORMATION,
-    Act.ADVICE, Act.OTHER,
-)  # fmt: skip
+    Act.REFLECTION_SIMPLE,
+    Act.REFLECTION_COMPLEX,
+    Act.QUESTION_CLOSED,
+    Act.QUESTION_OPEN,
+    Act.INFORMATION,
+    Act.ADVICE,
+    Act.OTHER,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,9 +27,14 @@ def feedback_text() -> FeedbackText:
 
 MISSTEPS = frozenset({Act.ADVICE, Act.JUDGEMENT, Act.MINIMISING, Act.PROMISED_SECRECY})
 SAFETY = (
-    Act.ASKED_SUICIDE, Act.ASKED_METHOD, Act.ASKED_INTENT, Act.ASKED_PLAN, Act.SAFETY_PLAN, Act.MEANS_SAFETY,
+    Act.ASKED_SUICIDE,
+    Act.ASKED_METHOD,
+    Act.ASKED_INTENT,
+    Act.ASKED_PLAN,
+    Act.SAFETY_PLAN,
+    Act.MEANS_SAFETY,
     Act.CRISIS_LINE,
-)  # fmt: skip
+)
 
 
 @dataclass(slots=True)

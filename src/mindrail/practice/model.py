@@ -74,8 +74,10 @@ class ModelDrafter:
         p = prompts()
         if act not in p.skills:
             return None
-        messages = [ChatMessage("system", p.draft_system),
-                    ChatMessage("user", p.draft_turn.format(said=said, skill=p.skills[act]))]  # fmt: skip
+        messages = [
+            ChatMessage("system", p.draft_system),
+            ChatMessage("user", p.draft_turn.format(said=said, skill=p.skills[act])),
+        ]
         try:
             text = _clean((await self.backend.complete(messages, self.options)).text)
         except BackendError:

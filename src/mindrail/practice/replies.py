@@ -77,6 +77,29 @@ class ReplyBank:
     def acts(self) -> frozenset[Act]:
         return frozenset(r.act for r in self.replies)
 
+    def ranked(
+        self,
+        act: Act,
+        person_said: str,
+        *,
+        openness: int,
+        module: Module | None = None,
+        exclude: frozenset[str] = frozenset(),
+    ) -> list[Suggestion]:
+        """Replies showing ``act``, best first: those written for the person's openness before the rest, by cosine
+        similarity between ``person_said`` and the situation each was written for (the card's module breaks
+        near-ties); replies in ``exclude`` (already offered this session) are left out while others remain."""
+        idx = [i for i, r in enumerate(self.replies) if r.act == act]
+        fresh = [i for i in idx if self.replies[i].id not in exclude] or idx
+        if not fresh:
+            return []
+        query = self._embed([person_said])[0]
+        sims = self.vectors[fresh] @ query
+        bonus = np.asarray([0.03 if module is not None and self.replies[i].module == module else 0.0 for i in fresh])
+        fits = np.asarray([openness in self.replies[i].openness for i in fresh])
+        order = np.lexsort((-(sims + bonus), ~fits))
+        return [Suggestion(self.replies[fresh[k]], float(sims[k])) for k in order]
+
     def suggest(
         self,
         act: Act,
@@ -87,19 +110,11 @@ class ReplyBank:
         exclude: frozenset[str] = frozenset(),
         fill: Callable[[str], str] = lambda s: s,
     ) -> Suggestion | None:
-        """The reply showing ``act`` whose situation is most like ``person_said``: replies written for the
-        person's openness first, then any; the card's module breaks near-ties; replies in ``exclude`` (already
-        offered this session) are skipped while others remain."""
-        idx = [i for i, r in enumerate(self.replies) if r.act == act]
-        if not idx:
+        """The best of ``ranked``, with ``{crisis_line}`` filled in by ``fill``."""
+        best = self.ranked(act, person_said, openness=openness, module=module, exclude=exclude)
+        if not best:
             return None
-        fresh = [i for i in idx if self.replies[i].id not in exclude] or idx
-        fitting = [i for i in fresh if openness in self.replies[i].openness] or fresh
-        query = self._embed([person_said])[0]
-        sims = self.vectors[fitting] @ query
-        bonus = np.asarray([0.03 if module is not None and self.replies[i].module == module else 0.0 for i in fitting])
-        best = int(np.argmax(sims + bonus))
-        chosen = self.replies[fitting[best]]
-        if fill is not None and "{" in chosen.text:
+        chosen = best[0].reply
+        if "{" in chosen.text:
             chosen = chosen.model_copy(update={"text": fill(chosen.text)})
-        return Suggestion(chosen, float(sims[best]))
+        return Suggestion(chosen, best[0].similarity)

@@ -159,8 +159,13 @@ class CheckResult:
     required: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "text": self.text, "applies": self.applies, "passed": self.passed,
-                "required": self.required}  # fmt: skip
+        return {
+            "id": self.id,
+            "text": self.text,
+            "applies": self.applies,
+            "passed": self.passed,
+            "required": self.required,
+        }
 
 
 def run_checks(card: PersonaCard, summary: Summary, done: set[Act], missed: int) -> list[CheckResult]:
@@ -251,11 +256,15 @@ def progress_rows(reports: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for rep in sorted(reports, key=lambda r: str(r["started"])):
         s = rep["summary"]
-        rows.append({
-            "started": rep["started"], "card": rep["card"]["id"], "rating": rep["rating"],
-            "reflection_to_question": s["reflection_to_question"],
-            "complex_reflection_share": s["complex_reflection_share"],
-            "open_question_share": s["open_question_share"],
-            "missed_moments": sum(1 for m in rep["moments"] if not m["caught"]),
-        })  # fmt: skip
+        rows.append(
+            {
+                "started": rep["started"],
+                "card": rep["card"]["id"],
+                "rating": rep["rating"],
+                "reflection_to_question": s["reflection_to_question"],
+                "complex_reflection_share": s["complex_reflection_share"],
+                "open_question_share": s["open_question_share"],
+                "missed_moments": sum(1 for m in rep["moments"] if not m["caught"]),
+            }
+        )
     return rows

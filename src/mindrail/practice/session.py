@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any
 
 from mindrail.practice.behaviours import BehaviourReader, default_reader
@@ -24,6 +25,12 @@ def crisis_line_text(locale: str | None) -> str:
 
     _, loc = default_resources().for_locale(locale)
     return loc.services[0].contact_line() if loc.services else f"emergency services ({loc.emergency.number})"
+
+
+@cache
+def bank_for(coder: SkillCoder) -> ReplyBank:
+    """One reply bank per coder, so the bank's situations are embedded once per process, not once per session."""
+    return ReplyBank(coder.embed)
 
 
 @dataclass(slots=True)
@@ -86,7 +93,7 @@ class PracticeSession:
         self.card = card
         self.coder = coder
         self.reader = reader or default_reader()
-        self.bank = bank or ReplyBank(coder.embed)
+        self.bank = bank or bank_for(coder)
         self.person = Person(card, seed)
         self.crisis_line = crisis_line_text(locale)
         self.voice = voice

@@ -30,10 +30,24 @@ def dynamics() -> Dynamics:
 
 # Which reaction a turn's acts draw, most telling first: a judgement is heard over the question that follows it.
 REACTION_ORDER: tuple[Act, ...] = (
-    Act.JUDGEMENT, Act.MINIMISING, Act.PROMISED_SECRECY, Act.ADVICE, Act.ASKED_SUICIDE, Act.ASKED_METHOD,
-    Act.ASKED_PLAN, Act.ASKED_INTENT, Act.MEANS_SAFETY, Act.SAFETY_PLAN, Act.CRISIS_LINE, Act.QUESTION_CLOSED,
-    Act.REFLECTION_COMPLEX, Act.REFLECTION_SIMPLE, Act.QUESTION_OPEN, Act.INFORMATION, Act.OTHER,
-)  # fmt: skip
+    Act.JUDGEMENT,
+    Act.MINIMISING,
+    Act.PROMISED_SECRECY,
+    Act.ADVICE,
+    Act.ASKED_SUICIDE,
+    Act.ASKED_METHOD,
+    Act.ASKED_PLAN,
+    Act.ASKED_INTENT,
+    Act.MEANS_SAFETY,
+    Act.SAFETY_PLAN,
+    Act.CRISIS_LINE,
+    Act.QUESTION_CLOSED,
+    Act.REFLECTION_COMPLEX,
+    Act.REFLECTION_SIMPLE,
+    Act.QUESTION_OPEN,
+    Act.INFORMATION,
+    Act.OTHER,
+)
 # After these the person goes on with their story (a talk line) unless they just opened up a step.
 EVOKING = frozenset({Act.REFLECTION_COMPLEX, Act.REFLECTION_SIMPLE, Act.QUESTION_OPEN})
 
@@ -100,8 +114,12 @@ class Person:
         opened = st.openness > before
         for act in REACTION_ORDER:
             if act in acts and act in self.card.reactions and (act not in EVOKING or opened):
-                return PersonTurn(self._pick(f"reaction:{act.value}", self.card.reactions[act]), st.turn,
-                                  f"reaction:{act.value}", st.openness)  # fmt: skip
+                return PersonTurn(
+                    self._pick(f"reaction:{act.value}", self.card.reactions[act]),
+                    st.turn,
+                    f"reaction:{act.value}",
+                    st.openness,
+                )
         level = st.openness
         return PersonTurn(self._pick(f"talk:{level}", self.card.talk[level]), st.turn, f"talk:{level}", level)
 

@@ -20,13 +20,21 @@ class Trainee(Protocol):
 
 
 SAFETY_ORDER = (
-    Act.ASKED_SUICIDE, Act.ASKED_METHOD, Act.ASKED_INTENT, Act.ASKED_PLAN, Act.SAFETY_PLAN, Act.MEANS_SAFETY,
+    Act.ASKED_SUICIDE,
+    Act.ASKED_METHOD,
+    Act.ASKED_INTENT,
+    Act.ASKED_PLAN,
+    Act.SAFETY_PLAN,
+    Act.MEANS_SAFETY,
     Act.CRISIS_LINE,
-)  # fmt: skip
+)
 
 
 class GoodTrainee:
-    """Reflects more than it asks (two reflections to each question: MITI "good"), asks directly about suicide
+    """Reflects more than it asks (two reflections to each question, with room kept for a question a moment may
+    force: MITI "good"), says only bank replies that the coder and the patterns read as the skill it means (so
+    sessions test the simulator and the scoring; the coder's own accuracy is measured on held-out data), asks
+    directly about suicide
     once the person has opened a little, follows a disclosure with what its moment expects, and works through the
     module's required acts."""
 
@@ -39,9 +47,12 @@ class GoodTrainee:
         for m in session.record.book.open:
             assert m.disclosure.moment is not None
             expect = m.disclosure.moment.expect
-            if Act.REFLECTION_COMPLEX in expect:  # a reflection answers the moment and keeps the ratio
+            last_chance = m.deadline <= session.trainee_turns + 1
+            if Act.REFLECTION_COMPLEX in expect and not last_chance:  # answers the moment and keeps the ratio
                 return [Act.REFLECTION_COMPLEX]
-            return [a for a in expect if a not in done] or list(expect)
+            # last chance: an act the patterns read plainly, in case a reflection was coded as something else
+            ranked = sorted(expect, key=lambda a: a in (Act.REFLECTION_COMPLEX, Act.QUESTION_OPEN))
+            return [a for a in ranked if a not in done] or ranked
         if card.risk.cssrs.value != "none":
             for c in module_file().modules[card.module].checks:
                 if c.act is not None and c.act not in done:
@@ -62,32 +73,44 @@ class GoodTrainee:
         turn = session.trainee_turns + 1
         needed = self._needed(session, done)
         last_chance = any(m.deadline <= turn for m in session.record.book.open)
-        if session.record.book.open and needed and (last_chance or r >= 2 * (q + 1)):
-            act = needed[0]
-        elif session.record.book.open:
-            act = Act.REFLECTION_COMPLEX  # the window has room: reflect first, keep the ratio, ask next turn
-        elif needed and turn >= 3 and r >= 2 * (q + 1):
-            act = needed[0]
-        elif r >= 2 * (q + 1) + 1:
-            act = Act.QUESTION_OPEN
+        if session.record.book.open:
+            # reflect first while the window has room (keeps the ratio), then do what the moment expects
+            ask = bool(needed) and (last_chance or r >= 2 * (q + 1))
         else:
-            act = Act.REFLECTION_COMPLEX
+            # a module's safety acts, once there are reflections enough to keep 2:1 after a forced question too
+            ask = bool(needed) and turn >= 3 and r >= 2 * (q + 2)
+        if ask:
+            wants = [*needed, Act.REFLECTION_COMPLEX]
+        elif not needed and r >= 2 * (q + 1) + 1:
+            wants = [Act.QUESTION_OPEN, Act.REFLECTION_COMPLEX]
+        else:
+            wants = [Act.REFLECTION_COMPLEX]
         said = session.last_person_text()
-        s = session.bank.suggest(act, said, openness=openness, module=session.card.module,
-                                 exclude=frozenset(self._used), fill=session.fill)  # fmt: skip
-        if s is None:
-            s = session.bank.suggest(Act.REFLECTION_COMPLEX, said, openness=openness, exclude=frozenset(self._used))
-        assert s is not None
-        self._used.add(s.reply.id)
-        return s.reply.text
+        for want in wants:
+            for s in session.bank.ranked(
+                want, said, openness=openness, module=session.card.module, exclude=frozenset(self._used)
+            ):
+                text = session.fill(s.reply.text)
+                if want in session.reader.read(text) | {session.coder.code(text).act}:
+                    self._used.add(s.reply.id)
+                    return text
+        raise RuntimeError(f"no bank reply reads as {wants[0].value}")
 
 
 class PoorTrainee:
     """The mistakes new helpers make, in turn: advice, a closed question, judgement, minimising, a promise of
     secrecy, small talk."""
 
-    ORDER = (Act.ADVICE, Act.QUESTION_CLOSED, Act.MINIMISING, Act.ADVICE, Act.JUDGEMENT, Act.QUESTION_CLOSED,
-             Act.PROMISED_SECRECY, Act.OTHER)  # fmt: skip
+    ORDER = (
+        Act.ADVICE,
+        Act.QUESTION_CLOSED,
+        Act.MINIMISING,
+        Act.ADVICE,
+        Act.JUDGEMENT,
+        Act.QUESTION_CLOSED,
+        Act.PROMISED_SECRECY,
+        Act.OTHER,
+    )
 
     def __init__(self) -> None:
         bank = poor_replies()

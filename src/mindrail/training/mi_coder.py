@@ -38,10 +38,13 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from mindrail.datafiles import StrictModel, read_jsonl
+from mindrail.datafiles import read_jsonl
 from mindrail.practice.cards import Act
 from mindrail.practice.coder import CODES, MAIN, SUBTYPES, SkillCoder, artifacts_dir
-from mindrail.training.metrics import auroc, icc_a1, macro_f1
+from mindrail.practice.evaluation import TraineeTurn
+from mindrail.stats import icc_a1, macro_f1
+from mindrail.training.dataset import default_shared_dir
+from mindrail.training.metrics import auroc
 
 Split = Literal["train", "val", "test"]
 SEED = 13
@@ -72,10 +75,6 @@ class Utterance:
         return SUBTYPES[self.main][self.subtype or 0]
 
 
-def default_shared() -> Path:
-    return Path(__file__).resolve().parents[3].parent / "shared" / "data"
-
-
 def _h(salt: str, dialogue: int) -> str:
     return hashlib.sha256(f"{salt}:{dialogue}".encode()).hexdigest()
 
@@ -96,7 +95,7 @@ def splits(dialogues: dict[int, str]) -> dict[int, Split]:
 
 def load_annomi(shared: Path | None = None) -> list[Utterance]:
     """Therapist utterances in dialogue order; a missing file or column is an error naming it."""
-    folder = (shared or default_shared()) / "annomi"
+    folder = (shared or default_shared_dir()) / "annomi"
     subtypes: dict[tuple[str, str], dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
     with (folder / "AnnoMI-full.csv").open(encoding="utf-8", newline="") as fh:
         for n, row in enumerate(csv.DictReader(fh), 2):
@@ -111,8 +110,11 @@ def load_annomi(shared: Path | None = None) -> list[Utterance]:
     with (folder / "AnnoMI-simple.csv").open(encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh):
             by[row["transcript_id"]].append(row)
-    column = {"reflection": "reflection_subtype", "question": "question_subtype",
-              "therapist_input": "therapist_input_subtype"}  # fmt: skip
+    column = {
+        "reflection": "reflection_subtype",
+        "question": "question_subtype",
+        "therapist_input": "therapist_input_subtype",
+    }
     out: list[Utterance] = []
     for tid in sorted(by, key=int):
         prev = ""
@@ -135,17 +137,6 @@ def default_domain_file() -> Path:
     return Path(__file__).resolve().parents[3] / "data" / "practice" / "eval" / "trainee_turns.dev.jsonl"
 
 
-class TraineeTurn(StrictModel):
-    """A line of the practice-domain sets (``data/practice/eval``): a trainee's reply, coded."""
-
-    id: str
-    context: str
-    text: str
-    code: Act
-    behaviours: tuple[Act, ...] = ()
-    writer: str
-
-
 def load_trainee_turns(path: Path) -> list[Utterance]:
     """Practice-domain lines as utterances (AnnoMI has almost no blunt advice, judgement or questions about
     suicide; a trainee's turns have many). Only the dev file may be trained on; the test file is measured."""
@@ -158,8 +149,15 @@ def load_trainee_turns(path: Path) -> list[Utterance]:
 
 
 # ---------------------------------------------------------------------------------------------- fine-tune
-def finetune(utts: Sequence[Utterance], out_dir: Path, *, epochs: int = 3, lr: float = 5e-5, batch_size: int = 32,
-             seed: int = SEED) -> Path:  # fmt: skip
+def finetune(
+    utts: Sequence[Utterance],
+    out_dir: Path,
+    *,
+    epochs: int = 3,
+    lr: float = 5e-5,
+    batch_size: int = 32,
+    seed: int = SEED,
+) -> Path:
     """Fine-tune the encoder on ``utts``: softmax over the 4 main codes (class-balanced) plus the two subtype
     decisions of the utterance's own main code (half weight). Input is the utterance alone: appending the
     person's words before it did not help on the validation split (0.729 against 0.746 macro-F1)."""
@@ -220,9 +218,16 @@ def finetune(utts: Sequence[Utterance], out_dir: Path, *, epochs: int = 3, lr: f
             total += float(loss.detach()) * len(idx)
         losses.append(round(total / len(utts), 6))
     save_like_source(model, src, out_dir)
-    info = {"task": "annomi therapist codes", "utterances": len(utts), "epochs": epochs, "lr": lr,
-            "batch_size": batch_size, "seed": seed, "loss_per_epoch": losses,
-            "wall_time_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
+    info = {
+        "task": "annomi therapist codes",
+        "utterances": len(utts),
+        "epochs": epochs,
+        "lr": lr,
+        "batch_size": batch_size,
+        "seed": seed,
+        "loss_per_epoch": losses,
+        "wall_time_s": round(time.perf_counter() - t0, 1),
+    }
     (out_dir / "finetune.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return out_dir
 
@@ -240,8 +245,12 @@ def fit_heads(
 ) -> dict[str, Any]:
     """The main head (4 classes) and one binary head per main code with subtypes, on its own utterances."""
     y = np.asarray([MAIN.index(u.main) for u in utts])
-    heads: dict[str, Any] = {"version": f"mi-coder-{encoder_version[-12:]}", "encoder": encoder_version,
-                             "main": {"classes": list(MAIN), **_fit(x, y, c)}, "subtypes": {}}  # fmt: skip
+    heads: dict[str, Any] = {
+        "version": f"mi-coder-{encoder_version[-12:]}",
+        "encoder": encoder_version,
+        "main": {"classes": list(MAIN), **_fit(x, y, c)},
+        "subtypes": {},
+    }
     for main in SUBTYPES:
         rows = [i for i, u in enumerate(utts) if u.main == main and u.subtype is not None]
         ys = np.asarray([utts[i].subtype for i in rows])
@@ -288,9 +297,22 @@ def evaluate(utts: Sequence[Utterance], coder: SkillCoder, *, on: Split = "test"
     f1, per = macro_f1(gold_main, pred_main, MAIN)
     gold7 = [u.act.value for u in test]
     pred7 = [c.act.value for c in codes]
-    f1_7, per7 = macro_f1(gold7, pred7, [a.value for a in (Act.REFLECTION_SIMPLE, Act.REFLECTION_COMPLEX,
-                                                          Act.QUESTION_OPEN, Act.QUESTION_CLOSED, Act.INFORMATION,
-                                                          Act.ADVICE, Act.OTHER)])  # fmt: skip
+    f1_7, per7 = macro_f1(
+        gold7,
+        pred7,
+        [
+            a.value
+            for a in (
+                Act.REFLECTION_SIMPLE,
+                Act.REFLECTION_COMPLEX,
+                Act.QUESTION_OPEN,
+                Act.QUESTION_CLOSED,
+                Act.INFORMATION,
+                Act.ADVICE,
+                Act.OTHER,
+            )
+        ],
+    )
     sub: dict[str, Any] = {}
     for main, pair in SUBTYPES.items():
         rows = [i for i, u in enumerate(test) if u.main == main and u.subtype is not None and codes[i].main == main]
@@ -369,8 +391,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for p in (ft, hd, ev):
         p.add_argument("--shared", type=Path, default=None, help="the shared data folder (../shared/data)")
     for p in (ft, hd):
-        p.add_argument("--domain", type=Path, default=default_domain_file(),
-                       help="practice-domain lines to add (the dev file; 'none' for AnnoMI alone)")  # fmt: skip
+        p.add_argument(
+            "--domain",
+            type=Path,
+            default=default_domain_file(),
+            help="practice-domain lines to add (the dev file; 'none' for AnnoMI alone)",
+        )
         p.add_argument("--domain-weight", type=int, default=3, help="times each domain line is repeated")
     args = ap.parse_args(argv)
     utts = load_annomi(args.shared)
@@ -393,12 +419,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         enc = Encoder(folder / "mi_encoder", threads=2)
         x = enc.embed([u.text for u in rows])
         heads = fit_heads(rows, x, enc.version)
-        heads["trained_on"] = {"data": "AnnoMI (uccollab/AnnoMI @ 42936645), therapist utterances",
-                               "licence": "freely available for research (see shared/data/annomi)",
-                               "domain": None if not domain else {"file": "data/practice/eval/trainee_turns.dev.jsonl",
-                                                                  "writer": "pe-d", "repeats": args.domain_weight},
-                               "splits": sorted(chosen), "utterances": len(rows),
-                               "dialogues": len({u.dialogue for u in rows})}  # fmt: skip
+        heads["trained_on"] = {
+            "data": "AnnoMI (uccollab/AnnoMI @ 42936645), therapist utterances",
+            "licence": "freely available for research (see shared/data/annomi)",
+            "domain": None
+            if not domain
+            else {
+                "file": "data/practice/eval/trainee_turns.dev.jsonl",
+                "writer": "pe-d",
+                "repeats": args.domain_weight,
+            },
+            "splits": sorted(chosen),
+            "utterances": len(rows),
+            "dialogues": len({u.dialogue for u in rows}),
+        }
         (folder / "mi_coder.json").write_text(json.dumps(heads, sort_keys=True) + "\n", encoding="utf-8")
         print(f"wrote {folder / 'mi_coder.json'} ({len(rows)} utterances)")
         return 0
