@@ -35,7 +35,14 @@ def gw(engine: RiskEngine, tmp_path: Path) -> Gateway:
         Guard(engine, default_policy(), ScriptedBackend(default="I'm here."), recorder=StoreRecorder(store)), store
     )
     acc = Accounts(store)
-    for name, role in (("ada", "admin"), ("cleo", "clinician"), ("cara", "clinician"), ("audra", "auditor")):
+    for name, role in (
+        ("ada", "admin"),
+        ("cleo", "clinician"),
+        ("cara", "clinician"),
+        ("audra", "auditor"),
+        ("tara", "trainer"),
+        ("tim", "trainee"),
+    ):
         acc.add_user(name, role, PW, tenants=["*"])
     return g
 
@@ -135,6 +142,17 @@ PAGES = [
     ("POST", "/console/items/{item}/release", "queue.act"),
     ("POST", "/console/items/{item}/resolve", "queue.act"),
     ("POST", "/console/users", "users.manage"),
+    ("GET", "/console/practice", "practice.use"),
+    ("POST", "/console/practice", "practice.use"),
+    ("GET", "/console/practice/progress.png", "practice.use"),
+    ("GET", "/console/practice/{sid}", "practice.use"),
+    ("POST", "/console/practice/{sid}/turn", "practice.use"),
+    ("POST", "/console/practice/{sid}/finish", "practice.use"),
+    ("GET", "/console/practice/{sid}/report", "practice.use"),
+    ("GET", "/console/practice/{sid}/report.json", "practice.use"),
+    ("GET", "/console/practice/{sid}/report.html", "practice.use"),
+    ("POST", "/console/practice/{sid}/comments", "practice.review"),
+    ("GET", "/console/trainees", "practice.review"),
 ]
 
 
@@ -154,23 +172,31 @@ def test_matrix_covers_every_console_route(client: TestClient) -> None:
         ("GET", "/console"),
         ("GET", "/console/static/console.css"),
     }
-    covered = {(m, p.replace("{cid}", "{cid}").replace("{item}", "{item_id}")) for m, p, _ in PAGES}
+    covered = {(m, p.replace("{item}", "{item_id}")) for m, p, _ in PAGES}
     assert routes - public - {("HEAD", p) for _, p in routes} <= covered
 
 
-@pytest.mark.parametrize("user", ["ada", "cleo", "audra", None])
+@pytest.mark.parametrize("user", ["ada", "cleo", "audra", "tara", "tim", None])
 def test_role_matrix(client: TestClient, gw: Gateway, user: str | None) -> None:
     cid = _escalate(gw)
     item = 1
-    roles = {"ada": "admin", "cleo": "clinician", "audra": "auditor"}
+    roles = {"ada": "admin", "cleo": "clinician", "audra": "auditor", "tara": "trainer", "tim": "trainee"}
     if user:
         _login(client, user)
+    # each practice route gets a session of this user's own (a trainer may also see a trainee's)
     for method, path, perm in PAGES:
-        url = path.format(cid=cid, item=item)
+        sid = gw.store.start_practice(user if user in ("tara", "tim") else "tim", "jordan_student_exams")
+        url = path.format(cid=cid, item=item, sid=sid)
         if method == "GET":
             r = client.get(url, follow_redirects=False)
         else:
-            home = {"ada": "/console/users", "cleo": "/console/queue", "audra": "/console/audit"}
+            home = {
+                "ada": "/console/users",
+                "cleo": "/console/queue",
+                "audra": "/console/audit",
+                "tara": "/console/trainees",
+                "tim": "/console/practice",
+            }
             token = _csrf(client, home[user]) if user else ""
             data = {
                 "csrf_token": token,
@@ -180,12 +206,18 @@ def test_role_matrix(client: TestClient, gw: Gateway, user: str | None) -> None:
                 "outcome": "other",
                 "release": "edited",
                 "text": "x",
+                "card_id": "jordan_student_exams",
             }
             r = client.post(url, data=data, follow_redirects=False)
         if user is None:
             assert r.status_code == 303 and r.headers["location"] == "/console/login", url
         elif roles[user] in {p.value for p in PERMISSIONS[perm]}:
-            assert r.status_code in (200, 303, 409), (user, url, r.status_code)  # 409: allowed, wrong item state
+            # 409: allowed, wrong item state; 404: the progress plot before any finished session
+            assert r.status_code in (200, 303, 409) or (r.status_code == 404 and "progress" in url), (
+                user,
+                url,
+                r.status_code,
+            )
         else:
             assert r.status_code == 403, (user, url, r.status_code)
 

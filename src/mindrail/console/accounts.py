@@ -45,6 +45,10 @@ class Role(StrEnum):
     ADMIN = "admin"
     CLINICIAN = "clinician"
     AUDITOR = "auditor"
+    TRAINER = "trainer"
+    """Sees every trainee's practice sessions and reports and comments on them (docs/practice.md)."""
+    TRAINEE = "trainee"
+    """Practises with simulated people; sees only their own sessions. Never sees a person's conversation."""
 
 
 class LoginError(Exception):

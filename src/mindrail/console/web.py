@@ -36,8 +36,16 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "dashboard.view": frozenset({Role.CLINICIAN, Role.AUDITOR}),
     "audit.view": frozenset({Role.AUDITOR, Role.ADMIN}),
     "users.manage": frozenset({Role.ADMIN}),
+    "practice.use": frozenset({Role.TRAINEE, Role.TRAINER}),
+    "practice.review": frozenset({Role.TRAINER}),
 }
-HOME = {Role.CLINICIAN: "/console/queue", Role.AUDITOR: "/console/dashboard", Role.ADMIN: "/console/users"}
+HOME = {
+    Role.CLINICIAN: "/console/queue",
+    Role.AUDITOR: "/console/dashboard",
+    Role.ADMIN: "/console/users",
+    Role.TRAINER: "/console/trainees",
+    Role.TRAINEE: "/console/practice",
+}
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",

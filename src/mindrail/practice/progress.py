@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from mindrail.practice.report import module_file
 
@@ -26,8 +26,9 @@ def load_reports(folder: Path) -> list[dict[str, Any]]:
     return reports
 
 
-def plot_progress(rows: Sequence[dict[str, Any]], path: Path, *, title: str) -> None:
-    """Reflection-to-question ratio and % complex reflections per session, with the MITI fair/good lines."""
+def plot_progress(rows: Sequence[dict[str, Any]], path: Path | BinaryIO, *, title: str) -> None:
+    """Reflection-to-question ratio and % complex reflections per session, with the MITI fair/good lines, as a
+    PNG file (a path, or a binary stream for a web response)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -50,6 +51,7 @@ def plot_progress(rows: Sequence[dict[str, Any]], path: Path, *, title: str) -> 
         ax.set_xticks(x)
         ax.legend(loc="best", fontsize=8)
     fig.suptitle(title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, metadata={"Software": None})
+    if isinstance(path, Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=110, metadata={"Software": None})
     plt.close(fig)

@@ -186,3 +186,26 @@ class PracticeSession:
             self.record.finished = dt.datetime.now(dt.UTC)
             self.record.resolved = resolved
         return self.record
+
+
+def replay(
+    card: PersonaCard,
+    coder: SkillCoder,
+    turns: list[str],
+    *,
+    seed: int = 0,
+    feedback: bool = True,
+    started: dt.datetime | None = None,
+    locale: str | None = "US",
+) -> PracticeSession:
+    """A session rebuilt from its card, seed and the trainee's turns: the state machine is deterministic, so a
+    web request on any instance can continue a session from what the store keeps."""
+    session = PracticeSession(card, coder, seed=seed, feedback=feedback, locale=locale)
+    if started is not None:
+        session.record.started = started
+    session.start()
+    for text in turns:
+        if session.ended:
+            break
+        session.step(text)
+    return session

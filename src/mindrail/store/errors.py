@@ -7,3 +7,7 @@ class ConsentRequired(PermissionError):
 
 class NotFound(LookupError):
     pass
+
+
+class Conflict(RuntimeError):
+    """The record changed since the caller read it (a double submit, or another instance got there first)."""

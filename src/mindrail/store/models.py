@@ -14,6 +14,7 @@ from typing import overload
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -237,3 +238,35 @@ class Setting(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class PracticeSessionRow(Base):
+    """A trainee's practice session (docs/practice.md). The simulated person is rebuilt from the card, the seed
+    and the trainee's turns (the state machine is deterministic), so any instance can serve the next turn. What
+    the trainee typed and the finished report are sealed; plain columns hold only what listing needs."""
+
+    __tablename__ = "practice_sessions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    trainee: Mapped[str] = mapped_column(String(64), index=True)
+    card_id: Mapped[str] = mapped_column(String(64))
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    feedback_on: Mapped[bool] = mapped_column(Boolean, default=True)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    rating: Mapped[str | None] = mapped_column(String(16))
+    turns: Mapped[int] = mapped_column(Integer, default=0)
+    turns_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    report_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class PracticeComment(Base):
+    """A trainer's comment on a practice session (sealed)."""
+
+    __tablename__ = "practice_comments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("practice_sessions.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    text_enc: Mapped[bytes] = mapped_column(LargeBinary)

@@ -33,6 +33,7 @@ from mindrail.store.care import CareRecords, care_aad
 from mindrail.store.crypto import KeyRing
 from mindrail.store.errors import ConsentRequired, NotFound
 from mindrail.store.models import ApiKey, AuditEvent, CareRecord, Consent, Conversation, ReviewItem, Turn, utcnow
+from mindrail.store.practice import PracticeRecords
 from mindrail.store.reports import Reports
 from mindrail.store.review import ReviewItems, review_aad, turn_aad
 from mindrail.store.staff import StaffAccounts
@@ -112,7 +113,7 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-class Store(ReviewItems, Reports, StaffAccounts, CareRecords):
+class Store(ReviewItems, Reports, StaffAccounts, CareRecords, PracticeRecords):
     def __init__(self, url: str, keys: KeyRing, *, migrate: bool = True, echo: bool = False) -> None:
         self.url = url
         self.keys = keys
@@ -543,6 +544,7 @@ class Store(ReviewItems, Reports, StaffAccounts, CareRecords):
                         aad = review_aad(item.id, name).encode()
                         setattr(item, col, new.seal(old.open(val, aad), aad))
                         n += 1
+            n += self._rotate_practice(s, new)
             chain.append(s, "keys_rotated", "keys", None, {"active_key": new.active, "values_resealed": n})
         self.keys = new
         return n

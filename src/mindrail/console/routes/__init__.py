@@ -2,6 +2,13 @@
 
 from fastapi import APIRouter
 
-from mindrail.console.routes import conversation, reports, review, session, users
+from mindrail.console.routes import conversation, practice, reports, review, session, users
 
-ROUTERS: tuple[APIRouter, ...] = (session.router, review.router, conversation.router, reports.router, users.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    session.router,
+    review.router,
+    conversation.router,
+    reports.router,
+    users.router,
+    practice.router,
+)
