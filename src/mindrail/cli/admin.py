@@ -152,7 +152,7 @@ def _grant_list(tenant: list[str] | None, all_tenants: bool) -> list[str]:
 @users_app.command("add")
 def users_add(
     username: Annotated[str, typer.Argument(help="Login name.")],
-    role: Annotated[str, typer.Option(help="admin | clinician | auditor")] = "admin",
+    role: Annotated[str, typer.Option(help="admin | clinician | auditor | trainer | trainee")] = "admin",
     tenant: TenantsOpt = None,
     all_tenants: AllTenantsOpt = False,
     password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
