@@ -33,7 +33,7 @@ def f1_table(per: dict[str, float]) -> str:
     return "| code | F1 |\n|---|---|\n" + "".join(f"| {k} | {v:.3f} |\n" for k, v in per.items())
 
 
-def render(annomi: dict[str, Any], domain: dict[str, Any], sims: dict[str, Any], coder: SkillCoder) -> str:
+def render(annomi: dict[str, Any], domain: dict[str, dict[str, Any]], sims: dict[str, Any], coder: SkillCoder) -> str:
     sub = annomi["subtypes_given_main"]
     n = sims["sessions_per_trainee"]
     lines = [
@@ -68,21 +68,29 @@ def render(annomi: dict[str, Any], domain: dict[str, Any], sims: dict[str, Any],
         "Main codes:",
         "",
         f1_table(annomi["main_f1"]),
-        "## Trainee turns in the practice domain (measured only)",
+        "## Trainee turns in the practice domain",
         "",
-        f"`data/practice/eval/trainee_turns.test.jsonl`: {domain['lines']} trainee replies by writer "
-        f"{', '.join(domain['writers'])}, who wrote nothing else in the project; the dev file (pe-d) was read while "
-        "the patterns were written and is part of the coder's training data.",
+        "Coded trainee replies by writers who wrote nothing else in the project (`data/practice/eval/README.md`). "
+        "The dev file (pe-d) was read while the patterns were written and is part of the coder's training data. "
+        "`test` (pe-c) was measured first (2026-12-08) and then read to broaden the patterns, so its behaviour "
+        "figures are no longer held out; `test2` (pe-e) is unread and is the held-out figure for the current "
+        "patterns. The coder did not change after `test` was measured.",
         "",
-        f"Coder: 7-code macro-F1 **{domain['codes7_macro_f1']:.3f}**, accuracy {pct(domain['accuracy'])}, "
-        f"main-code macro-F1 {domain['main_macro_f1']:.3f}.",
-        "",
-        f1_table(domain["codes7_f1"]),
-        "| behaviour | n | precision | recall | F1 |",
-        "|---|---|---|---|---|",
+        "| measure | " + " | ".join(domain) + " |",
+        "|---|" + "---|" * len(domain),
+        "| lines (writer) | " + " | ".join(f"{d['lines']} ({', '.join(d['writers'])})" for d in domain.values()) + " |",
+        "| coder: 7-code macro-F1 | " + " | ".join(f"{d['codes7_macro_f1']:.3f}" for d in domain.values()) + " |",
+        "| coder: accuracy | " + " | ".join(pct(d["accuracy"]) for d in domain.values()) + " |",
+        "| coder: main-code macro-F1 | " + " | ".join(f"{d['main_macro_f1']:.3f}" for d in domain.values()) + " |",
         *(
-            f"| {k} | {v['n']} | {v['precision']:.2f} | {v['recall']:.2f} | {v['f1']:.2f} |"
-            for k, v in domain["behaviours"].items()
+            f"| coder F1: {code} | " + " | ".join(f"{d['codes7_f1'][code]:.3f}" for d in domain.values()) + " |"
+            for code in next(iter(domain.values()))["codes7_f1"]
+        ),
+        *(
+            f"| behaviour {b}: precision / recall (n) | "
+            + " | ".join("{precision:.2f} / {recall:.2f} ({n})".format(**d["behaviours"][b]) for d in domain.values())
+            + " |"
+            for b in next(iter(domain.values()))["behaviours"]
         ),
         "",
         "## Scripted sessions",
@@ -118,7 +126,10 @@ def main() -> int:
     args = ap.parse_args()
     coder = SkillCoder.load()
     annomi = mi_coder.evaluate(mi_coder.load_annomi(), coder)
-    domain = evaluate_trainee_turns(default_eval_dir() / "trainee_turns.test.jsonl", coder)
+    domain = {
+        p.stem.removeprefix("trainee_turns."): evaluate_trainee_turns(p, coder)
+        for p in sorted(default_eval_dir().glob("trainee_turns.test*.jsonl"))
+    }
     sims = evaluate_simulations(coder)
     args.out.write_text(render(annomi, domain, sims, coder), encoding="utf-8")
     if args.json:

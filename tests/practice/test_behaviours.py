@@ -39,6 +39,8 @@ def test_reads_each_behaviour(text: str, act: Act) -> None:
         ("What's your plan for the weekend with the kids?", Act.ASKED_PLAN),
         ("I keep what you say private, unless you're in danger; then I'd get help.", Act.PROMISED_SECRECY),
         ("I won't judge you for any of it.", Act.JUDGEMENT),
+        ("Has your brother said anything to you about suicide?", Act.ASKED_SUICIDE),
+        ("Asking about suicide plainly does not put the idea in anyone's head.", Act.ASKED_SUICIDE),
     ],
 )
 def test_near_misses_do_not_count(text: str, act: Act) -> None:

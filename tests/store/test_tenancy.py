@@ -328,6 +328,19 @@ NO_CONVERSATION = {
     ("GET", "/console/static/console.css"): "static file",
     ("GET", "/console/users"): "staff accounts (admins), no conversation data",
     ("POST", "/console/users"): "adds a staff account",
+    # Practice with simulated people (trainee and trainer roles): no conversation of a person is reachable; a
+    # trainee reaches only their own sessions (tests/console/test_practice_pages.py).
+    ("GET", "/console/practice"): "the trainee's own practice sessions",
+    ("POST", "/console/practice"): "starts a practice session",
+    ("GET", "/console/practice/progress.png"): "the trainee's own progress plot",
+    ("GET", "/console/practice/{sid}"): "a practice session (its trainee only)",
+    ("POST", "/console/practice/{sid}/turn"): "a trainee's turn in their own session",
+    ("POST", "/console/practice/{sid}/finish"): "finishes the trainee's own session",
+    ("GET", "/console/practice/{sid}/report"): "a practice report (its trainee, or a trainer)",
+    ("GET", "/console/practice/{sid}/report.json"): "a practice report (its trainee, or a trainer)",
+    ("GET", "/console/practice/{sid}/report.html"): "a practice report (its trainee, or a trainer)",
+    ("POST", "/console/practice/{sid}/comments"): "a trainer's comment on a practice session",
+    ("GET", "/console/trainees"): "every trainee's practice sessions (trainers)",
 }
 
 
