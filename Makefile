@@ -80,6 +80,7 @@ train-mi-coder: $(STAMP) $(TRAIN_STAMP)
 	$(TRAIN_VENV)/bin/python -m mindrail.training.mi_coder finetune --out $(MI_FINETUNED)
 	$(BIN)/python -m mindrail.training.build_encoder --source $(MI_FINETUNED) --out src/mindrail/practice/artifacts/mi_encoder --force
 	$(BIN)/python -m mindrail.training.mi_coder heads
+	$(BIN)/python -m mindrail.training.behaviours
 
 # Every shipped artifact from source data: the encoder, then the heads on it (about an hour on 2 cores), and the
 # practice simulator's coder.

@@ -65,3 +65,24 @@ def test_skill_codes_are_not_behaviours(tmp_path: Path) -> None:
     bad.write_text("version: 1\nbehaviours:\n  advice:\n    any: ['should']\n", encoding="utf-8")
     with pytest.raises(DataFileError, match="not behaviours"):
         BehaviourReader.load(bad)
+
+
+def test_learned_heads_read_phrasings_the_patterns_miss() -> None:
+    from mindrail.practice.coder import default_coder
+
+    reader, coder = default_reader(), default_coder()
+    assert reader.learned
+    for text, act in (
+        ("Could your sister hang onto the tablets for you this week?", Act.MEANS_SAFETY),
+        ("Let's work out what you'll do if tonight gets really bad.", Act.SAFETY_PLAN),
+    ):
+        assert act not in reader.patterns(text)
+        assert act in reader.read(text, coder.embed([text])[0])
+    small_talk = "What kind of music do you like?"
+    assert reader.read(small_talk, coder.embed([small_talk])[0]) == frozenset()
+
+
+def test_heads_for_unknown_behaviours_are_refused() -> None:
+    reader = BehaviourReader.load()
+    with pytest.raises(ValueError, match="unknown behaviours"):
+        reader.set_heads({"terms": [], "idf": [], "threshold": 0.7, "heads": {"advice": {"coef": [], "intercept": 0}}})

@@ -38,7 +38,8 @@ def default_eval_dir() -> Path:
 def evaluate_trainee_turns(path: Path, coder: SkillCoder) -> dict[str, Any]:
     """The coder's 7 codes and each behaviour's precision, recall and F1 on a coded file."""
     lines = list(read_jsonl(path, TraineeTurn))
-    codes = coder.code_many([x.text for x in lines])
+    vectors = coder.embed([x.text for x in lines])
+    codes = coder.code_vectors(vectors)
     gold = [x.code.value for x in lines]
     pred = [c.act.value for c in codes]
     f1, per = macro_f1(gold, pred, [a.value for a in CODES])
@@ -53,20 +54,33 @@ def evaluate_trainee_turns(path: Path, coder: SkillCoder) -> dict[str, Any]:
         ["other", "question", "reflection", "therapist_input"],
     )
     reader = default_reader()
-    found = [reader.read(x.text) for x in lines]
+    found = [reader.read(x.text, v, context=x.context) for x, v in zip(lines, vectors, strict=True)]
+    patterns = [reader.patterns(x.text) for x in lines]
     behaviours: dict[str, dict[str, float | int]] = {}
-    for b in BEHAVIOURS:
-        tp = sum(b in f and b in x.behaviours for f, x in zip(found, lines, strict=True))
-        fp = sum(b in f and b not in x.behaviours for f, x in zip(found, lines, strict=True))
-        fn = sum(b not in f and b in x.behaviours for f, x in zip(found, lines, strict=True))
+
+    def prf(b: Act, reads: list[frozenset[Act]]) -> dict[str, float | int]:
+        tp = sum(b in f and b in x.behaviours for f, x in zip(reads, lines, strict=True))
+        fp = sum(b in f and b not in x.behaviours for f, x in zip(reads, lines, strict=True))
+        fn = sum(b not in f and b in x.behaviours for f, x in zip(reads, lines, strict=True))
         p = tp / (tp + fp) if tp + fp else 0.0
         r = tp / (tp + fn) if tp + fn else 0.0
-        behaviours[b.value] = {
+        return {
             "n": tp + fn,
             "precision": round(p, 4),
             "recall": round(r, 4),
             "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0,
         }
+
+    for b in BEHAVIOURS:
+        behaviours[b.value] = prf(b, found)
+    alone = {b.value: prf(b, patterns) for b in BEHAVIOURS}
+
+    def pooled(reads: list[frozenset[Act]]) -> dict[str, float]:
+        tp = sum(len(f & set(x.behaviours)) for f, x in zip(reads, lines, strict=True))
+        fp = sum(len(f - set(x.behaviours)) for f, x in zip(reads, lines, strict=True))
+        fn = sum(len(set(x.behaviours) - f) for f, x in zip(reads, lines, strict=True))
+        return {"precision": round(tp / max(tp + fp, 1), 4), "recall": round(tp / max(tp + fn, 1), 4)}
+
     return {
         "lines": len(lines),
         "writers": sorted({x.writer for x in lines}),
@@ -76,6 +90,10 @@ def evaluate_trainee_turns(path: Path, coder: SkillCoder) -> dict[str, Any]:
         "main_f1": {k: round(v, 4) for k, v in per_main.items()},
         "accuracy": round(sum(g == p for g, p in zip(gold, pred, strict=True)) / max(len(lines), 1), 4),
         "behaviours": behaviours,
+        "behaviours_patterns_only": alone,
+        "behaviours_pooled": pooled(found),
+        "behaviours_pooled_patterns_only": pooled(patterns),
+        "learned_heads": reader.learned,
     }
 
 

@@ -87,5 +87,7 @@ class ModelDrafter:
             return None
         if not (self.checker or ReplyChecker()).check(text).passed:
             return None
-        shown = (self.reader or default_reader()).read(text) | {self.coder.code(text).act}
+        vector = self.coder.embed([text])
+        shown = (self.reader or default_reader()).read(text, vector[0], context=said)
+        shown |= {self.coder.code_vectors(vector)[0].act}
         return text if act in shown else None

@@ -116,6 +116,13 @@ class PracticeSession:
         self.record.entries.append(Entry("person", opening.text, 0, opening.source, opening.openness))
         return opening
 
+    @property
+    def risk_discussed(self) -> bool:
+        """Whether suicide has come up: the trainee asked about it, or the person disclosed something."""
+        return any(Act.ASKED_SUICIDE in f.acts for f in self.record.feedback) or any(
+            e.source.startswith("disclosure:") for e in self.record.entries if e.role == "person"
+        )
+
     def last_person_text(self) -> str:
         return next((e.text for e in reversed(self.record.entries) if e.role == "person"), "")
 
@@ -130,8 +137,9 @@ class PracticeSession:
             raise ValueError("empty trainee turn")
         turn = self.trainee_turns + 1
         said = self.last_person_text()
-        code = self.coder.code(text)
-        behaviours = self.reader.read(text)
+        vector = self.coder.embed([text])
+        code = self.coder.code_vectors(vector)[0]
+        behaviours = self.reader.read(text, vector[0], context=said, risk=self.risk_discussed)
         acts = behaviours | {code.act}
         before = self.person.state.openness
         target = target_act(acts, code, self.record.book.open, self.person.state.done | set(acts))

@@ -91,7 +91,10 @@ class GoodTrainee:
                 want, said, openness=openness, module=session.card.module, exclude=frozenset(self._used)
             ):
                 text = session.fill(s.reply.text)
-                if want in session.reader.read(text) | {session.coder.code(text).act}:
+                vector = session.coder.embed([text])
+                shown = session.reader.read(text, vector[0], context=said, risk=session.risk_discussed)
+                shown |= {session.coder.code_vectors(vector)[0].act}
+                if want in shown:
                     self._used.add(s.reply.id)
                     return text
         raise RuntimeError(f"no bank reply reads as {wants[0].value}")
