@@ -72,9 +72,9 @@ def render(annomi: dict[str, Any], domain: dict[str, dict[str, Any]], sims: dict
         "",
         "Coded trainee replies by writers who wrote nothing else in the project (`data/practice/eval/README.md`). "
         "The dev file (pe-d) was read while the patterns were written and is part of the coder's training data. "
-        "`test` (pe-c) was measured first (2026-12-08) and then read to broaden the patterns, so its behaviour "
-        "figures are no longer held out; `test2` (pe-e) is unread and is the held-out figure for the current "
-        "patterns. The coder did not change after `test` was measured.",
+        "`test` (pe-c) was measured first and then read to broaden the patterns; `test2` (pe-e) was measured next "
+        "and then trained on with `test` by the learned behaviour heads, so only `test3` (pe-f), written after both, "
+        "is held out for the behaviours. The coder did not change after `test` was measured.",
         "",
         "| measure | " + " | ".join(domain) + " |",
         "|---|" + "---|" * len(domain),
@@ -86,6 +86,14 @@ def render(annomi: dict[str, Any], domain: dict[str, dict[str, Any]], sims: dict
             f"| coder F1: {code} | " + " | ".join(f"{d['codes7_f1'][code]:.3f}" for d in domain.values()) + " |"
             for code in next(iter(domain.values()))["codes7_f1"]
         ),
+        "| behaviours pooled, patterns alone: precision / recall | "
+        + " | ".join(
+            "{precision:.2f} / {recall:.2f}".format(**d["behaviours_pooled_patterns_only"]) for d in domain.values()
+        )
+        + " |",
+        "| behaviours pooled, patterns or learned heads (shipped): precision / recall | "
+        + " | ".join("{precision:.2f} / {recall:.2f}".format(**d["behaviours_pooled"]) for d in domain.values())
+        + " |",
         *(
             f"| behaviour {b}: precision / recall (n) | "
             + " | ".join("{precision:.2f} / {recall:.2f} ({n})".format(**d["behaviours"][b]) for d in domain.values())
