@@ -25,21 +25,10 @@ import numpy.typing as npt
 from pydantic import Field, field_validator
 
 from mindrail.datafiles import StrictModel, load_model
-from mindrail.practice.cards import Act
+from mindrail.practice.cards import MISSTEP_ACTS, SAFETY_ACTS, Act
 from mindrail.risk.normalise import normalise
 
-BEHAVIOURS = (
-    Act.ASKED_SUICIDE,
-    Act.ASKED_METHOD,
-    Act.ASKED_INTENT,
-    Act.ASKED_PLAN,
-    Act.SAFETY_PLAN,
-    Act.MEANS_SAFETY,
-    Act.CRISIS_LINE,
-    Act.PROMISED_SECRECY,
-    Act.JUDGEMENT,
-    Act.MINIMISING,
-)
+BEHAVIOURS: tuple[Act, ...] = (*SAFETY_ACTS, *MISSTEP_ACTS)
 
 
 def _regexes(patterns: tuple[str, ...]) -> tuple[str, ...]:

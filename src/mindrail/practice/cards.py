@@ -46,6 +46,19 @@ class Act(StrEnum):
     MINIMISING = "minimising"
 
 
+SAFETY_ACTS: tuple[Act, ...] = (
+    Act.ASKED_SUICIDE,
+    Act.ASKED_METHOD,
+    Act.ASKED_INTENT,
+    Act.ASKED_PLAN,
+    Act.SAFETY_PLAN,
+    Act.MEANS_SAFETY,
+    Act.CRISIS_LINE,
+)
+"""The safety behaviours, in the order a helper usually does them (ask, then method/intent/plan, then safety)."""
+MISSTEP_ACTS: tuple[Act, ...] = (Act.PROMISED_SECRECY, Act.JUDGEMENT, Act.MINIMISING)
+
+
 class Cssrs(StrEnum):
     """The highest C-SSRS screener rung the person reaches if the trainee asks (docs/risk-model.md)."""
 

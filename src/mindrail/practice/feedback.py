@@ -10,7 +10,7 @@ from functools import cache
 from typing import Any
 
 from mindrail.datafiles import StrictModel, load_model
-from mindrail.practice.cards import Act, Disclosure
+from mindrail.practice.cards import SAFETY_ACTS, Act, Disclosure
 from mindrail.practice.coder import SkillCode
 
 
@@ -26,15 +26,7 @@ def feedback_text() -> FeedbackText:
 
 
 MISSTEPS = frozenset({Act.ADVICE, Act.JUDGEMENT, Act.MINIMISING, Act.PROMISED_SECRECY})
-SAFETY = (
-    Act.ASKED_SUICIDE,
-    Act.ASKED_METHOD,
-    Act.ASKED_INTENT,
-    Act.ASKED_PLAN,
-    Act.SAFETY_PLAN,
-    Act.MEANS_SAFETY,
-    Act.CRISIS_LINE,
-)
+SAFETY = SAFETY_ACTS
 
 
 @dataclass(slots=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from mindrail.practice.cards import Act
+from mindrail.practice.cards import SAFETY_ACTS, Act
 from mindrail.practice.feedback import MISSTEPS
 from mindrail.practice.replies import poor_replies
 from mindrail.practice.report import module_file
@@ -19,15 +19,7 @@ class Trainee(Protocol):
     def reply(self, session: PracticeSession) -> str: ...
 
 
-SAFETY_ORDER = (
-    Act.ASKED_SUICIDE,
-    Act.ASKED_METHOD,
-    Act.ASKED_INTENT,
-    Act.ASKED_PLAN,
-    Act.SAFETY_PLAN,
-    Act.MEANS_SAFETY,
-    Act.CRISIS_LINE,
-)
+SAFETY_ORDER = SAFETY_ACTS
 
 
 class GoodTrainee:

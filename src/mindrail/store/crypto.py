@@ -117,6 +117,13 @@ class KeyRing:
         kid = bytes.fromhex(self.active)
         return MAGIC + kid + nonce + self._aead[self.active].encrypt(nonce, plaintext, MAGIC + kid + aad)
 
+    def reseal(self, sealed: bytes, aad: str, old: KeyRing) -> bytes | None:
+        """``sealed`` (opened with ``old``) sealed again under this ring's active key, or None when it already is:
+        one step of key rotation."""
+        if self.key_of(sealed) == self.active:
+            return None
+        return self.seal(old.open(sealed, aad.encode()), aad.encode())
+
     def key_of(self, sealed: bytes) -> str:
         if not sealed.startswith(MAGIC) or len(sealed) < 3 + 8 + 12 + 16:
             raise DecryptError("not a sealed value")

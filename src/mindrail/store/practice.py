@@ -169,17 +169,17 @@ class PracticeRecords:
 
     def _rotate_practice(self, s: Session, new: KeyRing) -> int:
         """Re-seal practice values under ``new``'s active key (called by ``Store.rotate_keys``)."""
-        old, n = self.keys, 0
+        n = 0
         for r in s.execute(select(PracticeSessionRow)).scalars():
             for col, part in (("turns_enc", "turns"), ("report_enc", "report")):
                 val = getattr(r, col)
-                if val is not None and new.key_of(val) != new.active:
-                    aad = practice_aad(r.id, part).encode()
-                    setattr(r, col, new.seal(old.open(val, aad), aad))
+                fresh = None if val is None else new.reseal(val, practice_aad(r.id, part), self.keys)
+                if fresh is not None:
+                    setattr(r, col, fresh)
                     n += 1
         for c in s.execute(select(PracticeComment)).scalars():
-            if new.key_of(c.text_enc) != new.active:
-                aad = comment_aad(c.session_id, c.id).encode()
-                c.text_enc = new.seal(old.open(c.text_enc, aad), aad)
+            fresh = new.reseal(c.text_enc, comment_aad(c.session_id, c.id), self.keys)
+            if fresh is not None:
+                c.text_enc = fresh
                 n += 1
         return n

@@ -533,16 +533,16 @@ class Store(ReviewItems, Reports, StaffAccounts, CareRecords, PracticeRecords):
                     conv.vault_enc = new.seal(old.open(conv.vault_enc, aad), aad)
                     n += 1
             for rec in s.execute(select(CareRecord)).scalars():
-                if new.key_of(rec.payload_enc) != new.active:
-                    aad = care_aad(rec.conversation_id, rec.id).encode()
-                    rec.payload_enc = new.seal(old.open(rec.payload_enc, aad), aad)
+                fresh = new.reseal(rec.payload_enc, care_aad(rec.conversation_id, rec.id), old)
+                if fresh is not None:
+                    rec.payload_enc = fresh
                     n += 1
             for item in s.execute(select(ReviewItem)).scalars():
                 for col, name in (("note_enc", "note"), ("release_enc", "release")):
                     val = getattr(item, col)
-                    if val is not None and new.key_of(val) != new.active:
-                        aad = review_aad(item.id, name).encode()
-                        setattr(item, col, new.seal(old.open(val, aad), aad))
+                    fresh = None if val is None else new.reseal(val, review_aad(item.id, name), old)
+                    if fresh is not None:
+                        setattr(item, col, fresh)
                         n += 1
             n += self._rotate_practice(s, new)
             chain.append(s, "keys_rotated", "keys", None, {"active_key": new.active, "values_resealed": n})

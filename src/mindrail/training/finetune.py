@@ -143,6 +143,20 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def source_tokenizer(src: Path) -> tuple[Any, int, int, int]:
+    """The source's tokenizer as the Encoder uses it (no truncation, no padding: windows are cut by the caller),
+    and its [CLS], [SEP] and [PAD] ids."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(src / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    cls_id, sep_id, pad_id = (tok.token_to_id(t) for t in ("[CLS]", "[SEP]", "[PAD]"))
+    if cls_id is None or sep_id is None or pad_id is None:
+        raise ValueError(f"{src / 'tokenizer.json'} lacks [CLS]/[SEP]/[PAD]")
+    return tok, cls_id, sep_id, pad_id
+
+
 def seed_everything(seed: int) -> np.random.Generator:
     """Seed python, numpy and torch, 2 threads, deterministic kernels: the same run gives the same bytes."""
     import torch
@@ -268,7 +282,6 @@ def finetune_encoder(
     words the corpus never uses would otherwise only decay).
     """
     import torch
-    from tokenizers import Tokenizer
 
     from mindrail.risk.encoder import sha256_file
     from mindrail.risk.normalise import normalise
@@ -305,12 +318,7 @@ def finetune_encoder(
     neg = ((1 - y_np) * known_np).sum(axis=0)
     pos_weight_np = np.clip(neg / np.maximum(pos, 1.0), 1.0, MAX_POS_WEIGHT).astype(np.float32)
 
-    tok = Tokenizer.from_file(str(src / "tokenizer.json"))
-    tok.no_truncation()
-    tok.no_padding()
-    cls_id, sep_id, pad_id = (tok.token_to_id(t) for t in ("[CLS]", "[SEP]", "[PAD]"))
-    if cls_id is None or sep_id is None or pad_id is None:
-        raise ValueError(f"{src / 'tokenizer.json'} lacks [CLS]/[SEP]/[PAD]")
+    tok, cls_id, sep_id, pad_id = source_tokenizer(src)
     texts = [normalise(ex.text).text for ex in train]
     token_ids = [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)]
     span = max_tokens - 2

@@ -162,7 +162,6 @@ def finetune(
     decisions of the utterance's own main code (half weight). Input is the utterance alone: appending the
     person's words before it did not help on the validation split (0.729 against 0.746 macro-F1)."""
     import torch
-    from tokenizers import Tokenizer
 
     from mindrail.training.build_encoder import source_model_dir
     from mindrail.training.finetune import (
@@ -170,6 +169,7 @@ def finetune(
         save_like_source,
         seed_everything,
         sentence_embedding,
+        source_tokenizer,
         trainable_encoder,
         update,
     )
@@ -177,12 +177,7 @@ def finetune(
     t0 = time.perf_counter()
     rng = seed_everything(seed)
     src = source_model_dir()
-    tok = Tokenizer.from_file(str(src / "tokenizer.json"))
-    tok.no_truncation()
-    tok.no_padding()
-    cls_id, sep_id, pad_id = (tok.token_to_id(t) for t in ("[CLS]", "[SEP]", "[PAD]"))
-    if cls_id is None or sep_id is None or pad_id is None:
-        raise ValueError(f"{src / 'tokenizer.json'} lacks [CLS]/[SEP]/[PAD]")
+    tok, cls_id, sep_id, pad_id = source_tokenizer(src)
     ids = [e.ids[:126] for e in tok.encode_batch([u.text for u in utts], add_special_tokens=False)]
     y_main = torch.tensor([MAIN.index(u.main) for u in utts])
     sub_cols = [k for k in MAIN if k in SUBTYPES]
