@@ -99,22 +99,3 @@ class ReplyBank:
         fits = np.asarray([openness in self.replies[i].openness for i in fresh])
         order = np.lexsort((-(sims + bonus), ~fits))
         return [Suggestion(self.replies[fresh[k]], float(sims[k])) for k in order]
-
-    def suggest(
-        self,
-        act: Act,
-        person_said: str,
-        *,
-        openness: int,
-        module: Module | None = None,
-        exclude: frozenset[str] = frozenset(),
-        fill: Callable[[str], str] = lambda s: s,
-    ) -> Suggestion | None:
-        """The best of ``ranked``, with ``{crisis_line}`` filled in by ``fill``."""
-        best = self.ranked(act, person_said, openness=openness, module=module, exclude=exclude)
-        if not best:
-            return None
-        chosen = best[0].reply
-        if "{" in chosen.text:
-            chosen = chosen.model_copy(update={"text": fill(chosen.text)})
-        return Suggestion(chosen, best[0].similarity)

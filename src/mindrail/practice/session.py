@@ -177,14 +177,15 @@ class PracticeSession:
         return fb, reply
 
     def _alternative(self, act: Act, said: str, openness: int) -> Alternative | None:
-        s = self.bank.suggest(
-            act, said, openness=openness, module=self.card.module, exclude=frozenset(self._offered), fill=self.fill
+        ranked = self.bank.ranked(
+            act, said, openness=openness, module=self.card.module, exclude=frozenset(self._offered)
         )
-        if s is None:
+        if not ranked:
             return None
-        self._offered.add(s.reply.id)
+        best = ranked[0].reply
+        self._offered.add(best.id)
         return Alternative(
-            s.reply.text, s.reply.act, feedback_text().better.format(why=s.reply.why), f"bank:{s.reply.id}"
+            self.fill(best.text), best.act, feedback_text().better.format(why=best.why), f"bank:{best.id}"
         )
 
     def finish(self, *, resolved: bool = False) -> SessionRecord:
