@@ -17,6 +17,7 @@ from rich.table import Table
 from mindrail.cli.common import err
 
 if TYPE_CHECKING:
+    from mindrail.practice.cards import PersonaCard
     from mindrail.practice.feedback import TurnFeedback
     from mindrail.practice.session import PracticeSession
 
@@ -29,7 +30,7 @@ DEFAULT_OUT = Path("var/practice")
 BANNER = "Training exercise: the person is simulated. Type /end to finish, /help for commands."
 
 
-def _card(card_id: str):  # type: ignore[no-untyped-def]
+def _card(card_id: str) -> PersonaCard:
     from mindrail.practice.cards import card
 
     try:

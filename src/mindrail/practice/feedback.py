@@ -10,7 +10,7 @@ from functools import cache
 from typing import Any
 
 from mindrail.datafiles import StrictModel, load_model
-from mindrail.practice.cards import SAFETY_ACTS, Act, Disclosure
+from mindrail.practice.cards import MISSTEP_ACTS, SAFETY_ACTS, Act, Disclosure
 from mindrail.practice.coder import SkillCode
 
 
@@ -25,7 +25,7 @@ def feedback_text() -> FeedbackText:
     return load_model(FeedbackText, "data/feedback.yaml", package="mindrail.practice")
 
 
-MISSTEPS = frozenset({Act.ADVICE, Act.JUDGEMENT, Act.MINIMISING, Act.PROMISED_SECRECY})
+MISSTEPS = frozenset({Act.ADVICE, *MISSTEP_ACTS})
 SAFETY = SAFETY_ACTS
 
 
@@ -109,25 +109,6 @@ def notes_for(acts: Iterable[Act]) -> tuple[str, ...]:
     return tuple(text[a] for a in order if a in chosen and text.get(a))
 
 
-def settle_moments(
-    open_moments: list[OpenMoment], acts: frozenset[Act], turn: int, *, final: bool = False
-) -> tuple[list[OpenMoment], list[MomentResult]]:
-    """Moments the trainee's ``turn`` caught, moments whose window ended without the expected act (missed; at the
-    end of a session every open moment is missed), and those still open."""
-    still: list[OpenMoment] = []
-    settled: list[MomentResult] = []
-    for m in open_moments:
-        mo = m.disclosure.moment
-        assert mo is not None
-        if set(mo.expect) & acts:
-            settled.append(MomentResult(m.disclosure.id, m.disclosure.kind, True, mo.note, turn))
-        elif final or turn >= m.deadline:
-            settled.append(MomentResult(m.disclosure.id, m.disclosure.kind, False, mo.note, turn))
-        else:
-            still.append(m)
-    return still, settled
-
-
 def target_act(acts: frozenset[Act], code: SkillCode, open_moments: list[OpenMoment], done: set[Act]) -> Act:
     """The skill the better reply should show: what an open moment expects (first one not yet done), else the
     MI skill one step up from what the trainee did."""
@@ -156,6 +137,19 @@ class MomentBook:
             self.open.append(OpenMoment(disclosure, turn))
 
     def settle(self, acts: frozenset[Act], turn: int, *, final: bool = False) -> list[MomentResult]:
-        self.open, now = settle_moments(self.open, acts, turn, final=final)
+        """Moments the trainee's ``turn`` caught, and moments whose window ended without the expected act (missed;
+        at the end of a session every open moment is missed); the rest stay open."""
+        still: list[OpenMoment] = []
+        now: list[MomentResult] = []
+        for m in self.open:
+            mo = m.disclosure.moment
+            assert mo is not None
+            if set(mo.expect) & acts:
+                now.append(MomentResult(m.disclosure.id, m.disclosure.kind, True, mo.note, turn))
+            elif final or turn >= m.deadline:
+                now.append(MomentResult(m.disclosure.id, m.disclosure.kind, False, mo.note, turn))
+            else:
+                still.append(m)
+        self.open = still
         self.settled.extend(now)
         return now

@@ -244,11 +244,12 @@ def _env() -> Environment:
     return Environment(loader=PackageLoader("mindrail.practice", "templates"), autoescape=select_autoescape())
 
 
-def to_html(rep: Report) -> str:
-    """A self-contained page (no scripts, no external assets) a trainee can keep or send to a trainer."""
-    return (
-        _env().get_template("report.html").render(r=rep.to_dict(), title=module_file().modules[rep.card.module].title)
-    )
+def to_html(rep: Report | dict[str, Any]) -> str:
+    """A self-contained page (no scripts, no external assets) a trainee can keep or send to a trainer, from a
+    report or its stored dict (``Report.to_dict``)."""
+    data = rep.to_dict() if isinstance(rep, Report) else rep
+    title = module_file().modules[Module(data["card"]["module"])].title
+    return _env().get_template("report.html").render(r=data, title=title)
 
 
 def progress_rows(reports: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

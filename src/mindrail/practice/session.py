@@ -59,7 +59,6 @@ class Entry:
 @dataclass(slots=True)
 class SessionRecord:
     card_id: str
-    module: str
     seed: int
     feedback_on: bool
     started: dt.datetime
@@ -98,7 +97,7 @@ class PracticeSession:
         self.crisis_line = crisis_line_text(locale)
         self.voice = voice
         self.drafter = drafter
-        self.record = SessionRecord(card.id, card.module.value, seed, feedback, dt.datetime.now(dt.UTC))
+        self.record = SessionRecord(card.id, seed, feedback, dt.datetime.now(dt.UTC))
         self._offered: set[str] = set()
 
     @property

@@ -5,11 +5,9 @@ and secrecy. Both are deterministic."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Protocol
 
 from mindrail.practice.cards import SAFETY_ACTS, Act
-from mindrail.practice.feedback import MISSTEPS
 from mindrail.practice.replies import poor_replies
 from mindrail.practice.report import module_file
 from mindrail.practice.session import PracticeSession
@@ -110,10 +108,11 @@ class PoorTrainee:
     def __init__(self) -> None:
         bank = poor_replies()
         self._lines = {a: [p.text for p in bank if p.act == a] for a in self.ORDER}
-        self._turns: Iterator[int] = iter(range(10**6))
+        self._turns = 0
 
     def reply(self, session: PracticeSession) -> str:
-        i = next(self._turns)
+        i = self._turns
+        self._turns += 1
         act = self.ORDER[i % len(self.ORDER)]
         lines = self._lines[act]
         return lines[(i // len(self.ORDER)) % len(lines)]
@@ -128,4 +127,4 @@ def play(session: PracticeSession, trainee: Trainee) -> PracticeSession:
     return session
 
 
-__all__ = ["MISSTEPS", "GoodTrainee", "PoorTrainee", "Trainee", "play"]
+__all__ = ["GoodTrainee", "PoorTrainee", "Trainee", "play"]

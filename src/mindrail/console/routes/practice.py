@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from mindrail.console.accounts import Role, Staff
 from mindrail.console.web import HEADERS, State, acting, signed_in
-from mindrail.practice.cards import PersonaCard, card, cards
+from mindrail.practice.cards import Module, PersonaCard, card, cards
 from mindrail.practice.coder import default_coder
 from mindrail.practice.report import module_file, progress_rows, report, to_html
 from mindrail.practice.session import PracticeSession, replay
@@ -157,7 +157,7 @@ async def practice_report(
 ) -> HTMLResponse:
     entry = _entry(state, staff, sid)
     rep = _report(entry)
-    title = module_file().modules[_card(entry.card_id).module].title
+    title = module_file().modules[Module(rep["card"]["module"])].title
     return state.render(
         "practice_report.html", staff, entry=entry, r=rep, title=title, comments=state.store.practice_comments(sid)
     )
@@ -177,10 +177,8 @@ async def practice_report_html(
     state: State, staff: Annotated[Staff, Depends(signed_in("practice.use"))], sid: str
 ) -> HTMLResponse:
     entry = _entry(state, staff, sid)
-    s = _session(entry)
-    rep = report(s.card, s.finish(resolved=s.record.resolved))
     headers = {**HEADERS, "Content-Disposition": f'attachment; filename="practice-{sid}.html"'}
-    return HTMLResponse(to_html(rep), headers=headers)
+    return HTMLResponse(to_html(_report(entry)), headers=headers)
 
 
 @router.post("/practice/{sid}/comments")
