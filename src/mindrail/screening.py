@@ -5,15 +5,20 @@ messages or conversations (``mindrail screen``, ``mindrail demo``, ``/v1/screen`
 session from the store, ``/v1/screen`` and the command line all go through it, so a conversation is assessed the
 same way wherever it is read. It lives beside the risk engine rather than in it: it only uses the engine's public
 ``add_user`` / ``add_assistant``, and the gateway, the command line and tests import it without FastAPI or Typer.
+
+A file is screened in units (:func:`iter_units`: a batch of message lines, or one conversation line) by
+:func:`screen_units`; the single-process ``mindrail screen`` and the Ray actors of ``mindrail screen --ray``
+(``mindrail.cluster.screen``) both call it, so both write the same bytes.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from mindrail.risk.io import InputError, SkipCounter, conversation_messages, iter_jsonl, message_text
+from mindrail.risk.io import InputError, Record, SkipCounter, conversation_messages, iter_jsonl, message_text
 from mindrail.risk.types import Assessment, Category, CategoryResult, Level
 
 if TYPE_CHECKING:
@@ -78,6 +83,103 @@ def screen_conversation(engine: RiskEngine, messages: Sequence[Message]) -> list
     return [ScreenedMessage(k, role, text, assessed.get(k)) for k, (role, text) in enumerate(messages)]
 
 
+@dataclass(frozen=True, slots=True)
+class MessageBatch:
+    """Message lines screened together as one ``engine.iter_assess`` batch.
+
+    Kept as a unit because a message's scores can depend on its batch neighbours (padding moves a score in the 4th
+    decimal), so every path that screens a file must cut batches where :func:`iter_units` cuts them."""
+
+    items: tuple[tuple[int, Any, str], ...]
+    """(line, id, text) of each message, in input order."""
+
+    @property
+    def last_line(self) -> int:
+        return self.items[-1][0]
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationLine:
+    """One ``{"messages": [...]}`` line: always screened whole, by one engine, in context."""
+
+    line: int
+    id: Any
+    messages: tuple[Message, ...]
+
+    @property
+    def last_line(self) -> int:
+        return self.line
+
+
+ScreenUnit = MessageBatch | ConversationLine
+"""What a file is screened in: a batch of message lines or one conversation line. Units are independent of each
+other, so they can be screened anywhere (``mindrail.cluster.screen`` sends them to Ray actors) and give the same
+records."""
+
+
+def iter_units(
+    records: Iterable[Record],
+    label: str,
+    *,
+    skip_bad: bool = False,
+    batch_size: int = 64,
+    counter: SkipCounter | None = None,
+    on_line: Callable[[], None] | None = None,
+) -> Iterator[ScreenUnit]:
+    """Parsed lines grouped the way :func:`screen_jsonl` screens them: message lines gather into a batch, which is
+    cut at ``batch_size`` messages, before a conversation line and at the end. A line that is neither a message nor
+    a conversation raises :class:`InputError`, or with ``skip_bad`` moves from ``counter.ok`` to
+    ``counter.skipped``; a batch still being gathered when an error is raised is never yielded. ``on_line`` is
+    called after each record."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    counter = counter if counter is not None else SkipCounter()
+    pending: list[tuple[int, Any, str]] = []
+    for rec in records:
+        rid = rec.value.get("id")
+        try:
+            if "messages" in rec.value:
+                messages = conversation_messages(rec.value, label, rec.line)
+                if pending:
+                    yield MessageBatch(tuple(pending))
+                    pending = []
+                yield ConversationLine(rec.line, rid, tuple(messages))
+            else:
+                pending.append((rec.line, rid, message_text(rec.value, label, rec.line)))
+                if len(pending) >= batch_size:
+                    yield MessageBatch(tuple(pending))
+                    pending = []
+        except InputError:
+            if not skip_bad:
+                raise
+            counter.skipped += 1
+            counter.ok -= 1
+        if on_line is not None:
+            on_line()
+    if pending:
+        yield MessageBatch(tuple(pending))
+
+
+def screen_units(engine: RiskEngine, units: Iterable[ScreenUnit], batch_size: int = 64) -> Iterator[dict[str, Any]]:
+    """Output records for ``units``, in order: ``{"line", "id", "assessment"}`` per message, each batch through
+    ``engine.iter_assess``; ``{"line", "id", "turns"}`` per conversation, one assessment per turn (the person's
+    messages), in context, each with its ``turn`` number and its ``message_index`` in ``messages``. The one place
+    a file's lines are screened, in process or on a Ray actor."""
+    for unit in units:
+        if isinstance(unit, MessageBatch):
+            assessed = engine.iter_assess([text for _, _, text in unit.items], batch_size)
+            for (line, rid, _), a in zip(unit.items, assessed, strict=True):
+                yield {"line": line, "id": rid, "assessment": a.to_dict()}
+        else:
+            turns = replay(engine.new_conversation(), unit.messages)
+            yield {"line": unit.line, "id": unit.id, "turns": [{"message_index": k, **a.to_dict()} for k, a in turns]}
+
+
+def jsonl_line(record: dict[str, Any]) -> str:
+    """One output record as the JSONL line ``mindrail screen`` writes (every path writes the same bytes)."""
+    return json.dumps(record, ensure_ascii=False) + "\n"
+
+
 def screen_jsonl(
     engine: RiskEngine,
     fh: BinaryIO,
@@ -97,33 +199,6 @@ def screen_jsonl(
     A bad line raises :class:`InputError` naming the line, or with ``skip_bad`` is counted in ``counter`` and
     skipped. ``on_line`` is called after each line read (progress)."""
     counter = counter if counter is not None else SkipCounter()
-    pending: list[tuple[int, Any, str]] = []
-
-    def flush() -> Iterator[dict[str, Any]]:
-        if not pending:
-            return
-        assessed = engine.iter_assess([text for _, _, text in pending], batch_size)
-        for (line, rid, _), a in zip(pending, assessed, strict=True):
-            yield {"line": line, "id": rid, "assessment": a.to_dict()}
-        pending.clear()
-
-    for rec in iter_jsonl(fh, label, skip_bad=skip_bad, counter=counter):
-        rid = rec.value.get("id")
-        try:
-            if "messages" in rec.value:
-                messages = conversation_messages(rec.value, label, rec.line)
-                yield from flush()
-                out = [{"message_index": k, **a.to_dict()} for k, a in replay(engine.new_conversation(), messages)]
-                yield {"line": rec.line, "id": rid, "turns": out}
-            else:
-                pending.append((rec.line, rid, message_text(rec.value, label, rec.line)))
-                if len(pending) >= batch_size:
-                    yield from flush()
-        except InputError:
-            if not skip_bad:
-                raise
-            counter.skipped += 1
-            counter.ok -= 1
-        if on_line is not None:
-            on_line()
-    yield from flush()
+    records = iter_jsonl(fh, label, skip_bad=skip_bad, counter=counter)
+    units = iter_units(records, label, skip_bad=skip_bad, batch_size=batch_size, counter=counter, on_line=on_line)
+    yield from screen_units(engine, units, batch_size)
