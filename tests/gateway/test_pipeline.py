@@ -269,16 +269,19 @@ def test_escalation_webhook_is_signed_carries_no_text_and_is_audited(engine: Ris
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
+    from mindrail.gateway.jobs import JobRunner
     from mindrail.gateway.recorder import StoreRecorder
     from mindrail.gateway.webhook import WebhookNotifier
     from mindrail.store import KeyRing, Store
 
-    received: list[tuple[bytes, str]] = []
+    received: list[tuple[bytes, str, str]] = []
 
     class Receiver(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append((body, self.headers.get("X-Mindrail-Signature", "")))
+            received.append(
+                (body, self.headers.get("X-Mindrail-Signature", ""), self.headers.get("Idempotency-Key", ""))
+            )
             self.send_response(204)
             self.end_headers()
 
@@ -291,20 +294,24 @@ def test_escalation_webhook_is_signed_carries_no_text_and_is_audited(engine: Ris
     secret = b"test-webhook-secret"
 
     async def scenario() -> None:
-        hook = WebhookNotifier(f"http://127.0.0.1:{httpd.server_port}/hook", store, secret=secret)
-        g = _guard(engine, ScriptedBackend([KIND]), recorder=StoreRecorder(store, notifiers=(hook,)))
+        hook = WebhookNotifier(f"http://127.0.0.1:{httpd.server_port}/hook", secret=secret)
+        g = _guard(engine, ScriptedBackend([KIND]), recorder=StoreRecorder(store, channels=(hook.name,)))
         cid = store.start_conversation("consent-v1", locale="en-US")
         s = g.new_session(cid, "en-US")
         await g.turn(s, "I have the pills in my hand and I'm going to take them all tonight")
         await g.turn(s, "ok")
-        await hook.aclose()
+        runner = JobRunner(store, (hook,), fallback=lambda locale: "fallback")
+        await runner.drain()
+        await runner.aclose()
 
     try:
         run(scenario())
     finally:
         httpd.shutdown()
-    assert len(received) >= 1
-    body, sig = received[0]
+    escalations = [i for i in store.review_items() if i.kind == "escalation"]
+    assert len(received) == len(escalations) >= 1  # one delivery per escalation, after the turn was recorded
+    body, sig, key = received[0]
+    assert key == f"escalation:{escalations[0].id}:webhook"
     assert sig == "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
     event = _json.loads(body)
     assert event["event"] == "escalation" and event["level"] in ("high", "imminent")
@@ -313,6 +320,7 @@ def test_escalation_webhook_is_signed_carries_no_text_and_is_audited(engine: Ris
 
 
 def test_failing_webhook_never_fails_the_turn(engine: RiskEngine, tmp_path: Any) -> None:
+    from mindrail.gateway.jobs import JobRunner, JobSettings
     from mindrail.gateway.recorder import StoreRecorder
     from mindrail.gateway.webhook import WebhookNotifier
     from mindrail.store import KeyRing, Store
@@ -320,17 +328,23 @@ def test_failing_webhook_never_fails_the_turn(engine: RiskEngine, tmp_path: Any)
     store = Store(f"sqlite:///{tmp_path / 'w.db'}", KeyRing.generate())
 
     async def scenario() -> Source:
-        hook = WebhookNotifier("http://127.0.0.1:9/nothing-listens", store, retries=1, backoff_s=0.01)
-        g = _guard(engine, ScriptedBackend([KIND]), recorder=StoreRecorder(store, notifiers=(hook,)))
+        hook = WebhookNotifier("http://127.0.0.1:9/nothing-listens")
+        g = _guard(engine, ScriptedBackend([KIND]), recorder=StoreRecorder(store, channels=(hook.name,)))
         cid = store.start_conversation("consent-v1")
         r = await g.turn(
             g.new_session(cid, "en-US"), "I have the pills in my hand and I'm going to take them all tonight"
         )
-        await hook.aclose()
+        runner = JobRunner(
+            store, (hook,), fallback=lambda locale: "fallback", settings=JobSettings(retries=1, backoff_s=0.01)
+        )
+        await runner.drain()
+        await runner.aclose()
         return r.source
 
     assert run(scenario()) == Source.CRISIS_PROTOCOL
-    assert "webhook_failed" in [e["kind"] for e in store.audit_events()]
+    failed = [e for e in store.audit_events() if e["kind"] == "webhook_failed"]
+    assert len(failed) == 1 and failed[0]["payload"]["attempts"] == 2  # the first try and one retry, then given up
+    assert [j["status"] for j in store.jobs()] == ["failed"]
     assert store.verify_audit().ok
 
 
@@ -341,6 +355,7 @@ def test_escalation_email_through_a_real_smtp_server(engine: RiskEngine, tmp_pat
     from aiosmtpd.controller import Controller
 
     from mindrail.gateway.email import EmailNotifier, SmtpSettings
+    from mindrail.gateway.jobs import JobRunner
     from mindrail.gateway.recorder import StoreRecorder
     from mindrail.store import KeyRing, Store
 
@@ -361,15 +376,16 @@ def test_escalation_email_through_a_real_smtp_server(engine: RiskEngine, tmp_pat
 
         async def scenario() -> None:
             mail = EmailNotifier(
-                SmtpSettings("127.0.0.1", port, sender="mindrail@clinic.test", recipients=("oncall@clinic.test",)),
-                store,
+                SmtpSettings("127.0.0.1", port, sender="mindrail@clinic.test", recipients=("oncall@clinic.test",))
             )
-            g = _guard(engine, ScriptedBackend([KIND]), recorder=StoreRecorder(store, notifiers=(mail,)))
+            g = _guard(engine, ScriptedBackend([KIND]), recorder=StoreRecorder(store, channels=(mail.name,)))
             cid = store.start_conversation("consent-v1", locale="en-US")
             await g.turn(
                 g.new_session(cid, "en-US"), "I have the pills in my hand and I'm going to take them all tonight"
             )
-            await mail.aclose()
+            runner = JobRunner(store, (mail,), fallback=lambda locale: "fallback")
+            await runner.drain()
+            await runner.aclose()
 
         run(scenario())
     finally:

@@ -15,6 +15,8 @@ member of staff, CSRF) in ``console.web``. This module only builds the state and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -32,7 +34,7 @@ async def _redirect(request: Request, exc: Exception) -> Response:
 
 
 def add_console_routes(
-    app: FastAPI, gateway: Gateway, *, secure_cookie: bool = False, sla_minutes: dict[Level, int] | None = None
+    app: FastAPI, gateway: Gateway, *, secure_cookie: bool = False, sla_minutes: Mapping[Level, int] | None = None
 ) -> None:
     """``secure_cookie``: always mark cookies Secure (behind a TLS-terminating proxy that talks plain HTTP to
     us); otherwise they are Secure when the request itself came over HTTPS."""

@@ -8,10 +8,11 @@ an item of a tenant they are not granted does not exist for them (NotFound, 404)
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mindrail.gateway.jobs import DEFAULT_SLA_MINUTES
 from mindrail.risk.types import Level
 from mindrail.store import Store
 from mindrail.store.models import as_utc, utcnow
@@ -20,7 +21,6 @@ from mindrail.store.tenancy import EVERYTHING, Grants, staff_actor
 
 OUTCOMES = ("contacted_person", "referred", "emergency_services", "false_alarm", "other")
 RELEASES = ("approved", "edited", "rejected")
-DEFAULT_SLA_MINUTES = {Level.IMMINENT: 5, Level.HIGH: 15, Level.MODERATE: 60, Level.LOW: 240, Level.NONE: 1440}
 
 
 class QueueError(ValueError):
@@ -51,7 +51,7 @@ class QueueItem:
 class ReviewQueue:
     """The queue's rules over the store's review items; the store reads, seals and audits them."""
 
-    def __init__(self, store: Store, sla_minutes: dict[Level, int] | None = None) -> None:
+    def __init__(self, store: Store, sla_minutes: Mapping[Level, int] | None = None) -> None:
         self.store = store
         self.sla = {**DEFAULT_SLA_MINUTES, **(sla_minutes or {})}
 

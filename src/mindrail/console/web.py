@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -86,7 +86,7 @@ class ConsoleState:
     env: Environment | None = None
 
     @classmethod
-    def build(cls, gateway: Gateway, *, secure_cookie: bool, sla_minutes: dict[Level, int] | None) -> ConsoleState:
+    def build(cls, gateway: Gateway, *, secure_cookie: bool, sla_minutes: Mapping[Level, int] | None) -> ConsoleState:
         store = gateway.store
         return cls(
             gateway,

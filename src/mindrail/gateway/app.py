@@ -5,12 +5,13 @@ Prometheus metrics. Every error, whatever raised it, is answered in OpenAI's err
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hmac
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,9 @@ class ApiOptions:
     /healthz p99 (benchmarks/run_screen_load.py), so raise it only with cores to spare."""
     metrics_token: str | None = None
     """When set, ``/metrics`` needs ``Authorization: Bearer <token>``."""
+    background_jobs: bool = True
+    """Run this instance's share of the background work (gateway.jobs: notifications, hold timeouts, SLA timers)
+    while the app is up. Every instance may; the work is still done once."""
 
 
 # ---------------------------------------------------------------------------- schemas
@@ -261,6 +265,7 @@ def create_app(
     error handlers and the routers; ``extra_routes`` adds more (the chat page, the console)."""
     opts = options or ApiOptions()
     app = FastAPI(
+        lifespan=_lifespan,
         title="mindrail gateway",
         version=__version__,
         description="A safety layer in front of any chat model: risk assessment, crisis protocol, reply checks, "
@@ -293,6 +298,18 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start this instance's background work with the app and stop it (finishing the pass in progress) with it."""
+    gateway: Gateway = app.state.gateway
+    if app.state.api_options.background_jobs:
+        gateway.jobs.start()
+    try:
+        yield
+    finally:
+        await gateway.jobs.stop()
 
 
 def _without_default_422(spec: dict[str, Any]) -> dict[str, Any]:

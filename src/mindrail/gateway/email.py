@@ -1,17 +1,17 @@
 """Escalation e-mail: tells the care team a review item is waiting. Like the webhook, the message names the
-level, category and a link to the console, never conversation text; it is sent in the background with retries,
-never delays the person's turn, and each outcome is audited."""
+level, category and a link to the console, never conversation text; it is sent in the background (a job, retried
+by gateway.jobs), never delays the person's turn, and each outcome is audited. Its ``Message-ID`` is derived from
+the job's key, so the rare repeat (an instance killed between sending and recording it) is the same message to a
+mail system that drops duplicates."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import smtplib
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
-
-from mindrail.gateway.notify import BackgroundNotifier
-from mindrail.store import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,27 +27,34 @@ class SmtpSettings:
     timeout_s: float = 10.0
 
 
-class EmailNotifier(BackgroundNotifier):
+class EmailNotifier:
     name = "email"
     ok_kind = "email_sent"
-    transient = (OSError, smtplib.SMTPException)
 
-    def __init__(self, settings: SmtpSettings, store: Store, *, retries: int = 2, backoff_s: float = 0.5) -> None:
+    def __init__(self, settings: SmtpSettings) -> None:
         if not settings.recipients:
             raise ValueError("email notifications need at least one recipient")
-        super().__init__(store, retries=retries, backoff_s=backoff_s)
         self.settings = settings
 
-    def message(self, event: dict[str, Any]) -> EmailMessage:
+    def message(self, event: dict[str, Any], key: str = "") -> EmailMessage:
         st = self.settings
         msg = EmailMessage()
         msg["From"] = st.sender
         msg["To"] = ", ".join(st.recipients)
-        msg["Subject"] = f"[mindrail] {str(event.get('level', '')).upper()} escalation waiting for review"
+        overdue = event.get("event") == "overdue"
+        what = "review is overdue" if overdue else "escalation waiting for review"
+        msg["Subject"] = f"[mindrail] {str(event.get('level', '')).upper()} {what}"
         cid = str(event.get("conversation_id", ""))
+        if key:
+            domain = st.sender.rpartition("@")[2] or "mindrail"
+            msg["Message-ID"] = f"<{hashlib.sha256(f'{key}:{cid}'.encode()).hexdigest()[:32]}@{domain}>"
+        lead = (
+            f"A review has waited past its {event.get('sla_minutes')}-minute SLA.\n\n"
+            if overdue
+            else "A conversation needs a clinician's review.\n\n"
+        )
         msg.set_content(
-            "A conversation needs a clinician's review.\n\n"
-            f"Level: {event.get('level')}\nCategory: {event.get('category')}\n"
+            f"{lead}Level: {event.get('level')}\nCategory: {event.get('category')}\n"
             f"Actions taken: {', '.join(event.get('actions', []))}\nAt: {event.get('at')}\n\n"
             f"Open the review queue: {st.console_url}/queue\n"
             f"Conversation: {st.console_url}/conversations/{cid}#turn-{event.get('turn')}\n\n"
@@ -64,9 +71,9 @@ class EmailNotifier(BackgroundNotifier):
                 smtp.login(st.username, st.password)
             smtp.send_message(msg)
 
-    def _facts(self) -> dict[str, Any]:
-        return {"recipients": len(self.settings.recipients)}
+    async def send(self, event: dict[str, Any], key: str) -> tuple[bool, dict[str, Any]]:
+        await asyncio.to_thread(self._send, self.message(event, key))
+        return True, {"recipients": len(self.settings.recipients)}
 
-    async def _attempt(self, event: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
-        await asyncio.to_thread(self._send, self.message(event))
-        return True, {}
+    async def aclose(self) -> None:
+        return None

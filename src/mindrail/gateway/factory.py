@@ -5,17 +5,20 @@ name a backend in the same spec syntax (``backend_settings``), built by ``make_b
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from mindrail.backends.base import Backend
 from mindrail.gateway.care import CareDesk
+from mindrail.gateway.jobs import JobSettings
 from mindrail.gateway.pipeline import Guard, GuardConfig
 from mindrail.gateway.recorder import StoreRecorder
 from mindrail.gateway.service import Gateway, GatewayConfig
 from mindrail.policy.decide import Policy
 from mindrail.risk.engine import RiskEngine
+from mindrail.risk.types import Level
 from mindrail.store import KeyRing, Store
 
 if TYPE_CHECKING:
@@ -66,6 +69,12 @@ class Settings:
     """CPU threads for the local model (None: one fewer than the CPUs, see ``backends.local.default_threads``)."""
     app_system_prompt: Literal["keep", "drop"] = "keep"
     """An app's own system prompt: kept beneath the safety prompt as lower-priority instructions, or dropped."""
+    sla_minutes: Mapping[Level, int] | None = None
+    """Review SLA minutes per level (default ``gateway.jobs.DEFAULT_SLA_MINUTES``)."""
+    hold_timeout_s: float = 300.0
+    """A held reply nobody released in this time is replaced by the safe reply with resources."""
+    job_lease_s: float = 60.0
+    """How long a background job claimed by an instance is its own (gateway.jobs.JobSettings.lease_s)."""
 
 
 def api_options(settings: Settings) -> ApiOptions:
@@ -147,16 +156,16 @@ def _privacy(settings: Settings, backend: Backend) -> tuple[Any, Any, Any]:
     return default_redactor(), Vault, Vault.from_dict
 
 
-def _webhook(settings: Settings, store: Store) -> tuple[Any, ...]:
+def _webhook(settings: Settings) -> tuple[Any, ...]:
     if not settings.webhook_url:
         return ()
     from mindrail.gateway.webhook import WebhookNotifier
 
     secret = os.environ.get(settings.webhook_secret_env)
-    return (WebhookNotifier(settings.webhook_url, store, secret=secret.encode() if secret else None),)
+    return (WebhookNotifier(settings.webhook_url, secret=secret.encode() if secret else None),)
 
 
-def _email(settings: Settings, store: Store) -> tuple[Any, ...]:
+def _email(settings: Settings) -> tuple[Any, ...]:
     if not settings.smtp_host or not settings.smtp_recipients:
         return ()
     from mindrail.gateway.email import EmailNotifier, SmtpSettings
@@ -171,7 +180,7 @@ def _email(settings: Settings, store: Store) -> tuple[Any, ...]:
         starttls=bool(os.environ.get("MINDRAIL_SMTP_STARTTLS")),
         console_url=settings.console_url,
     )
-    return (EmailNotifier(smtp, store),)
+    return (EmailNotifier(smtp),)
 
 
 def build_gateway(settings: Settings, engine: RiskEngine | None = None) -> Gateway:
@@ -180,13 +189,14 @@ def build_gateway(settings: Settings, engine: RiskEngine | None = None) -> Gatew
     backend = make_backend(settings)
     redactor, vault_factory, vault_loader = _privacy(settings, backend)
     policy = Policy.load(settings.policy)
+    notifiers = (*_webhook(settings), *_email(settings))
     guard = Guard(
         engine,
         policy,
         backend,
         care=CareDesk(policy),
         redactor=redactor,
-        recorder=StoreRecorder(store, notifiers=(*_webhook(settings, store), *_email(settings, store))),
+        recorder=StoreRecorder(store, channels=tuple(n.name for n in notifiers)),
         vault_factory=vault_factory,
         config=GuardConfig(
             redact_local=bool(settings.redact) and backend.is_local,
@@ -194,5 +204,11 @@ def build_gateway(settings: Settings, engine: RiskEngine | None = None) -> Gatew
             app_system_prompt=settings.app_system_prompt,
         ),
     )
-    config = GatewayConfig(default_locale=settings.locale, max_tokens_cap=settings.max_tokens)
-    return Gateway(guard, store, config, vault_loader=vault_loader)
+    config = GatewayConfig(
+        default_locale=settings.locale,
+        max_tokens_cap=settings.max_tokens,
+        sla_minutes=settings.sla_minutes,
+        hold_timeout_s=settings.hold_timeout_s,
+        jobs=JobSettings(lease_s=settings.job_lease_s),
+    )
+    return Gateway(guard, store, config, vault_loader=vault_loader, notifiers=notifiers)

@@ -350,6 +350,12 @@ async def chat_completions(
     caller: ApiKeyInfo | None = Depends(api_key),
     x_mindrail_conversation: Identifier | None = Header(default=None),
     x_mindrail_locale: Identifier | None = Header(default=None),
+    idempotency_key: Identifier | None = Header(
+        default=None,
+        max_length=48,
+        description="A key of the client's choosing, new for each turn and the same on a retry: a request already "
+        "answered gets its recorded reply back instead of a second turn (needs conversation_id).",
+    ),
     gateway: Gateway = Depends(gateway_of),
 ) -> Response:
     problem = unsupported(body)
@@ -367,6 +373,10 @@ async def chat_completions(
     options = generation_options(body, gateway.guard.config.options, gateway.config.max_tokens_cap)
     prompt = app_prompt(body.messages)
     explicit = body.conversation_id or x_mindrail_conversation
+    if idempotency_key is not None and not explicit:
+        return error_response(
+            400, "Idempotency-Key: needs the conversation_id it belongs to", "invalid_request", "Idempotency-Key"
+        )
     who = api_caller(caller.id, caller.tenant) if caller is not None else NO_KEY_CALLER
     thread: Thread | None = None
     if explicit:
@@ -397,7 +407,16 @@ async def chat_completions(
     if not body.stream:
         result: TurnResult | None = None
         try:
-            result = await gateway.turn(cid, new[-1], locale, earlier, options=options, app_prompt=prompt, caller=who)
+            result = await gateway.turn(
+                cid,
+                new[-1],
+                locale,
+                earlier,
+                options=options,
+                app_prompt=prompt,
+                caller=who,
+                request_key=idempotency_key,
+            )
         finally:
             if thread is not None:
                 await gateway.close_thread(thread, result.reply if result is not None else None)
@@ -411,7 +430,7 @@ async def chat_completions(
         if thread is not None:
             await gateway.close_thread(thread, None)
         raise
-    turn = _StreamedTurn(gateway, cid, thread, who)
+    turn = _StreamedTurn(gateway, cid, thread, who, idempotency_key)
     headers = await turn.start(new[-1], locale, earlier, options, prompt)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     events = turn.events(rid, created, model, read, include_usage)
@@ -486,8 +505,11 @@ class _StreamedTurn:
     """A streamed turn run in its own task, so the decision (known before the model speaks) can go out as
     response headers while the reply is still being produced and checked."""
 
-    def __init__(self, gateway: Gateway, cid: str, thread: Thread | None, caller: Caller) -> None:
+    def __init__(
+        self, gateway: Gateway, cid: str, thread: Thread | None, caller: Caller, request_key: str | None = None
+    ) -> None:
         self.gateway, self.cid, self.thread, self.caller = gateway, cid, thread, caller
+        self.request_key = request_key
         self.queue: asyncio.Queue[str | TurnResult | None] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
 
@@ -511,6 +533,7 @@ class _StreamedTurn:
                     app_prompt=prompt,
                     on_decided=on_decided,
                     caller=self.caller,
+                    request_key=self.request_key,
                 )
                 async for item in stream:
                     if isinstance(item, TurnResult) and not decided.done():

@@ -93,6 +93,13 @@ class Session:
     actor: str = "gateway"
     """Who sent the turn being recorded (audit actor, e.g. ``api_key:<id>``): set under ``lock`` for each turn,
     since several keys of one tenant may share a conversation."""
+    request_key: str | None = None
+    """The request's idempotency key (set under ``lock`` for each request); ``turn_key`` is what the turn being
+    recorded stores: the key for the reply's turn, ``<key>#<n>`` for the request's earlier unanswered messages."""
+    turn_key: str | None = None
+    stored_turns: int = 0
+    """Turns the store held for this conversation when this session last loaded or recorded one: another
+    instance has answered the conversation since when the store counts more (gateway.service)."""
 
     @property
     def user_turns(self) -> int:
@@ -267,6 +274,7 @@ class Guard:
         except Exception as exc:  # the screening-question rule is a refinement; never lose the turn for it
             log.warning("assistant turn not added to risk state (%s)", type(exc).__name__)
         if self.recorder is not None:
+            session.turn_key = session.request_key
             try:
                 await self.recorder.record_turn(session, user_text, result)
             except Exception as exc:
@@ -285,20 +293,23 @@ class Guard:
         options: GenerationOptions | None = None,
         app_prompt: str | None = None,
         actor: str = "gateway",
+        request_key: str | None = None,
     ) -> TurnResult:
         """``earlier``: user messages sent in the same request before ``text`` (no reply between them). Each is
         assessed and recorded in order, so a crisis in any of them is seen and carried into the reply's turn.
         ``options``: the client's generation settings (default: the configured ones). ``app_prompt``: the app's own
         system prompt, kept beneath the safety prompt (see :meth:`_app_block`); it never reaches the risk engine,
-        the policy or the reply checks. ``actor``: who sent it, for the audit log."""
+        the policy or the reply checks. ``actor``: who sent it, for the audit log. ``request_key``: the client's
+        idempotency key, stored with the turn (a second record of it fails with ``store.errors.DuplicateTurn``)."""
         req = _Request(options or self.config.options, app_prompt)
         async with session.lock:
-            session.actor = actor
+            session.actor, session.request_key = actor, request_key
             await self._unanswered(session, earlier)
             return await self._record(session, text, await self._turn(session, text, req))
 
     async def _unanswered(self, session: Session, earlier: Sequence[str]) -> None:
-        for text in earlier:
+        for n, text in enumerate(earlier, 1):
+            session.turn_key = f"{session.request_key}#{n}" if session.request_key else None
             decided = await self._decide(session, text)
             result = decided if isinstance(decided, TurnResult) else TurnResult("", Source.UNANSWERED, *decided)
             session.history.append(ChatMessage("user", text))
@@ -419,6 +430,7 @@ class Guard:
         app_prompt: str | None = None,
         on_decided: OnDecided | None = None,
         actor: str = "gateway",
+        request_key: str | None = None,
     ) -> AsyncIterator[str | TurnResult]:
         """Yields released text pieces, then the TurnResult. Only text that has passed the checks is released:
         each complete sentence is checked together with everything before it; the rest waits. ``earlier``,
@@ -426,7 +438,7 @@ class Guard:
         the model is called."""
         req = _Request(options or self.config.options, app_prompt)
         async with session.lock:
-            session.actor = actor
+            session.actor, session.request_key = actor, request_key
             await self._unanswered(session, earlier)
             decided = await self._decide(session, text)
             if isinstance(decided, TurnResult):

@@ -9,12 +9,11 @@ code (tests, benchmarks), which reaches every conversation."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -23,10 +22,14 @@ from mindrail.backends.base import ChatMessage, GenerationOptions, approx_tokens
 from mindrail.care.safety_plan import SafetyPlan
 from mindrail.gateway import threads
 from mindrail.gateway.care import CareState, restore_checkin, restore_inquiry
+from mindrail.gateway.jobs import JobRunner, JobSettings
+from mindrail.gateway.notify import Notifier
 from mindrail.gateway.pipeline import Guard, OnDecided, Session, Source, TurnResult
 from mindrail.policy.consent import default_consent
+from mindrail.risk.types import Level
 from mindrail.screening import replay
 from mindrail.store import ApiKeyInfo, ConsentRequired, NotFound, Store
+from mindrail.store.errors import DuplicateTurn
 from mindrail.store.tenancy import Caller, api_caller
 
 log = logging.getLogger("mindrail.gateway")
@@ -44,6 +47,9 @@ class GatewayConfig:
     """A client's ``max_tokens`` above this is lowered to it (OpenAI apps often ask for far more)."""
     max_replayed_messages: int = 50
     """Drop-in: at most this many earlier user messages of an unmatched history are assessed first."""
+    sla_minutes: Mapping[Level, int] | None = None
+    """Review SLA per level (default ``gateway.jobs.DEFAULT_SLA_MINUTES``): overdue items are marked and notified."""
+    jobs: JobSettings = field(default_factory=JobSettings)
 
 
 def _stored_turn(turn: dict[str, Any]) -> tuple[tuple[str, str], tuple[str, str]]:
@@ -89,11 +95,23 @@ class Gateway:
         config: GatewayConfig | None = None,
         *,
         vault_loader: Callable[[dict[str, Any]], Any] | None = None,
+        notifiers: Sequence[Notifier] = (),
     ) -> None:
+        """``notifiers``: the channels escalations are sent on; the recorder must enqueue a job for each
+        (``StoreRecorder(store, channels=...)``), and ``jobs`` (started by the app) delivers them."""
         self.guard = guard
         self.store = store
         self.config = config or GatewayConfig()
         self.metrics = Metrics()
+        self.jobs = JobRunner(
+            store,
+            notifiers,
+            fallback=self.fallback_text,
+            hold_timeout_s=self.config.hold_timeout_s,
+            sla_minutes=self.config.sla_minutes,
+            settings=self.config.jobs,
+            registry=self.metrics.registry,
+        )
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._loading: dict[str, asyncio.Lock] = {}
         self._tenants: OrderedDict[str, str] = OrderedDict()
@@ -114,6 +132,10 @@ class Gateway:
     async def session(self, cid: str, locale: str | None = None) -> Session:
         """The cached session, or one rebuilt from the stored transcript (risk state replayed, history restored)."""
         cached = self._sessions.get(cid)
+        if cached is not None and await asyncio.to_thread(self.store.turn_count, cid) != cached.stored_turns:
+            # Another instance answered this conversation since: its risk state must be rebuilt from the store.
+            self._sessions.pop(cid, None)
+            cached = None
         if cached is not None:
             self._sessions.move_to_end(cid)
             if locale:
@@ -128,6 +150,7 @@ class Gateway:
             info = await asyncio.to_thread(self.store.conversation_info, cid)
             turns = await asyncio.to_thread(self.store.transcript, cid)
             session = self.guard.new_session(cid, locale or info["locale"] or self.config.default_locale)
+            session.stored_turns = info["turns"]
             await asyncio.to_thread(replay, session.state, [m for t in turns for m in _stored_turn(t)])
             for t in turns:
                 session.history += [ChatMessage("user", t["user"]), ChatMessage("assistant", t["reply"])]
@@ -270,9 +293,8 @@ class Gateway:
         """Replies released since the person last asked: approved, edited or rejected by a clinician, or the safe
         fallback when nobody acted in time. Each is delivered once and added to the conversation's history."""
         tenant = caller.tenant if caller is not None else None
-        info = await asyncio.to_thread(self.store.conversation_info, cid, tenant=tenant)
-        fallback = self.guard.policy.message("fallback", info["locale"] or self.config.default_locale)
-        await asyncio.to_thread(self.store.expire_holds, dt.timedelta(seconds=self.config.hold_timeout_s), fallback)
+        await asyncio.to_thread(self.store.conversation_info, cid, tenant=tenant)  # NotFound for another tenant
+        await asyncio.to_thread(self.store.expire_holds, self.jobs.hold_timeout, self.fallback_text)
         actor = caller.actor if caller is not None else "gateway"
         released = await asyncio.to_thread(self.store.take_released, cid, actor)
         cached = self._sessions.get(cid)
@@ -282,6 +304,30 @@ class Gateway:
         return released
 
     # ------------------------------------------------------------------ turns
+    def fallback_text(self, locale: str | None) -> str:
+        """The safe reply with resources, in ``locale`` (or the default)."""
+        return self.guard.policy.message("fallback", locale or self.config.default_locale)
+
+    async def replayed(self, cid: str, request_key: str | None) -> TurnResult | None:
+        """The turn a request with this idempotency key already made, as its reply was sent, or None."""
+        if request_key is None:
+            return None
+        stored = await asyncio.to_thread(self.store.turn_by_key, cid, request_key)
+        if stored is None:
+            return None
+        return TurnResult(
+            stored["reply"], Source(stored["source"]), None, None, backend={"replayed_turn": stored["seq"]}
+        )
+
+    async def _settled(self, cid: str, result: TurnResult, request_key: str | None) -> TurnResult:
+        """A turn that could not be recorded because another instance recorded the same request first (a retry
+        raced its original): this session's state counted the message twice, so it is dropped, and the reply is
+        the recorded turn's."""
+        if request_key is None or not (result.error or "").startswith(f"record:{DuplicateTurn.__name__}"):
+            return result
+        self._sessions.pop(cid, None)
+        return await self.replayed(cid, request_key) or result
+
     def _fallback(self, locale: str | None, stage: str, exc: BaseException) -> TurnResult:
         log.warning("turn failed closed at %s (%s)", stage, type(exc).__name__)
         return TurnResult(
@@ -313,18 +359,25 @@ class Gateway:
         options: GenerationOptions | None = None,
         app_prompt: str | None = None,
         caller: Caller | None = None,
+        request_key: str | None = None,
     ) -> TurnResult:
-        """One guarded turn. ``caller``: who sent it (its tenant is checked; its actor is audited)."""
+        """One guarded turn. ``caller``: who sent it (its tenant is checked; its actor is audited).
+        ``request_key``: the client's idempotency key; a request already answered gets its recorded reply again."""
         t0 = time.perf_counter()
         if caller is not None:
             await self.check_tenant(cid, caller)
+        done = await self.replayed(cid, request_key)
+        if done is not None:
+            return done
         session = await self._open(cid, locale, t0)
         if isinstance(session, TurnResult):
             return session
         actor = caller.actor if caller is not None else "gateway"
-        result = await self.guard.turn(session, text, earlier, options=options, app_prompt=app_prompt, actor=actor)
+        result = await self.guard.turn(
+            session, text, earlier, options=options, app_prompt=app_prompt, actor=actor, request_key=request_key
+        )
         self.metrics.observe(result, time.perf_counter() - t0)
-        return result
+        return await self._settled(cid, result, request_key)
 
     async def stream(
         self,
@@ -337,11 +390,18 @@ class Gateway:
         app_prompt: str | None = None,
         on_decided: OnDecided | None = None,
         caller: Caller | None = None,
+        request_key: str | None = None,
     ) -> AsyncIterator[str | TurnResult]:
-        """A streamed guarded turn; ``caller`` as in :meth:`turn`."""
+        """A streamed guarded turn; ``caller`` and ``request_key`` as in :meth:`turn` (a request already answered
+        streams its recorded reply as one piece)."""
         t0 = time.perf_counter()
         if caller is not None:
             await self.check_tenant(cid, caller)
+        done = await self.replayed(cid, request_key)
+        if done is not None:
+            yield done.reply
+            yield done
+            return
         session = await self._open(cid, locale, t0)
         if isinstance(session, TurnResult):
             yield session.reply
@@ -349,9 +409,17 @@ class Gateway:
             return
         actor = caller.actor if caller is not None else "gateway"
         stream = self.guard.stream_turn(
-            session, text, earlier, options=options, app_prompt=app_prompt, on_decided=on_decided, actor=actor
+            session,
+            text,
+            earlier,
+            options=options,
+            app_prompt=app_prompt,
+            on_decided=on_decided,
+            actor=actor,
+            request_key=request_key,
         )
         async for item in stream:
             if isinstance(item, TurnResult):
                 self.metrics.observe(item, time.perf_counter() - t0)
+                item = await self._settled(cid, item, request_key)
             yield item

@@ -9,7 +9,7 @@ the migrations agree.
 from __future__ import annotations
 
 import datetime as dt
-from typing import overload
+from typing import Any, overload
 
 from sqlalchemy import (
     JSON,
@@ -81,7 +81,10 @@ class Turn(Base):
     """One user message and what happened: assessment, decision, reply shown, reply withheld, checks."""
 
     __tablename__ = "turns"
-    __table_args__ = (UniqueConstraint("conversation_id", "seq"),)
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "seq"),
+        Index("ux_turns_request_key", "conversation_id", "request_key", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
@@ -99,6 +102,10 @@ class Turn(Base):
     assessment_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     detail_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     """Decision, reply-check verdict and backend metadata, sealed (levels are health information)."""
+    request_key: Mapped[str | None] = mapped_column(String(64))
+    """The client's ``Idempotency-Key`` for the request that made this turn: a retry of that request (its
+    response lost to a dead instance or a dropped connection) gets this turn back instead of a second one. Unique
+    per conversation (index ``ux_turns_request_key``)."""
 
 
 class ReviewItem(Base):
@@ -129,6 +136,35 @@ class ReviewItem(Base):
     """The text released to the person, sealed."""
     released_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    overdue_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    """When the item passed its level's review SLA still open or claimed (set once, by whichever instance's
+    sweep saw it first: gateway.jobs)."""
+
+
+class Job(Base):
+    """Background work that must happen once across every gateway instance (an escalation's webhook or e-mail):
+    written in the transaction that makes it due, claimed with ``FOR UPDATE SKIP LOCKED`` under a lease, and
+    finished by the instance that holds the lease (store.jobs). Payloads hold facts and ids, never text."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_due", "status", "run_after"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    """Which handler runs it: a notifier's name ("webhook", "email")."""
+    key: Mapped[str] = mapped_column(String(128), unique=True)
+    """What makes it once: e.g. ``escalation:<item>:webhook``; a second enqueue of the same key is ignored."""
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    """pending, done or failed (gave up after its attempts)."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    run_after: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    locked_by: Mapped[str | None] = mapped_column(String(96))
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(String(64))
+    """The last failed attempt's error type (never a message: it could quote a response)."""
 
 
 class CareRecord(Base):

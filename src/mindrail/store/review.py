@@ -9,7 +9,7 @@ The console decides what a queue action may do (``change_review_item`` hands it 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from mindrail.store import audit as chain
 from mindrail.store.errors import NotFound
+from mindrail.store.jobs import enqueue
 from mindrail.store.models import Conversation, ReviewItem, Turn, utcnow
 from mindrail.store.tenancy import EVERYTHING, Grants
 
@@ -196,27 +197,75 @@ class ReviewItems:
                 yield _record(item, tenant), text
 
     # ------------------------------------------------------------------ held replies (hold_for_review)
-    def expire_holds(self, timeout: dt.timedelta, fallback: str) -> int:
-        """Held replies nobody acted on in time: the person gets the safe fallback with resources."""
+    def expire_holds(self, timeout: dt.timedelta, fallback: Callable[[str | None], str]) -> int:
+        """Held replies nobody acted on in time: the person gets the safe fallback with resources
+        (``fallback(locale)``, in the conversation's locale). Safe to run on every instance at once: rows are
+        claimed with ``FOR UPDATE SKIP LOCKED`` and only while unreleased, so each hold times out exactly once."""
         cutoff = utcnow() - timeout
         n = 0
         with self._tx() as s:
-            rows = (
-                s.execute(
-                    select(ReviewItem).where(
-                        ReviewItem.kind == "hold", ReviewItem.released_at.is_(None), ReviewItem.created_at < cutoff
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            for r in rows:
+            rows = s.execute(
+                select(ReviewItem, Conversation.locale)
+                .join(Conversation, Conversation.id == ReviewItem.conversation_id)
+                .where(ReviewItem.kind == "hold", ReviewItem.released_at.is_(None), ReviewItem.created_at < cutoff)
+                .order_by(ReviewItem.id)
+                .with_for_update(of=ReviewItem, skip_locked=True)
+            ).all()
+            for r, locale in rows:
                 now = utcnow()
                 r.release_kind, r.released_at = "timed_out", now
-                r.release_enc = self.keys.seal_text(fallback, review_aad(r.id, "release"))
+                r.release_enc = self.keys.seal_text(fallback(locale), review_aad(r.id, "release"))
                 r.status, r.resolved_at, r.outcome = "resolved", now, "other"
                 chain.append(s, "hold_timed_out", "console", r.conversation_id, {"item": r.id})
                 n += 1
+        return n
+
+    def mark_overdue(
+        self,
+        sla: Mapping[int, dt.timedelta],
+        channels: tuple[str, ...] = (),
+        level_names: Mapping[int, str] | None = None,
+    ) -> int:
+        """Review items still open or claimed past their level's SLA (``sla``: level -> time allowed): each is
+        marked overdue once, with a ``review_overdue`` audit event and a notification job per channel, in one
+        transaction. Safe on every instance at once (``FOR UPDATE SKIP LOCKED``; marked rows no longer match)."""
+        now = utcnow()
+        n = 0
+        with self._tx() as s:
+            for level, allowed in sorted(sla.items()):
+                rows = (
+                    s.execute(
+                        select(ReviewItem)
+                        .where(
+                            ReviewItem.level == level,
+                            ReviewItem.status.in_(("open", "claimed")),
+                            ReviewItem.overdue_at.is_(None),
+                            ReviewItem.created_at < now - allowed,
+                        )
+                        .order_by(ReviewItem.id)
+                        .with_for_update(skip_locked=True)
+                    )
+                    .scalars()
+                    .all()
+                )
+                for r in rows:
+                    r.overdue_at = now
+                    minutes = int(allowed.total_seconds() // 60)
+                    facts = {"item": r.id, "kind": r.kind, "seq": r.turn_seq, "level": r.level, "sla_minutes": minutes}
+                    chain.append(s, "review_overdue", "sla", r.conversation_id, facts)
+                    notice = {
+                        "event": "overdue",
+                        "conversation_id": r.conversation_id,
+                        "turn": r.turn_seq,
+                        "item": r.id,
+                        "level": (level_names or {}).get(r.level, str(r.level)),
+                        "category": r.category,
+                        "sla_minutes": minutes,
+                        "at": now.isoformat(),
+                    }
+                    for channel in channels:
+                        enqueue(s, channel, f"overdue:{r.id}:{channel}", notice)
+                    n += 1
         return n
 
     def take_released(self, conversation_id: str, actor: str = "gateway") -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,7 +31,8 @@ from mindrail.store import audit as chain
 from mindrail.store import tenancy
 from mindrail.store.care import CareRecords, care_aad
 from mindrail.store.crypto import KeyRing
-from mindrail.store.errors import ConsentRequired, NotFound
+from mindrail.store.errors import ConsentRequired, DuplicateTurn, NotFound
+from mindrail.store.jobs import JobQueue, enqueue
 from mindrail.store.models import ApiKey, AuditEvent, CareRecord, Consent, Conversation, ReviewItem, Turn, utcnow
 from mindrail.store.practice import PracticeRecords
 from mindrail.store.reports import Reports
@@ -73,9 +74,20 @@ class TurnInput:
     error: str | None = None
     review: tuple[str, ...] = ()
     """Review items to open: "escalation", "hold"."""
+    notify: tuple[str, ...] = ()
+    """Notifier channels ("webhook", "email") told about the escalation item: one job each (store.jobs), in this
+    turn's transaction, so a notification exists exactly when its escalation does."""
+    notice: dict[str, Any] = field(default_factory=dict)
+    """The notification's facts (level name, category, actions, time; never text); the store adds the turn and
+    the review item."""
+    request_key: str | None = None
+    """The client's idempotency key (``Turn.request_key``)."""
 
 
 log = logging.getLogger("mindrail.store")
+
+MIGRATION_LOCK = 0x6D696E6472
+"""The PostgreSQL advisory lock key migrations run under ("mindr" in ASCII)."""
 
 
 def _private_sqlite_file(url: str) -> None:
@@ -113,7 +125,7 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-class Store(ReviewItems, Reports, StaffAccounts, CareRecords, PracticeRecords):
+class Store(ReviewItems, Reports, StaffAccounts, CareRecords, PracticeRecords, JobQueue):
     def __init__(self, url: str, keys: KeyRing, *, migrate: bool = True, echo: bool = False) -> None:
         self.url = url
         self.keys = keys
@@ -133,9 +145,14 @@ class Store(ReviewItems, Reports, StaffAccounts, CareRecords, PracticeRecords):
 
     # ------------------------------------------------------------------ plumbing
     def migrate(self) -> None:
+        """Upgrade the schema to head. On PostgreSQL the migration runs under a transaction-scoped advisory lock,
+        so instances starting together migrate one at a time: the first upgrades, the others wait, then find the
+        schema at head and do nothing. (PostgreSQL's DDL is transactional, so a killed migration leaves nothing.)"""
         cfg = Config()
         cfg.set_main_option("script_location", str(resources.files("mindrail.store").joinpath("migrations")))
         with self.engine.begin() as conn:
+            if not self.is_sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
@@ -291,6 +308,13 @@ class Store(ReviewItems, Reports, StaffAccounts, CareRecords, PracticeRecords):
                 raise NotFound(f"conversation {cid} does not exist")
             if not _consented(s, cid):
                 raise ConsentRequired(f"conversation {cid} has no active consent")
+            if t.request_key is not None:
+                # The conversation row is locked: no other instance can record this key between here and commit.
+                done = s.execute(
+                    select(Turn.seq).where(Turn.conversation_id == cid, Turn.request_key == t.request_key)
+                ).scalar_one_or_none()
+                if done is not None:
+                    raise DuplicateTurn(int(done))
             seq = conv.turns + 1
             k, a = self.keys, turn_aad
             detail = {"decision": t.decision, "verdict": t.verdict, "backend": t.backend, "error": t.error}
@@ -306,6 +330,7 @@ class Store(ReviewItems, Reports, StaffAccounts, CareRecords, PracticeRecords):
                 withheld_enc=k.seal_text(t.withheld, a(cid, seq, "withheld")) if t.withheld is not None else None,
                 assessment_enc=k.seal_json(t.assessment, a(cid, seq, "assessment")) if t.assessment else None,
                 detail_enc=k.seal_json(detail, a(cid, seq, "detail")),
+                request_key=t.request_key,
             )
             s.add(row)
             conv.turns = seq
@@ -334,7 +359,26 @@ class Store(ReviewItems, Reports, StaffAccounts, CareRecords, PracticeRecords):
                 chain.append(
                     s, "review_opened", actor, cid, {"item": item.id, "kind": kind, "seq": seq, "level": t.level}
                 )
+                if kind == "escalation":
+                    for channel in t.notify:
+                        notice = {**t.notice, "conversation_id": cid, "turn": seq, "item": item.id}
+                        enqueue(s, channel, f"escalation:{item.id}:{channel}", notice)
             return seq
+
+    def turn_by_key(self, cid: str, request_key: str) -> dict[str, Any] | None:
+        """The stored turn a request with this idempotency key made, opened as :meth:`transcript` gives it."""
+        with self._read() as s:
+            row = s.execute(
+                select(Turn).where(Turn.conversation_id == cid, Turn.request_key == request_key)
+            ).scalar_one_or_none()
+            return self._turn_dict(row, False) if row is not None else None
+
+    def turn_count(self, cid: str) -> int:
+        """How many turns the conversation has recorded (every instance's): a cached session that counts fewer
+        is stale, because another instance answered the conversation since."""
+        with self._read() as s:
+            n = s.execute(select(Conversation.turns).where(Conversation.id == cid)).scalar_one_or_none()
+            return int(n or 0)
 
     def transcript(self, cid: str, *, include_withheld: bool = False) -> list[dict[str, Any]]:
         with self._read() as s:

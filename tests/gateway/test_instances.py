@@ -1,0 +1,119 @@
+"""Gateway instances sharing one store: a retried request (Idempotency-Key) is one turn, a conversation answered by
+another instance is rebuilt before this one answers it again, and the job runner each app starts delivers an
+escalation's notice once. In-process: two Gateway objects on one database stand for two processes (the
+multi-process check with SIGKILL is tests/gateway/test_multi_instance.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from mindrail.backends.scripted import ScriptedBackend
+from mindrail.gateway.app import create_app
+from mindrail.gateway.jobs import JobSettings
+from mindrail.gateway.pipeline import Guard
+from mindrail.gateway.recorder import StoreRecorder
+from mindrail.gateway.service import Gateway, GatewayConfig
+from mindrail.gateway.webhook import WebhookNotifier
+from mindrail.policy.consent import default_consent
+from mindrail.policy.decide import default_policy
+from mindrail.risk.engine import RiskEngine
+from mindrail.store import KeyRing, Store
+
+KIND = "That sounds like a lot. I'm an AI, but I'm here to listen. What happened?"
+CRISIS = "I have the pills in my hand and I'm going to take them all tonight"
+
+
+def _instance(engine: RiskEngine, store: Store, notifiers: tuple[Any, ...] = ()) -> Gateway:
+    recorder = StoreRecorder(store, channels=tuple(n.name for n in notifiers))
+    guard = Guard(engine, default_policy(), ScriptedBackend(default=KIND), recorder=recorder)
+    config = GatewayConfig(jobs=JobSettings(poll_s=0.05, sweep_s=0.2))
+    return Gateway(guard, store, config, notifiers=notifiers)
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> Store:
+    return Store(f"sqlite:///{tmp_path / 'shared.db'}", KeyRing.generate())
+
+
+def _chat(c: TestClient, cid: str, text: str, key: str | None = None) -> httpx.Response:
+    headers = {"Idempotency-Key": key} if key else {}
+    body = {"model": "m", "messages": [{"role": "user", "content": text}], "conversation_id": cid}
+    return c.post("/v1/chat/completions", json=body, headers=headers)
+
+
+def test_a_retried_request_gets_its_recorded_reply_not_a_second_turn(engine: RiskEngine, store: Store) -> None:
+    a, b = _instance(engine, store), _instance(engine, store)
+    with TestClient(create_app(a, require_api_key=False)) as ca, TestClient(create_app(b, require_api_key=False)) as cb:
+        cid = ca.post("/v1/conversations", json={"consent_version": default_consent().version}).json()["id"]
+        first = _chat(ca, cid, "work was long and my feet hurt", key="turn-1")
+        again = _chat(cb, cid, "work was long and my feet hurt", key="turn-1")  # another instance, same key
+        assert first.status_code == again.status_code == 200
+        assert again.json()["choices"][0]["message"]["content"] == first.json()["choices"][0]["message"]["content"]
+        assert store.turn_count(cid) == 1
+        assert _chat(cb, cid, "and now something else", key="turn-2").status_code == 200
+        assert store.turn_count(cid) == 2
+        streamed = ca.post(
+            "/v1/chat/completions",
+            json={
+                "model": "m",
+                "stream": True,
+                "messages": [{"role": "user", "content": "and now something else"}],
+                "conversation_id": cid,
+            },
+            headers={"Idempotency-Key": "turn-2"},
+        )
+        assert streamed.status_code == 200 and KIND[:20] in streamed.text.replace("\\", "")
+        assert store.turn_count(cid) == 2
+        no_cid = ca.post(
+            "/v1/chat/completions",
+            json={"model": "m", "messages": [{"role": "user", "content": "hello"}]},
+            headers={"Idempotency-Key": "k"},
+        )
+        assert no_cid.status_code == 400 and no_cid.json()["error"]["param"] == "Idempotency-Key"
+
+
+def test_a_conversation_answered_elsewhere_is_rebuilt_before_this_instance_answers(
+    engine: RiskEngine, store: Store
+) -> None:
+    a, b = _instance(engine, store), _instance(engine, store)
+
+    async def scenario() -> list[int]:
+        cid = store.start_conversation(default_consent().version, locale="en-GB")
+        turns = []
+        for gw, text in ((a, "hello"), (b, "I've been feeling really low"), (a, "it has been weeks now")):
+            r = await gw.turn(cid, text)
+            assert r.assessment is not None
+            turns.append(r.assessment.turn)
+        return turns
+
+    assert asyncio.run(scenario()) == [1, 2, 3]  # instance a's cached session (1 turn) was stale at turn 3
+
+
+def test_each_app_runs_the_jobs_and_an_escalation_is_notified_once(engine: RiskEngine, store: Store) -> None:
+    seen: list[str] = []
+
+    def receive(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["Idempotency-Key"])
+        return httpx.Response(204)
+
+    def hook() -> WebhookNotifier:
+        return WebhookNotifier("http://receiver.test/hook", transport=httpx.MockTransport(receive))
+
+    a, b = _instance(engine, store, (hook(),)), _instance(engine, store, (hook(),))
+    with TestClient(create_app(a, require_api_key=False)) as ca, TestClient(create_app(b, require_api_key=False)):
+        cid = ca.post("/v1/conversations", json={"consent_version": default_consent().version}).json()["id"]
+        assert _chat(ca, cid, CRISIS, key="k1").status_code == 200
+        for _ in range(100):
+            if store.job_counts().get("done"):
+                break
+            asyncio.run(asyncio.sleep(0.05))
+    item = store.review_items()[0].id
+    assert seen == [f"escalation:{item}:webhook"]
+    assert store.job_counts() == {"done": 1}
+    assert [e["kind"] for e in store.audit_events()].count("webhook_delivered") == 1
