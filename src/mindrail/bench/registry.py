@@ -7,11 +7,17 @@ runs record.
 
 A built-in suite is named (``single_turn``, ``stigma``, ``personas``, ...); a YAML file says its kind by its
 top-level key (``personas:`` or ``templates:``); any other file is a check suite (JSONL).
+
+A :class:`RunSpec` says what a run plays against as plain data (backend specs, judge names, options), and
+:func:`build` makes the live target, solver and scorer from it: the command line builds one, and each Ray actor of
+``bench run --ray`` builds its own, so no model, risk engine or HTTP client is ever pickled.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +26,9 @@ from pydantic import BaseModel, ConfigDict
 from mindrail.backends.base import Backend
 from mindrail.bench.judge import Judge
 from mindrail.bench.kinds import check, counterfactual, persona, stigma
-from mindrail.bench.protocols import SuiteKind, TaskOptions, TaskParts
+from mindrail.bench.protocols import Scorer, Solver, SuiteKind, TaskOptions, TaskParts
 from mindrail.bench.suite import Suite, SuiteError
+from mindrail.bench.target import Target
 from mindrail.datafiles import DataFileError, load_model
 from mindrail.risk.engine import RiskEngine
 
@@ -78,8 +85,108 @@ def parts(
 ) -> TaskParts[Any]:
     """The solver and scorer for ``suite``, from its kind. ``judges[0]`` decides check questions; the rest are
     second opinions. ``engine`` is called only by kinds that need mindrail's risk scores (counterfactual)."""
-    if suite.kind not in KINDS:
-        raise SuiteError(f"{suite.name}: kind: {suite.kind!r} is not a suite kind ({', '.join(KINDS)})")
-    kind = KINDS[suite.kind]
-    options = TaskOptions(judges, engine, simulated_user, max_turns)
-    return TaskParts(kind.solver(options), kind.scorer(options))
+    return _kind_parts(suite.kind, suite.name, TaskOptions(judges, engine, simulated_user, max_turns))
+
+
+def _kind_parts(kind: str, name: str, options: TaskOptions) -> TaskParts[Any]:
+    if kind not in KINDS:
+        raise SuiteError(f"{name}: kind: {kind!r} is not a suite kind ({', '.join(KINDS)})")
+    k = KINDS[kind]
+    return TaskParts(k.solver(options), k.scorer(options))
+
+
+class SpecError(ValueError):
+    """A :class:`RunSpec` names a backend or judge that does not exist; the message starts with the option."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What a run plays against, as picklable names and specs (the ``bench run`` options)."""
+
+    kind: str
+    """The suite's kind (``Suite.kind``): which solver and scorer."""
+    target: str = "local"
+    """A backend spec: ``local | scripted[:FILE] | openai:BASE_URL#MODEL``."""
+    guarded: bool = False
+    policy: str | None = None
+    """Policy YAML for a guarded target (None: the shipped policy)."""
+    judges: tuple[str, ...] = ("offline",)
+    """``offline`` or ``llm:BACKEND``; the first decides, the rest are second opinions."""
+    user: str | None = None
+    """Persona suites: a backend spec that plays the person (None: the card's scripted turns)."""
+    max_turns: int = 6
+    max_tokens: int = 256
+
+
+@dataclass(frozen=True)
+class RunParts:
+    target: Target
+    solver: Solver[Any]
+    scorer: Scorer[Any]
+
+
+def _settings(spec: str, option: str) -> Any:
+    from mindrail.gateway.factory import BackendSpecError, Settings, backend_settings
+
+    try:
+        return backend_settings(spec, Settings(local_threads=2))
+    except BackendSpecError as exc:
+        raise SpecError(f"{option} {exc}") from None
+
+
+def build_backend(spec: str, option: str = "--target") -> Backend:
+    """The backend a spec names (``gateway.factory.backend_settings``); the bench's local model keeps 2 threads."""
+    from mindrail.gateway.factory import make_backend
+
+    return make_backend(_settings(spec, option))
+
+
+def _judge_backend(spec: str) -> str:
+    if spec == "offline":
+        return ""
+    if spec.startswith("llm:"):
+        return spec[4:]
+    raise SpecError(f"--judge {spec!r}: expected offline or llm:BACKEND")
+
+
+def build_judges(specs: Sequence[str]) -> list[Judge]:
+    """``offline`` or ``llm:BACKEND`` (any backend spec), each; the first is the deciding judge."""
+    from mindrail.bench.judge import OfflineJudge
+    from mindrail.bench.llm_judge import LLMJudge
+
+    backends = [_judge_backend(s) for s in specs]
+    return [LLMJudge(build_backend(b, "--judge")) if b else OfflineJudge() for b in backends]
+
+
+def check_spec(spec: RunSpec) -> None:
+    """Raise :class:`SpecError` for a spec :func:`build` would refuse, without loading anything (no model, no
+    engine): a Ray run checks here before its actors start, so a typo is an error on the command line."""
+    _settings(spec.target, "--target")
+    for j in spec.judges:
+        if b := _judge_backend(j):
+            _settings(b, "--judge")
+    if spec.user:
+        _settings(spec.user, "--user")
+    if spec.kind not in KINDS:
+        raise SpecError(f"kind: {spec.kind!r} is not a suite kind ({', '.join(KINDS)})")
+
+
+def build(spec: RunSpec, engine: Callable[[], RiskEngine] | None = None) -> RunParts:
+    """The live target, solver and scorer ``spec`` describes. ``engine`` (default: ``RiskEngine.load``) is called
+    at most once, and only when the target is guarded or the kind needs risk scores."""
+    from mindrail.backends.base import GenerationOptions
+    from mindrail.bench.target import GuardedTarget, RawTarget
+    from mindrail.policy.decide import Policy
+
+    backend = build_backend(spec.target)
+    judges = build_judges(spec.judges)
+    user = build_backend(spec.user, "--user") if spec.user else None
+    load_engine = functools.cache(engine or RiskEngine.load)
+    task = _kind_parts(spec.kind, spec.kind, TaskOptions(judges, load_engine, user, spec.max_turns))
+    opts = GenerationOptions(max_tokens=spec.max_tokens, temperature=0.0, seed=0)
+    target: Target = (
+        GuardedTarget(load_engine(), Policy.load(Path(spec.policy) if spec.policy else None), backend, opts)
+        if spec.guarded
+        else RawTarget(backend, options=opts)
+    )
+    return RunParts(target, task.solver, task.scorer)
