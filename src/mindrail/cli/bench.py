@@ -6,8 +6,9 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -24,29 +25,24 @@ bench_app = typer.Typer(help="Audit bench: safety suites against any model, raw 
 
 def _bench_backend(spec: str, option: str = "--target") -> Backend:
     """The backend a spec names (gateway.factory.backend_settings); the bench's local model keeps 2 threads."""
-    from mindrail.gateway.factory import BackendSpecError, Settings, backend_settings, make_backend
+    from mindrail.bench.registry import SpecError, build_backend
 
     try:
-        return make_backend(backend_settings(spec, Settings(local_threads=2)))
-    except BackendSpecError as exc:
-        err.print(f"[red]error:[/red] {option} {exc}")
+        return build_backend(spec, option)
+    except SpecError as exc:
+        err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
 
 
 def _bench_judges(spec: str, second: list[str] | None) -> list[Judge]:
     """offline | llm:BACKEND (any --target spec), then optional second opinions."""
-    from mindrail.bench.judge import OfflineJudge
-    from mindrail.bench.llm_judge import LLMJudge
+    from mindrail.bench.registry import SpecError, build_judges
 
-    def one(s: str) -> Judge:
-        if s == "offline":
-            return OfflineJudge()
-        if s.startswith("llm:"):
-            return LLMJudge(_bench_backend(s[4:], "--judge"))
-        err.print(f"[red]error:[/red] --judge {s!r}: expected offline or llm:BACKEND")
-        raise typer.Exit(2)
-
-    return [one(spec), *(one(x) for x in second or [])]
+    try:
+        return build_judges([spec, *(second or [])])
+    except SpecError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
 
 
 @bench_app.command("run")
@@ -71,20 +67,41 @@ def bench_run(
     only: Annotated[
         str | None, typer.Option(help="Run only the cases whose id matches this regular expression (a subset).")
     ] = None,
-    concurrency: Annotated[int, typer.Option(help="Cases in flight at once.")] = 1,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            help="Cases in flight at once; with --ray, per worker (a hosted model then sees up to "
+            "--ray-workers × --concurrency requests at once)."
+        ),
+    ] = 1,
     out: Annotated[Path | None, typer.Option(help="Run file (JSONL); an existing one is resumed.")] = None,
     max_tokens: Annotated[int, typer.Option(help="Longest reply per model call.")] = 256,
+    ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray",
+            help="Play the cases on a Ray cluster (a local one unless --ray-address); same run file, same order.",
+        ),
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="With --ray: the cluster to join (ray://HOST:PORT, HOST:PORT, or auto for this host's)."),
+    ] = None,
+    ray_workers: Annotated[
+        int | None,
+        typer.Option(help="With --ray: actors, each with its own target (default: the cluster's CPUs).", min=1),
+    ] = None,
 ) -> None:
     """Run a suite against a target, checkpointing every finished case (re-run the same command to resume)."""
     import asyncio
 
-    from mindrail.backends.base import GenerationOptions
-    from mindrail.bench.registry import load, parts
-    from mindrail.bench.run import RunFileError, run_suite
+    from mindrail.bench.registry import RunSpec, SpecError, build, check_spec, load
+    from mindrail.bench.run import RunFile, RunFileError, run_suite
     from mindrail.bench.suite import SuiteError
-    from mindrail.bench.target import GuardedTarget, RawTarget
-    from mindrail.policy.decide import Policy
 
+    if not ray and (ray_address or ray_workers):
+        err.print("[red]error:[/red] --ray-address and --ray-workers need --ray")
+        raise typer.Exit(2)
     try:
         s = load(suite)
         if only is not None:
@@ -92,34 +109,58 @@ def bench_run(
     except (SuiteError, re.error) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    backend = _bench_backend(target)
-    engine = functools.cache(load_engine)  # loaded once, and only if the target or the suite needs it
-    task = parts(
-        s,
-        _bench_judges(judge, second_judge),
-        engine=engine,
-        simulated_user=_bench_backend(user, "--user") if user else None,
+    spec = RunSpec(
+        kind=s.kind,
+        target=target,
+        guarded=guarded,
+        policy=str(policy) if policy else None,
+        judges=(judge, *(second_judge or [])),
+        user=user,
         max_turns=max_turns,
+        max_tokens=max_tokens,
     )
-    opts = GenerationOptions(max_tokens=max_tokens, temperature=0.0, seed=0)
-    t: Any = (
-        GuardedTarget(engine(), Policy.load(policy), backend, opts) if guarded else RawTarget(backend, options=opts)
-    )
+    try:
+        check_spec(spec)
+    except SpecError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
     out = out or Path("runs") / f"{s.name}-{target.split(':')[0]}-{'guarded' if guarded else 'raw'}.jsonl"
-    with progress_bar() as bar:
-        progress = bar.add_task(f"{s.name} · {t.name}", total=len(s))
-        try:
-            run = asyncio.run(
+    play: Callable[[Callable[[int, int], None]], RunFile]
+    if ray:
+        # Ray is imported only here: a run without --ray never loads it.
+        from mindrail.cluster import connect, shutdown
+        from mindrail.cluster.bench import WorkerError, run_suite_ray
+
+        label = f"{'guarded' if guarded else 'raw'}:{target} on Ray"
+
+        def play(progress: Callable[[int, int], None]) -> RunFile:
+            started = connect(ray_address)  # False: Ray was already up in this process (a test's cluster)
+            try:
+                return asyncio.run(
+                    run_suite_ray(s, spec, out, workers=ray_workers, concurrency=concurrency, progress=progress)
+                )
+            except WorkerError as exc:
+                err.print(f"[red]error:[/red] {exc}")
+                raise typer.Exit(2) from None
+            finally:
+                if started:
+                    shutdown()
+
+    else:
+        parts = build(spec, engine=load_engine)
+        label = parts.target.name
+
+        def play(progress: Callable[[int, int], None]) -> RunFile:
+            return asyncio.run(
                 run_suite(
-                    s,
-                    t,
-                    task.scorer,
-                    out,
-                    solver=task.solver,
-                    concurrency=concurrency,
-                    progress=lambda done, total: bar.update(progress, completed=done),
+                    s, parts.target, parts.scorer, out, solver=parts.solver, concurrency=concurrency, progress=progress
                 )
             )
+
+    with progress_bar() as bar:
+        task = bar.add_task(f"{s.name} · {label}", total=len(s))
+        try:
+            run = play(lambda done, total: bar.update(task, completed=done))
         except RunFileError as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
