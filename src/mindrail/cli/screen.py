@@ -22,15 +22,49 @@ def screen(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write JSONL here instead of stdout.")] = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip bad lines and report counts.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, max=1024)] = 64,
+    ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray",
+            help="Screen the file on Ray workers: a new local Ray cluster, or the one --ray-address names. "
+            "The output is the same, byte for byte.",
+        ),
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            metavar="ADDRESS",
+            help="Join this Ray cluster (host:port, ray://host:port or auto) instead of starting one; implies --ray.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="With --ray: workers, each with its own engine (default: cluster CPUs)."),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="With --ray and --out: continue a stopped run from OUT.progress.json."),
+    ] = False,
 ) -> None:
     """Screen text for risk. Output is JSONL assessments, streamed in constant memory.
 
     A file line is either a message ({"text": ...} or {"role": "user", "content": ...}) or a whole conversation
     in OpenAI format ({"messages": [...]}); a conversation gets one assessment per turn (each of the person's
     messages, numbered from 1), in context, with its message_index in "messages".
+
+    With --ray (a new local cluster) or --ray-address ADDRESS (an existing one) a file is screened by --workers
+    Ray actors, each loading the engine once; the output is the same as without, in input order. With --out, a
+    checkpoint (OUT.progress.json) is kept, and --resume continues a run that stopped.
     """
     from mindrail.risk.io import InputError
 
+    if ray or ray_address:
+        _screen_on_ray(target, out, skip_bad, batch_size, ray_address, workers, resume)
+        return
+    if workers is not None or resume:
+        err.print("[red]error:[/red] --workers and --resume need --ray")
+        raise typer.Exit(2)
     engine = load_engine()
     sink: TextIO = out.open("w", encoding="utf-8") if out else sys.stdout
     try:
@@ -51,6 +85,64 @@ def screen(
             sink.close()
 
 
+def _screen_on_ray(
+    target: str,
+    out: Path | None,
+    skip_bad: bool,
+    batch_size: int,
+    address: str | None,
+    workers: int | None,
+    resume: bool,
+) -> None:
+    """``mindrail screen FILE --ray``: the same output from Ray actors (mindrail.cluster.screen). The driver loads no
+    engine; it reads, orders and writes."""
+    from mindrail.cluster import connect, shutdown
+    from mindrail.cluster.screen import ResumeError, WorkerPool, WorkerStartError, finished, screen_file
+    from mindrail.risk.io import InputError
+
+    stdin = target == "-"
+    path = Path(target)
+    if not stdin and not _is_file(path):
+        err.print("[red]error:[/red] --ray screens a JSONL file (or '-' for stdin), not a message")
+        raise typer.Exit(2)
+    if resume and (stdin or out is None):
+        err.print("[red]error:[/red] --resume needs an input file and --out")
+        raise typer.Exit(2)
+    if resume and out is not None and finished(path, out, batch_size, skip_bad):
+        err.print(f"{out} is already complete")
+        return
+    started = connect(address)
+    try:
+        with WorkerPool(workers) as pool, progress_bar() as bar:
+            total = None if stdin else path.stat().st_size
+            task = bar.add_task("screening", total=total)
+
+            def advance(done: int) -> None:
+                bar.update(task, completed=done)
+
+            stats = screen_file(
+                pool,
+                None if stdin else path,
+                out,
+                skip_bad=skip_bad,
+                batch_size=batch_size,
+                resume=resume,
+                on_progress=advance if total else None,
+            )
+    except (InputError, ResumeError, WorkerStartError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    finally:
+        if started:
+            shutdown()
+    if stats.already_done:
+        err.print(f"{out} is already complete")
+    elif stats.resumed_after_line:
+        err.print(f"resumed after input line {stats.resumed_after_line}")
+    if skip_bad or stats.skipped:
+        err.print(f"screened {stats.ok} line(s), skipped {stats.skipped} bad line(s)")
+
+
 def _is_file(path: Path) -> bool:
     """A message can be any text: one too long for a file name, or with a NUL in it, is a message."""
     try:
@@ -63,7 +155,7 @@ def _screen_file(
     engine: Any, path: Path, stdin: bool, sink: TextIO, skip_bad: bool, batch_size: int
 ) -> tuple[int, int]:
     from mindrail.risk.io import SkipCounter
-    from mindrail.screening import screen_jsonl
+    from mindrail.screening import jsonl_line, screen_jsonl
 
     counter = SkipCounter()
     fh = sys.stdin.buffer if stdin else path.open("rb")
@@ -81,7 +173,7 @@ def _screen_file(
                 engine, fh, label, skip_bad=skip_bad, batch_size=batch_size, counter=counter, on_line=advance
             )
             for record in records:
-                sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+                sink.write(jsonl_line(record))
         finally:
             if not stdin:
                 fh.close()

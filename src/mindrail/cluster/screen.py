@@ -46,6 +46,10 @@ class ResumeError(ValueError):
     The message names files and settings, never input text."""
 
 
+class WorkerStartError(RuntimeError):
+    """A worker could not load the engine (not installed on a node, or the encoder missing there)."""
+
+
 class ScreeningWorker:
     """One actor: the risk engine loaded once, screening the chunks it is sent. A plain class (``ray.remote`` wraps
     it in :class:`WorkerPool`), so importing this module does not import Ray."""
@@ -105,6 +109,11 @@ class WorkerPool:
         self.actors: list[Any] = [actor.remote() for _ in range(n)]
         try:
             infos = self.info()
+        except ray.exceptions.RayActorError as exc:
+            self.close()
+            raise WorkerStartError(
+                f"a screening worker could not start (is mindrail installed on every node?): {exc}"
+            ) from None
         except BaseException:
             self.close()
             raise
@@ -339,6 +348,23 @@ def _resume_state(
     if not out.exists() or out.stat().st_size < state["out_bytes"]:
         raise ResumeError(f"{out} is shorter than {ckpt.name} says it was; run again without --resume")
     return state
+
+
+def finished(src: Path, out: Path, batch_size: int, skip_bad: bool) -> bool:
+    """Whether ``out``'s checkpoint says a run with these settings on this very input finished (and ``out`` is as
+    it left it): a ``--resume`` that has nothing to do need not start any worker."""
+    ckpt = checkpoint_path(out)
+    try:
+        state = json.loads(ckpt.read_text(encoding="utf-8"))
+        return bool(
+            state["format"] == CHECKPOINT_FORMAT
+            and state["done"] is True
+            and state["input"] == _fingerprint(src)
+            and (state["batch_size"], state["skip_bad"]) == (batch_size, skip_bad)
+            and out.stat().st_size == state["out_bytes"]
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def screen_file(
