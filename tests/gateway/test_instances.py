@@ -117,3 +117,54 @@ def test_each_app_runs_the_jobs_and_an_escalation_is_notified_once(engine: RiskE
     assert seen == [f"escalation:{item}:webhook"]
     assert store.job_counts() == {"done": 1}
     assert [e["kind"] for e in store.audit_events()].count("webhook_delivered") == 1
+
+
+def test_console_and_chat_cookies_work_whichever_instance_answers(engine: RiskEngine, store: Store) -> None:
+    """A load balancer sends each request to either instance: login, CSRF, the session, the login rate limit
+    and the chat page's cookie all live in the database or derive from the shared key ring."""
+    from mindrail.console.accounts import IP_MAX_ATTEMPTS, Accounts
+    from mindrail.console.app import add_console_routes
+    from mindrail.gateway.chat import add_chat_routes
+
+    Accounts(store).add_user("cleo", "clinician", "a long password for tests", tenants=["*"])
+
+    def app(gw: Gateway) -> Any:
+        def extra(a: Any) -> None:
+            add_chat_routes(a, gw, store.keys.derive("chat-cookie"))
+            add_console_routes(a, gw)
+
+        return create_app(gw, require_api_key=False, extra_routes=extra)
+
+    a, b = _instance(engine, store), _instance(engine, store)
+    with TestClient(app(a)) as ca, TestClient(app(b)) as cb:
+
+        def on(c: TestClient, other: TestClient) -> TestClient:
+            c.cookies = other.cookies  # the browser's cookies go wherever the balancer sends it
+            return c
+
+        page = on(ca, cb).get("/console/login").text
+        token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        form = {"username": "cleo", "password": "a long password for tests", "csrf_token": token}
+        assert on(cb, ca).post("/console/login", data=form, follow_redirects=False).status_code == 303
+        queue = on(ca, cb).get("/console/queue")
+        assert queue.status_code == 200
+        csrf = queue.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        cid = store.start_conversation(default_consent().version)
+        asyncio.run(b.turn(cid, CRISIS))
+        item = store.review_items()[0].id
+        claim = on(cb, ca).post(f"/console/items/{item}/claim", data={"csrf_token": csrf}, follow_redirects=False)
+        assert claim.status_code == 303 and store.review_items()[0].status == "claimed"
+
+        chat = {"X-Mindrail-Chat": "1"}
+        started = on(ca, cb).post("/chat/api/start", json={"consent_version": default_consent().version}, headers=chat)
+        assert started.status_code == 200
+        said = on(cb, ca).post("/chat/api/message", json={"text": "hello there"}, headers=chat)
+        assert said.status_code == 200 and "event: done" in said.text
+
+    # The per-client login limit counts attempts made on any instance.
+    one, two = Accounts(store), Accounts(store)
+    for n in range(IP_MAX_ATTEMPTS):
+        with pytest.raises(Exception, match="wrong username or password"):
+            (one if n % 2 else two).login(f"nobody{n}", "a long password for tests", "198.51.100.7")
+    with pytest.raises(Exception, match="too many"):
+        one.login("cleo", "a long password for tests", "198.51.100.7")

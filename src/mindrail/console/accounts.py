@@ -16,9 +16,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import secrets
-import threading
-import time
-from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -98,8 +95,6 @@ class Accounts:
     def __init__(self, store: Store, hasher: PasswordHasher | None = None) -> None:
         self.store = store
         self.hasher = hasher or PasswordHasher()
-        self._ip_attempts: dict[str, deque[float]] = defaultdict(deque)
-        self._ip_lock = threading.Lock()
         # A hash to verify against for unknown usernames, so timing does not reveal which names exist.
         self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
 
@@ -150,14 +145,11 @@ class Accounts:
 
     # ------------------------------------------------------------------ login
     def _throttle(self, client: str) -> None:
-        now = time.monotonic()
-        with self._ip_lock:
-            q = self._ip_attempts[client]
-            while q and now - q[0] > IP_WINDOW_S:
-                q.popleft()
-            if len(q) >= IP_MAX_ATTEMPTS:
-                raise RateLimited("too many login attempts; wait a minute and try again")
-            q.append(now)
+        """At most ``IP_MAX_ATTEMPTS`` logins per client a minute, counted in the store so that every instance
+        behind a load balancer sees the same attempts."""
+        window = dt.timedelta(seconds=IP_WINDOW_S)
+        if not self.store.note_login_attempt(client, now=utcnow(), window=window, limit=IP_MAX_ATTEMPTS):
+            raise RateLimited("too many login attempts; wait a minute and try again")
 
     def _check(self, password: str) -> Callable[[str | None], str | None]:
         """The password check the store runs on the account's hash: the hash to keep (rehashed when argon2's

@@ -167,6 +167,18 @@ class Job(Base):
     """The last failed attempt's error type (never a message: it could quote a response)."""
 
 
+class ClientLoginAttempt(Base):
+    """A console login attempt from one client, kept for the per-client rate limit's window: in the database so
+    every instance counts the same attempts. The client address is stored only as a keyed hash."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_client_at", "client_hash", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class CareRecord(Base):
     """A care tool's record (docs/care.md): a check-in, a mood rating, a safety plan version or a risk inquiry's
     answer. What the person gave is sealed in ``payload_enc``; plain columns hold only what listing needs."""

@@ -6,18 +6,23 @@ store reads and writes the rows and audits each change in the same transaction.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from mindrail.store import audit as chain
 from mindrail.store.errors import NotFound
-from mindrail.store.models import StaffGrant, StaffSession, StaffUser, as_utc
+from mindrail.store.models import ClientLoginAttempt, StaffGrant, StaffSession, StaffUser, as_utc
 from mindrail.store.tenancy import Grants, staff_actor
+
+if TYPE_CHECKING:
+    from mindrail.store.crypto import KeyRing
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +77,7 @@ class StaffAccounts:
     """The store's staff methods (``Store`` inherits them)."""
 
     if TYPE_CHECKING:
+        keys: KeyRing
 
         def _tx(self) -> AbstractContextManager[Session]: ...
         def _read(self) -> AbstractContextManager[Session]: ...
@@ -189,3 +195,22 @@ class StaffAccounts:
         with self._tx() as s:
             s.execute(delete(StaffSession).where(StaffSession.token_hash == token_hash))
             chain.append(s, "staff_logout", actor, None, {})
+
+    def note_login_attempt(self, client: str, *, now: dt.datetime, window: dt.timedelta, limit: int) -> bool:
+        """Count a login attempt from ``client`` (an address, stored only as a keyed hash): False, and nothing
+        recorded, when ``limit`` attempts already fell within ``window``. Older attempts are pruned as it goes.
+        Shared by every instance, so the limit holds however many there are."""
+        digest = hmac.new(self.keys.derive("login-attempts"), client.encode(), hashlib.sha256).hexdigest()
+        with self._tx() as s:
+            s.execute(
+                delete(ClientLoginAttempt).where(
+                    ClientLoginAttempt.client_hash == digest, ClientLoginAttempt.at < now - window
+                )
+            )
+            recent = s.execute(
+                select(func.count()).select_from(ClientLoginAttempt).where(ClientLoginAttempt.client_hash == digest)
+            ).scalar_one()
+            if recent >= limit:
+                return False
+            s.add(ClientLoginAttempt(client_hash=digest, at=now))
+            return True

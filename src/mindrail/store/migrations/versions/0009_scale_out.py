@@ -1,4 +1,5 @@
-"""several gateway instances on one database: the job table, turns' idempotency keys, review items' SLA mark
+"""several gateway instances on one database: the job table, turns' idempotency keys, review items' SLA mark,
+console login attempts (the per-client rate limit, shared)
 
 Revision ID: 0009
 Revises: 0008
@@ -41,9 +42,21 @@ def upgrade() -> None:
         batch_op.create_index("ux_turns_request_key", ["conversation_id", "request_key"], unique=True)
     with op.batch_alter_table("review_items", schema=None) as batch_op:
         batch_op.add_column(sa.Column("overdue_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_table(
+        "login_attempts",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("client_hash", sa.String(length=64), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("login_attempts", schema=None) as batch_op:
+        batch_op.create_index("ix_login_attempts_client_at", ["client_hash", "at"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("login_attempts", schema=None) as batch_op:
+        batch_op.drop_index("ix_login_attempts_client_at")
+    op.drop_table("login_attempts")
     with op.batch_alter_table("review_items", schema=None) as batch_op:
         batch_op.drop_column("overdue_at")
     with op.batch_alter_table("turns", schema=None) as batch_op:
