@@ -65,10 +65,11 @@ def free_port() -> int:
 
 # ---------------------------------------------------------------------------- receivers
 class WebhookSink:
-    """Records every delivery's Idempotency-Key and body (a receiver that does not deduplicate: raw counts)."""
+    """Records every delivery's Idempotency-Key and sending instance (a receiver that does not deduplicate, so the
+    counts are raw)."""
 
     def __init__(self) -> None:
-        self.received: list[tuple[str, dict[str, Any]]] = []
+        self.received: list[tuple[str, str]] = []
         lock = threading.Lock()
         received = self.received
 
@@ -76,7 +77,10 @@ class WebhookSink:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 with lock:
-                    received.append((self.headers.get("Idempotency-Key", ""), json.loads(body)))
+                    json.loads(body)
+                    received.append(
+                        (self.headers.get("Idempotency-Key", ""), self.headers.get("X-Mindrail-Sender", ""))
+                    )
                 self.send_response(204)
                 self.end_headers()
 
@@ -92,7 +96,7 @@ class WebhookSink:
 
 
 class SmtpSink:
-    """aiosmtpd on loopback, recording each message's Message-ID and subject."""
+    """aiosmtpd on loopback, recording each message's Message-ID and sending instance."""
 
     def __init__(self) -> None:
         from aiosmtpd.controller import Controller
@@ -103,7 +107,7 @@ class SmtpSink:
         class Handler:
             async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
                 msg = email.message_from_bytes(envelope.content)
-                received.append((str(msg.get("Message-ID", "")), str(msg.get("Subject", ""))))
+                received.append((str(msg.get("Message-ID", "")), str(msg.get("X-Mindrail-Sender", ""))))
                 return "250 OK"
 
         self.port = free_port()
@@ -125,6 +129,8 @@ class Instance:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    killed: list[int] = field(default_factory=list)
+    """Pids this instance had when it was killed."""
 
     @property
     def url(self) -> str:
@@ -145,6 +151,7 @@ class Instance:
     def kill(self) -> None:
         """SIGKILL: no shutdown, no cleanup, transactions cut off mid-flight."""
         assert self.proc is not None
+        self.killed.append(self.proc.pid)
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=30)
 
@@ -275,6 +282,7 @@ def run_scenario(
         "--smtp-host", "127.0.0.1",
         "--smtp-port", str(smtp.port),
         "--notify-email", "oncall@clinic.test",
+        "--smtp-from", "mindrail@clinic.test",
         "--sla", "low=0,moderate=0,high=0,imminent=0",
         "--hold-timeout", str(hold_timeout_s),
         "--job-lease", str(job_lease_s),
@@ -346,6 +354,40 @@ def _settle(store: Any, timeout_s: float) -> bool:
     return False
 
 
+def _message_id(notice: str, conversation_of: dict[int, str]) -> str:
+    """The Message-ID the e-mail notifier gives the notice ``<event>:<item>`` (gateway.email)."""
+    import hashlib
+
+    item = int(notice.rsplit(":", 1)[1])
+    key = f"{notice}:email:{conversation_of[item]}"
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@clinic.test>"
+
+
+def _deliveries(received: list[tuple[str, str]], want: set[str], killed: set[int]) -> dict[str, Any]:
+    """Raw deliveries against the notices that should exist. Delivery is at least once: a repeat is expected only
+    when an instance was killed after the receiver took a notice and before it recorded that (the first delivery
+    then came from a killed process), and a receiver deduplicating by key (Idempotency-Key, Message-ID) sees each
+    notice once. Anything else (a notice missing, one not due, a repeat from a live instance) is a failure."""
+    first: dict[str, str] = {}
+    repeats = outside = 0
+    for key, sender in received:
+        if key in first:
+            repeats += 1
+            pid = first[key].split(":")[1] if first[key].count(":") >= 2 else ""
+            outside += not (pid.isdigit() and int(pid) in killed)
+        else:
+            first[key] = sender
+    lost, extra = len(want - set(first)), len(set(first) - want)
+    return {
+        "deliveries": len(received),
+        "lost": lost,
+        "extra": extra,
+        "repeats": repeats,
+        "repeats_outside_kill": outside,
+        "exactly_once": lost == extra == outside == 0,
+    }
+
+
 def _check(store: Any, ledger: Ledger, webhook: WebhookSink, smtp: SmtpSink, fleet: list[Instance]) -> dict[str, Any]:
     from sqlalchemy import select
 
@@ -353,7 +395,16 @@ def _check(store: Any, ledger: Ledger, webhook: WebhookSink, smtp: SmtpSink, fle
 
     with store.reading() as s:
         rows = s.execute(select(Turn.conversation_id, Turn.seq, Turn.request_key).order_by(Turn.id)).all()
-        items = s.execute(select(ReviewItem.id, ReviewItem.kind, ReviewItem.release_kind, ReviewItem.overdue_at)).all()
+        items = s.execute(
+            select(
+                ReviewItem.id,
+                ReviewItem.kind,
+                ReviewItem.release_kind,
+                ReviewItem.overdue_at,
+                ReviewItem.conversation_id,
+            )
+        ).all()
+    ids = {i[0]: i[4] for i in items}
     stored: dict[str, list[str | None]] = {}
     for cid, _seq, key in sorted(rows, key=lambda r: (r[0], r[1])):
         stored.setdefault(cid, []).append(key)
@@ -371,11 +422,10 @@ def _check(store: Any, ledger: Ledger, webhook: WebhookSink, smtp: SmtpSink, fle
     holds = [i for i in items if i[1] == "hold"]
     escalations = [i for i in items if i[1] == "escalation"]
     overdue = [i for i in items if i[3] is not None]
-    hooks = Counter(k for k, _ in webhook.received)
-    mails = Counter(m for m, _ in smtp.received)
-    want_hooks = {f"escalation:{i[0]}:webhook" for i in escalations} | {f"overdue:{i[0]}:webhook" for i in overdue}
-    notice_ok = set(hooks) == want_hooks and all(n == 1 for n in hooks.values())
-    want_mails = len(escalations) + len(overdue)
+    want = {f"escalation:{i[0]}" for i in escalations} | {f"overdue:{i[0]}" for i in overdue}
+    killed = {pid for inst in fleet for pid in inst.killed}
+    hooks = _deliveries([(k.rsplit(":", 1)[0], who) for k, who in webhook.received], want, killed)
+    mails = _deliveries(smtp.received, {_message_id(k, ids) for k in want}, killed)
     return {
         "turns_answered": answered,
         "turns_stored": len(rows),
@@ -388,13 +438,16 @@ def _check(store: Any, ledger: Ledger, webhook: WebhookSink, smtp: SmtpSink, fle
         "escalations": len(escalations),
         "overdue_items": len(overdue),
         "overdue_events_max": max(overdue_events.values(), default=0),
-        "webhook_deliveries": len(webhook.received),
-        "webhook_keys": len(hooks),
-        "webhook_max_per_key": max(hooks.values(), default=0),
-        "webhook_exactly_once": notice_ok,
-        "emails": len(smtp.received),
-        "email_ids": len(mails),
-        "emails_exactly_once": len(smtp.received) == len(mails) == want_mails,
+        "webhook_deliveries": hooks["deliveries"],
+        "webhook_lost": hooks["lost"],
+        "webhook_repeats": hooks["repeats"],
+        "webhook_repeats_outside_kill": hooks["repeats_outside_kill"],
+        "webhook_exactly_once": hooks["exactly_once"],
+        "emails": mails["deliveries"],
+        "emails_lost": mails["lost"],
+        "email_repeats": mails["repeats"],
+        "email_repeats_outside_kill": mails["repeats_outside_kill"],
+        "emails_exactly_once": mails["exactly_once"],
         "holds": len(holds),
         "holds_timed_out": sum(1 for i in holds if i[2] == "timed_out"),
         "hold_timeouts_max_per_item": max(timed_out.values(), default=0),

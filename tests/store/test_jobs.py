@@ -194,3 +194,39 @@ def test_instances_starting_together_migrate_once(pg_url: str) -> None:
     assert stores[2].has_consent(cid)
     for st in stores:
         st.close()
+
+
+def test_two_clinicians_on_two_instances_cannot_both_claim_an_item(pair: tuple[Store, Store]) -> None:
+    """The change is decided on the locked row: the second claim, made while the first is mid-transaction, sees it."""
+    import time
+
+    from mindrail.store.review import ReviewChange, ReviewRecord
+
+    a, b = pair
+    cid = a.start_conversation("v1")
+    _escalate(a, cid, channels=())
+    item = a.review_items()[0].id
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def claim(store: Store, who: str) -> None:
+        def change(r: ReviewRecord) -> ReviewChange:
+            if r.status != "open":
+                raise ValueError("already claimed")
+            time.sleep(0.3)  # hold the row while the other instance tries
+            return ReviewChange(status="claimed", claimed_by=who)
+
+        barrier.wait()
+        try:
+            store.change_review_item(item, change, event="review_claimed", actor=who, payload={})
+            outcomes.append(who)
+        except ValueError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=claim, args=(st, who)) for st, who in ((a, "staff:one"), (b, "staff:two"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes)[0] == "refused" and len(outcomes) == 2
+    assert [e["kind"] for e in a.audit_events()].count("review_claimed") == 1

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -298,6 +299,32 @@ def serve(
             min=1, envvar="MINDRAIL_LOCAL_THREADS", help="CPU threads for the local model (default: CPUs minus one)."
         ),
     ] = None,
+    hold_timeout: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            envvar="MINDRAIL_HOLD_TIMEOUT",
+            help="Seconds a held reply waits for a clinician before the person gets the safe reply with resources.",
+        ),
+    ] = 300.0,
+    job_lease: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            envvar="MINDRAIL_JOB_LEASE",
+            help="Seconds a notification job claimed by this instance stays its own; after that (the instance died) "
+            "another instance takes it. Keep it above the slowest send (webhook 5 s, SMTP 10 s).",
+        ),
+    ] = 60.0,
+    background_jobs: Annotated[
+        bool,
+        typer.Option(
+            "--background-jobs/--no-background-jobs",
+            envvar="MINDRAIL_BACKGROUND_JOBS",
+            help="Run this instance's share of notifications, hold timeouts and SLA timers (done once across all "
+            "instances sharing the database).",
+        ),
+    ] = True,
     app_system_prompt: Annotated[
         str,
         typer.Option(
@@ -343,6 +370,9 @@ def serve(
         max_tokens=max_tokens,
         local_threads=local_threads,
         app_system_prompt=app_system_prompt,  # type: ignore[arg-type]
+        sla_minutes=_parse_sla(sla),
+        hold_timeout_s=hold_timeout,
+        job_lease_s=job_lease,
     )
     try:
         settings = backend_settings(backend, settings)
@@ -352,13 +382,12 @@ def serve(
     gateway = build_gateway(settings, load_engine())
     secret = gateway.store.keys.derive("chat-cookie")
 
-    sla_minutes = _parse_sla(sla)
-
     def extra(a: Any) -> None:
         add_chat_routes(a, gateway, secret, secure_cookie=settings.tls_proxy)
-        add_console_routes(a, gateway, secure_cookie=settings.tls_proxy, sla_minutes=sla_minutes)
+        add_console_routes(a, gateway, secure_cookie=settings.tls_proxy, sla_minutes=settings.sla_minutes)
 
-    app_ = create_app(gateway, require_api_key=not no_api_key, extra_routes=extra, options=api_options(settings))
+    options = dataclasses.replace(api_options(settings), background_jobs=background_jobs)
+    app_ = create_app(gateway, require_api_key=not no_api_key, extra_routes=extra, options=options)
     err.print(f"mindrail: chat page at http://{host}:{port}/chat  (API docs at http://{host}:{port}/docs)")
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 

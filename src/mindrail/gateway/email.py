@@ -36,7 +36,7 @@ class EmailNotifier:
             raise ValueError("email notifications need at least one recipient")
         self.settings = settings
 
-    def message(self, event: dict[str, Any], key: str = "") -> EmailMessage:
+    def message(self, event: dict[str, Any], key: str = "", sender: str = "") -> EmailMessage:
         st = self.settings
         msg = EmailMessage()
         msg["From"] = st.sender
@@ -45,6 +45,8 @@ class EmailNotifier:
         what = "review is overdue" if overdue else "escalation waiting for review"
         msg["Subject"] = f"[mindrail] {str(event.get('level', '')).upper()} {what}"
         cid = str(event.get("conversation_id", ""))
+        if sender:
+            msg["X-Mindrail-Sender"] = sender
         if key:
             domain = st.sender.rpartition("@")[2] or "mindrail"
             msg["Message-ID"] = f"<{hashlib.sha256(f'{key}:{cid}'.encode()).hexdigest()[:32]}@{domain}>"
@@ -71,8 +73,8 @@ class EmailNotifier:
                 smtp.login(st.username, st.password)
             smtp.send_message(msg)
 
-    async def send(self, event: dict[str, Any], key: str) -> tuple[bool, dict[str, Any]]:
-        await asyncio.to_thread(self._send, self.message(event, key))
+    async def send(self, event: dict[str, Any], key: str, sender: str = "") -> tuple[bool, dict[str, Any]]:
+        await asyncio.to_thread(self._send, self.message(event, key, sender))
         return True, {"recipients": len(self.settings.recipients)}
 
     async def aclose(self) -> None:

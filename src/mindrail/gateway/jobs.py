@@ -130,7 +130,7 @@ class JobRunner:
     async def _run(self, job: JobRecord) -> None:
         notifier = self.notifiers[job.kind]
         try:
-            ok, facts = await notifier.send(job.payload, job.key)
+            ok, facts = await notifier.send(job.payload, job.key, self.worker)
         except Exception as exc:  # any failure of a send is a failed attempt, never a dead loop
             ok, facts = False, {"error": type(exc).__name__}
         retry_at = None

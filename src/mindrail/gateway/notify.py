@@ -14,10 +14,10 @@ class Notifier(Protocol):
     name: ClassVar[str]
     ok_kind: ClassVar[str]
 
-    async def send(self, event: dict[str, Any], key: str) -> tuple[bool, dict[str, Any]]:
+    async def send(self, event: dict[str, Any], key: str, sender: str) -> tuple[bool, dict[str, Any]]:
         """Send ``event`` once: (delivered, facts for the audit record, never text). ``key`` is the job's key,
-        sent along so a receiver can drop a repeat (delivery is at least once). Raising counts as a failed
-        attempt."""
+        sent along so a receiver can drop a repeat (delivery is at least once); ``sender`` names the instance
+        (``X-Mindrail-Sender``), for operators tracing a repeat. Raising counts as a failed attempt."""
         ...
 
     async def aclose(self) -> None: ...

@@ -34,9 +34,11 @@ class WebhookNotifier:
         self.timeout_s = timeout_s
         self.transport = transport
 
-    async def send(self, event: dict[str, Any], key: str) -> tuple[bool, dict[str, Any]]:
+    async def send(self, event: dict[str, Any], key: str, sender: str = "") -> tuple[bool, dict[str, Any]]:
         body = json.dumps(event, sort_keys=True).encode()
         headers = {"Content-Type": "application/json", "User-Agent": "mindrail-webhook/1", "Idempotency-Key": key}
+        if sender:
+            headers["X-Mindrail-Sender"] = sender
         if self.secret:
             headers["X-Mindrail-Signature"] = "sha256=" + hmac.new(self.secret, body, hashlib.sha256).hexdigest()
         # A client per send: notices are rare, and a pooled client would be tied to one event loop.

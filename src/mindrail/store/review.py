@@ -92,9 +92,11 @@ def _record(r: ReviewItem, tenant: str) -> ReviewRecord:
     )
 
 
-def _visible(s: Session, item_id: int, grants: Grants) -> tuple[ReviewItem, str]:
-    """The item and its tenant, if that tenant is granted; else NotFound, as for an item that does not exist."""
-    r = s.get(ReviewItem, item_id)
+def _visible(s: Session, item_id: int, grants: Grants, *, lock: bool = False) -> tuple[ReviewItem, str]:
+    """The item and its tenant, if that tenant is granted; else NotFound, as for an item that does not exist.
+    ``lock``: the row is locked for the rest of the transaction (PostgreSQL), so a change is decided on the state
+    no other instance can change before it commits (two clinicians claiming at once: the second sees the claim)."""
+    r = s.get(ReviewItem, item_id, with_for_update=lock or None)
     conv = s.get(Conversation, r.conversation_id) if r is not None else None
     if r is None or conv is None or not grants.allows(conv.tenant):
         raise NotFound(f"review item {item_id} does not exist")
@@ -147,7 +149,7 @@ class ReviewItems:
         """Apply what ``change`` returns for the item's current state (it raises to refuse), and append the audit
         event ``event`` with ``{"item": item_id, **payload}``, in one transaction."""
         with self._tx() as s:
-            r, tenant = _visible(s, item_id, grants)
+            r, tenant = _visible(s, item_id, grants, lock=True)
             c = change(_record(r, tenant))
             for f in fields(c):
                 value = getattr(c, f.name)
@@ -282,6 +284,7 @@ class ReviewItems:
                         ReviewItem.delivered_at.is_(None),
                     )
                     .order_by(ReviewItem.turn_seq)
+                    .with_for_update(skip_locked=True)  # two instances asked at once: each reply goes out once
                 )
                 .scalars()
                 .all()

@@ -17,7 +17,17 @@ branch_labels = None
 depends_on = None
 
 
+GENESIS = "0" * 64
+
+
 def upgrade() -> None:
+    # The audit head row exists before the first event: appends lock it, and a row that does not exist yet cannot
+    # be locked, so two instances appending the very first events would both try to create it.
+    op.execute(
+        sa.text(
+            "INSERT INTO audit_head (id, seq, hash) SELECT 1, 0, :g WHERE NOT EXISTS (SELECT 1 FROM audit_head)"
+        ).bindparams(g=GENESIS)
+    )
     op.create_table(
         "jobs",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
