@@ -58,6 +58,8 @@ bench: install
 	$(BIN)/python benchmarks/run_screen_load.py --out docs/benchmarks-gateway.md
 	$(BIN)/python benchmarks/run_care.py --out docs/benchmarks-care.md
 	$(BIN)/python benchmarks/run_practice.py --out docs/benchmarks-practice.md
+	$(BIN)/python benchmarks/run_scale.py --out docs/benchmarks-instances.md
+	$(BIN)/python benchmarks/run_ray_screen.py --out docs/benchmarks-scale.md
 
 # Fine-tuning needs torch (CPU build first: other torch specs pull the CUDA stack), kept out of the runtime venv.
 $(TRAIN_STAMP): requirements.lock requirements-train.lock pyproject.toml
