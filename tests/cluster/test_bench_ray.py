@@ -68,9 +68,10 @@ def _suite_file(tmp: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[None]:
-    connect(None, num_cpus=2)
+    started = connect(None, num_cpus=2)
     yield
-    shutdown()
+    if started:  # a cluster another module left up is its own to stop
+        shutdown()
 
 
 @pytest.fixture(scope="module")
