@@ -159,6 +159,8 @@ def test_cli_bench_run_with_ray(cluster: None, files: tuple[Suite[Any], str, Pat
     assert _lines(tmp_path / "a") == _lines(tmp_path / "b")
     r = CliRunner().invoke(app, [*args, "--ray", "--judge", "gpt-4", "--out", str(tmp_path / "c")])
     assert r.exit_code == 2 and "--judge 'gpt-4'" in r.output and not (tmp_path / "c").exists()
+    r = CliRunner().invoke(app, [*args, "--ray-workers", "2", "--out", str(tmp_path / "c")])
+    assert r.exit_code == 2 and "--ray-workers needs --ray" in r.output
 
 
 class _SlowFirst(ScriptedBackend):

@@ -85,7 +85,7 @@ def bench_run(
     ] = False,
     ray_address: Annotated[
         str | None,
-        typer.Option(help="With --ray: the cluster to join (ray://HOST:PORT, HOST:PORT, or auto for this host's)."),
+        typer.Option(help="Join this Ray cluster (ray://HOST:PORT, HOST:PORT, or auto: this host's); implies --ray."),
     ] = None,
     ray_workers: Annotated[
         int | None,
@@ -99,8 +99,9 @@ def bench_run(
     from mindrail.bench.run import RunFile, RunFileError, run_suite
     from mindrail.bench.suite import SuiteError
 
-    if not ray and (ray_address or ray_workers):
-        err.print("[red]error:[/red] --ray-address and --ray-workers need --ray")
+    ray = ray or ray_address is not None  # naming a cluster means running on it (as `mindrail screen` reads it)
+    if not ray and ray_workers is not None:
+        err.print("[red]error:[/red] --ray-workers needs --ray")
         raise typer.Exit(2)
     try:
         s = load(suite)
