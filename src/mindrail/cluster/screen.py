@@ -55,10 +55,13 @@ class ScreeningWorker:
     it in :class:`WorkerPool`), so importing this module does not import Ray."""
 
     def __init__(self) -> None:
+        # One ONNX Runtime thread (intra-op 1, no batch pipelining), one BLAS thread and a one-thread tokenizer
+        # (``tokenizers`` encodes a batch on a Rayon pool as wide as the machine, read when first used): an actor
+        # holds one CPU, so N actors on N cores do not oversubscribe them.
+        os.environ["RAYON_NUM_THREADS"] = "1"
+        os.environ["TOKENIZERS_PARALLELISM"] = "false"
         from mindrail.risk.engine import RiskEngine
 
-        # One ONNX Runtime thread (intra-op 1, no batch pipelining) and one BLAS thread: an actor holds one CPU, so
-        # N actors on N cores do not oversubscribe them.
         self.engine = RiskEngine.load(threads=1)
 
     def info(self) -> dict[str, Any]:
