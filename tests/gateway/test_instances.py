@@ -168,3 +168,47 @@ def test_console_and_chat_cookies_work_whichever_instance_answers(engine: RiskEn
             (one if n % 2 else two).login(f"nobody{n}", "a long password for tests", "198.51.100.7")
     with pytest.raises(Exception, match="too many"):
         one.login("cleo", "a long password for tests", "198.51.100.7")
+
+
+def test_keys_rotate_while_instances_run_in_three_steps(tmp_path: Path) -> None:
+    """docs/deployment.md's rotation: stage the key on every instance, activate it, re-seal the stragglers and
+    retire the old key; at no step does an instance meet a value or a cookie it cannot open."""
+    from typer.testing import CliRunner
+
+    from mindrail.cli import app as cli
+    from mindrail.gateway.chat import Signer
+    from mindrail.store import TurnInput
+
+    url, ring_file = f"sqlite:///{tmp_path / 'rot.db'}", tmp_path / "keys.json"
+    r0 = KeyRing.generate()
+    r0.save(ring_file)
+    first = Store(url, r0)
+    cid = first.start_conversation("v1")
+    first.record_turn(cid, TurnInput("turn one, written for this test", "reply one", "model"))
+    old_cookie = Signer(r0.derive("chat-cookie")).sign(cid)
+
+    runner = CliRunner()
+    assert runner.invoke(cli, ["keys", "add", "--key-file", str(ring_file)]).exit_code == 0
+    r1 = KeyRing.load(ring_file)  # step 1: every instance restarts with the staged ring
+    assert r1.active == r0.active and len(r1.keys) == 2
+    (new,) = set(r1.keys) - set(r0.keys)
+    a = Store(url, r1, migrate=False)
+    rotate = ["keys", "rotate", "--db", url, "--key-file", str(ring_file), "--to", new, "--no-retire"]
+    assert runner.invoke(cli, rotate).exit_code == 0  # step 2: re-sealed with the new key
+    r2 = KeyRing.load(ring_file)
+    assert r2.active == new
+    a.record_turn(cid, TurnInput("turn two, from an instance not yet restarted", "reply two", "model"))
+    b = Store(url, r2, migrate=False)  # restarted with the new ring
+    b.record_turn(cid, TurnInput("turn three", "reply three", "model"))
+    assert [t["reply"] for t in a.transcript(cid)] == ["reply one", "reply two", "reply three"]
+    assert [t["reply"] for t in b.transcript(cid)] == ["reply one", "reply two", "reply three"]
+    fresh = Signer(r2.derive("chat-cookie"), *r2.derive_all("chat-cookie"))
+    assert fresh.verify(old_cookie) == cid  # a cookie from before the rotation still opens the page
+    assert runner.invoke(cli, ["keys", "rotate", "--db", url, "--key-file", str(ring_file), "--to", new]).exit_code == 0
+    r3 = KeyRing.load(ring_file)  # step 3: stragglers re-sealed, the old key retired
+    assert set(r3.keys) == {new}
+    last = Store(url, r3, migrate=False)
+    assert [t["user"] for t in last.transcript(cid)][1] == "turn two, from an instance not yet restarted"
+    assert last.verify_audit().ok
+    bad = runner.invoke(cli, ["keys", "rotate", "--db", url, "--key-file", str(ring_file), "--to", "nope"])
+    assert bad.exit_code == 2

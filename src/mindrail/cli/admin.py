@@ -34,17 +34,45 @@ def keys_init(path: Annotated[Path, typer.Argument(help="Key-ring file to create
     err.print(f"wrote {path}")
 
 
+@keys_app.command("add")
+def keys_add(
+    key_file: Annotated[Path, typer.Option("--key-file", envvar="MINDRAIL_KEY_FILE", help="Key-ring file.")] = Path(
+        "var/keys.json"
+    ),
+) -> None:
+    """Stage a new key in the ring without activating it. With several instances, give every instance this ring
+    (restart them) before `mindrail keys rotate --to KEY`, so each opens what the others seal (docs/deployment.md)."""
+    from mindrail.store import KeyRing
+
+    old = KeyRing.load(key_file)
+    ring = old.staged()
+    ring.save(key_file)
+    (new,) = set(ring.keys) - set(old.keys)
+    err.print(f"staged key {new} (active: {ring.active})")
+
+
 @keys_app.command("rotate")
 def keys_rotate(
     db: DbOpt = "sqlite:///var/mindrail.db",
     key_file: Annotated[Path, typer.Option("--key-file", envvar="MINDRAIL_KEY_FILE", help="Key-ring file.")] = Path(
         "var/keys.json"
     ),
+    to: Annotated[
+        str | None, typer.Option("--to", help="Activate this staged key (mindrail keys add) instead of a new one.")
+    ] = None,
     retire: Annotated[bool, typer.Option(help="Drop old keys from the ring once everything is re-sealed.")] = True,
 ) -> None:
-    """Add a new active key, re-seal every stored value with it, then (by default) retire the old keys."""
+    """Make a key active (a new one, or the staged ``--to``), re-seal every stored value with it, then (by default)
+    retire the old keys. Run it again after every instance has the new ring: it re-seals what instances still on
+    the old active key sealed meanwhile."""
+    from mindrail.store.crypto import KeyError_
+
     store = open_store(db, key_file)
-    new = store.keys.rotated()
+    try:
+        new = store.keys.activated(to) if to else store.keys.rotated()
+    except KeyError_ as exc:
+        err.print(f"[red]error:[/red] --to: {exc}")
+        raise typer.Exit(2) from None
     new.save(key_file)  # saved first: if re-sealing stops half way, both keys are still in the ring
     n = store.rotate_keys(new)
     if retire:

@@ -383,7 +383,8 @@ def serve(
     secret = gateway.store.keys.derive("chat-cookie")
 
     def extra(a: Any) -> None:
-        add_chat_routes(a, gateway, secret, secure_cookie=settings.tls_proxy)
+        accepted = gateway.store.keys.derive_all("chat-cookie")
+        add_chat_routes(a, gateway, secret, secure_cookie=settings.tls_proxy, accepted=accepted)
         add_console_routes(a, gateway, secure_cookie=settings.tls_proxy, sla_minutes=settings.sla_minutes)
 
     options = dataclasses.replace(api_options(settings), background_jobs=background_jobs)

@@ -79,7 +79,8 @@ class ConsoleState:
     gateway: Gateway
     accounts: Accounts
     queue: ReviewQueue
-    login_secret: bytes
+    login_secrets: tuple[bytes, ...]
+    """The login form's token secrets: the active key's (signs) first, then the ring's other keys' (accepted)."""
     secure_cookie: bool = False
     """Always mark cookies Secure (a TLS-terminating proxy talks plain HTTP to us); otherwise they are Secure
     when the request itself came over HTTPS."""
@@ -92,7 +93,7 @@ class ConsoleState:
             gateway,
             Accounts(store),
             ReviewQueue(store, sla_minutes),
-            store.keys.derive("console-login-csrf"),
+            store.keys.derive_all("console-login-csrf"),
             secure_cookie,
             _templates(),
         )
@@ -110,7 +111,13 @@ class ConsoleState:
         return self.secure_cookie or request.url.scheme == "https"
 
     def login_token(self, nonce: str) -> str:
-        return hmac.new(self.login_secret, nonce.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self.login_secrets[0], nonce.encode(), hashlib.sha256).hexdigest()
+
+    def login_token_ok(self, nonce: str, token: str) -> bool:
+        """Whether ``token`` is the form token for ``nonce`` under any key of the ring (a form served by an
+        instance whose active key differs mid-rotation still logs in)."""
+        expected = [hmac.new(k, nonce.encode(), hashlib.sha256).hexdigest().encode() for k in self.login_secrets]
+        return any([hmac.compare_digest(token.encode(), e) for e in expected])
 
     def login_form(self, request: Request, status: int = 200, error: str | None = None) -> HTMLResponse:
         """The login page with a fresh nonce cookie and the token the form must send back with it."""

@@ -57,18 +57,26 @@ class Signer:
     """The chat page's cookie: a conversation id with a truncated HMAC, so a person reaches only the conversation
     the page started for them and cannot name another by editing the cookie."""
 
-    def __init__(self, secret: bytes) -> None:
+    def __init__(self, secret: bytes, *accepted: bytes) -> None:
+        """Signs with ``secret``; also accepts cookies signed with ``accepted`` (secrets derived from the ring's
+        other keys, so a cookie from an instance whose active key differs mid-rotation still opens the page)."""
         self._secret = secret
+        self._accepted = (secret, *(a for a in accepted if a != secret))
+
+    @staticmethod
+    def _token(secret: bytes, cid: str) -> str:
+        mac = hmac.new(secret, cid.encode(), hashlib.sha256).digest()[:16]
+        return f"{cid}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
 
     def sign(self, cid: str) -> str:
-        mac = hmac.new(self._secret, cid.encode(), hashlib.sha256).digest()[:16]
-        return f"{cid}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
+        return self._token(self._secret, cid)
 
     def verify(self, token: str | None) -> str | None:
         if not token or "." not in token:
             return None
         cid, _ = token.rsplit(".", 1)
-        return cid if hmac.compare_digest(self.sign(cid), token) else None
+        ok = [hmac.compare_digest(self._token(secret, cid), token) for secret in self._accepted]
+        return cid if any(ok) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,10 +330,13 @@ async def delete(
     return resp
 
 
-def add_chat_routes(app: FastAPI, gateway: Gateway, secret: bytes, *, secure_cookie: bool = False) -> None:
-    """Serve the chat page from ``app``: its state (the gateway, the cookie signer from ``secret``) and its routes."""
+def add_chat_routes(
+    app: FastAPI, gateway: Gateway, secret: bytes, *, secure_cookie: bool = False, accepted: tuple[bytes, ...] = ()
+) -> None:
+    """Serve the chat page from ``app``: its state (the gateway, the cookie signer from ``secret``, also accepting
+    cookies signed with ``accepted``) and its routes."""
     from mindrail.gateway import chat_care
 
-    app.state.chat = ChatState(gateway, Signer(secret), secure_cookie)
+    app.state.chat = ChatState(gateway, Signer(secret, *accepted), secure_cookie)
     app.include_router(router)
     app.include_router(chat_care.router)

@@ -100,13 +100,31 @@ class KeyRing:
 
     def rotated(self) -> KeyRing:
         """A ring with a new active key; old keys stay so existing records still open until re-encrypted."""
+        staged = self.staged()
+        return staged.activated(next(k for k in staged.keys if k not in self.keys))
+
+    def staged(self) -> KeyRing:
+        """A ring with a new key that is not active yet: instances given it open values sealed with it, and go on
+        sealing with the active key. The first step of rotating keys under several running instances
+        (docs/deployment.md): every instance holds the new key before any seals with it."""
         key = AESGCM.generate_key(bit_length=256)
-        kid = _key_id(key)
-        return KeyRing({**self.keys, kid: key}, kid)
+        return KeyRing({**self.keys, _key_id(key): key}, self.active)
+
+    def activated(self, kid: str) -> KeyRing:
+        """The same keys with ``kid`` active (it must already be in the ring)."""
+        if kid not in self.keys:
+            raise KeyError_(f"key {kid!r} is not in the key ring (stage it first: mindrail keys add)")
+        return KeyRing(dict(self.keys), kid)
 
     def derive(self, label: str) -> bytes:
         """A 32-byte secret for another purpose (e.g. signing chat cookies), derived from the active key."""
         return hashlib.sha256(b"mindrail-derive\x00" + label.encode() + b"\x00" + self.keys[self.active]).digest()
+
+    def derive_all(self, label: str) -> tuple[bytes, ...]:
+        """The secret for ``label`` from every key in the ring, the active key's first: what to accept while keys
+        rotate under several instances, whose active keys differ until every one has the new ring."""
+        others = [k for k in self.keys if k != self.active]
+        return tuple(KeyRing(self.keys, k).derive(label) for k in (self.active, *others))
 
     def without_retired(self, keep: set[str]) -> KeyRing:
         return KeyRing({k: v for k, v in self.keys.items() if k in keep or k == self.active}, self.active)

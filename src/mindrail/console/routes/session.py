@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from importlib import resources
 
 from fastapi import APIRouter, Form, Request
@@ -34,7 +33,7 @@ async def login(
     csrf_token: str = Form(""),
 ) -> Response:
     nonce = request.cookies.get(LOGIN_COOKIE, "")
-    if not nonce or not hmac.compare_digest(csrf_token.encode(), state.login_token(nonce).encode()):
+    if not nonce or not state.login_token_ok(nonce, csrf_token):
         return state.login_form(request, 403, "This login form has expired. Please log in again.")
     client = request.client.host if request.client else "unknown"
     try:
