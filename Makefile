@@ -60,6 +60,7 @@ bench: install
 	$(BIN)/python benchmarks/run_practice.py --out docs/benchmarks-practice.md
 	$(BIN)/python benchmarks/run_scale.py --out docs/benchmarks-instances.md
 	$(BIN)/python benchmarks/run_ray_screen.py --out docs/benchmarks-scale.md
+	$(BIN)/python benchmarks/run_bench_ray.py --out docs/benchmarks-bench-ray.md
 
 # Fine-tuning needs torch (CPU build first: other torch specs pull the CUDA stack), kept out of the runtime venv.
 $(TRAIN_STAMP): requirements.lock requirements-train.lock pyproject.toml
