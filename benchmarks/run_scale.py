@@ -22,23 +22,13 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-
-def _database(server: str) -> str:
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    admin.dispose()
-    return server.rsplit("/", 1)[0] + "/" + name
+from tests.serving import fresh_pg_database  # noqa: E402  (the repository root is on the path from here)
 
 
 def _appender(url: str, key_file: str, threads: int, seconds: float, start_at: float, out: Any) -> None:
@@ -68,7 +58,7 @@ def audit_rate(server: str, processes: int, threads: int, seconds: float) -> tup
     """(appends per second over all processes, chain verifies, events) on a fresh database."""
     from mindrail.store import KeyRing, Store
 
-    url = _database(server)
+    url = fresh_pg_database(server)
     with tempfile.TemporaryDirectory() as tmp:
         key_file = Path(tmp) / "keys.json"
         KeyRing.generate().save(key_file)
@@ -118,7 +108,7 @@ def main() -> None:
                     print(f"audit appends, {n} instance(s): {rate:.0f}/s (chain ok: {ok})", flush=True)
             runs = []
             for k in range(args.runs):
-                r = run_scenario(_database(server), Path(tmp) / f"run{k}", seconds=args.seconds)
+                r = run_scenario(fresh_pg_database(server), Path(tmp) / f"run{k}", seconds=args.seconds)
                 runs.append(r)
                 print({x: r[x] for x in ("turns_stored", "turns_lost", "turns_duplicated", "chain_ok")}, flush=True)
         finally:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from mindrail.risk.engine import RiskEngine
+from tests.serving import fresh_pg_database
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,12 +38,7 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture()
 def pg_url(pg_server: str) -> str:
     """A fresh, empty database on the test server."""
-    admin = sa.create_engine(pg_server, isolation_level="AUTOCOMMIT")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    admin.dispose()
-    return pg_server.rsplit("/", 1)[0] + "/" + name
+    return fresh_pg_database(pg_server)
 
 
 @pytest.fixture(scope="session")

@@ -1,17 +1,19 @@
 """A real uvicorn server on a free loopback port, in a thread, for tests that need one (browsers, real HTTP
-clients, chunked bodies), and the axe-core check browser tests run on each page: one helper instead of a copy in
-each test file."""
+clients, chunked bodies), a fresh database on the PostgreSQL test server, and the axe-core check browser tests run
+on each page: one helper instead of a copy in each test file."""
 
 from __future__ import annotations
 
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 import uvicorn
 
 
@@ -19,6 +21,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def fresh_pg_database(server_url: str) -> str:
+    """A new, empty database on the PostgreSQL server at ``server_url`` (scripts/pg_test_server.sh): its URL."""
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return server_url.rsplit("/", 1)[0] + "/" + name
 
 
 @contextmanager

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -16,13 +15,6 @@ from mindrail.store.errors import DuplicateTurn
 from mindrail.store.models import ReviewItem
 
 NOTICE = {"event": "escalation", "level": "high", "category": "suicide_self_harm", "actions": ["escalate"]}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'jobs.db'}"
-    return str(request.getfixturevalue("pg_url"))
 
 
 @pytest.fixture()

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy import text
 
 from mindrail.store import ConsentRequired, DecryptError, KeyRing, NotFound, Store, TurnInput
@@ -20,22 +18,6 @@ SECRET = "my neighbour Hazel keeps asking about the fire escape"
 
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _fresh_pg_database(server_url: str) -> str:
-    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    admin.dispose()
-    return server_url.rsplit("/", 1)[0] + "/" + name
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'var' / 'mindrail.db'}"
-    return _fresh_pg_database(request.getfixturevalue("pg_server"))
 
 
 @pytest.fixture()
