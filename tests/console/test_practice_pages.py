@@ -125,3 +125,24 @@ def test_bad_input_is_refused(app: object, gw: Gateway) -> None:
         assert r.status_code == 400
         assert c.post(f"/console/practice/{sid}/turn", data={"csrf_token": "forged", "text": "hi"}).status_code == 403
     json.dumps(gw.store.practice_session(sid).turns)
+
+
+def test_a_trainer_sees_only_the_trainees_of_their_own_tenants(app: object, gw: Gateway) -> None:
+    acc = Accounts(gw.store)
+    acc.add_user("tina", "trainee", PW, tenants=["clinic-a"])
+    acc.add_user("trina", "trainer", PW, tenants=["clinic-b"])
+    acc.add_user("trixie", "trainer", PW, tenants=["clinic-a", "clinic-c"])
+    sid = gw.store.start_practice("tina", "ray_national_guard")
+    for c in _client(app, "trina"):  # another organisation's trainer
+        assert "tina" not in c.get("/console/trainees").text
+        assert c.get(f"/console/practice/{sid}/report").status_code == 404
+        assert c.get(f"/console/practice/{sid}/report.json").status_code == 404
+        token = _csrf(c, "/console/trainees")
+        r = c.post(f"/console/practice/{sid}/comments", data={"csrf_token": token, "text": "hello"})
+        assert r.status_code == 404
+    for c in _client(app, "trixie"):  # shares clinic-a
+        assert "tina" in c.get("/console/trainees").text
+        assert c.get(f"/console/practice/{sid}/report.json").status_code == 200
+    for c in _client(app, "tara"):  # granted every tenant
+        assert "tina" in c.get("/console/trainees").text
+    assert gw.store.practice_comments(sid) == []

@@ -43,7 +43,7 @@ class Role(StrEnum):
     CLINICIAN = "clinician"
     AUDITOR = "auditor"
     TRAINER = "trainer"
-    """Sees every trainee's practice sessions and reports and comments on them (docs/practice.md)."""
+    """Sees the practice sessions and reports of their tenants' trainees and comments on them (docs/practice.md)."""
     TRAINEE = "trainee"
     """Practises with simulated people; sees only their own sessions. Never sees a person's conversation."""
 

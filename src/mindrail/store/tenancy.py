@@ -92,6 +92,11 @@ class Grants:
     def allows(self, tenant: str | None) -> bool:
         return self.everything or (tenant is not None and tenant in self.tenants)
 
+    def shares(self, other: Grants) -> bool:
+        """Whether these grants and ``other`` have a tenant in common (either granted every tenant counts): a
+        trainer reviews only the trainees of their own tenants."""
+        return self.everything or other.everything or bool(self.tenants & other.tenants)
+
     def clause(self, column: Any) -> Any:
         """A SQL condition on a tenant ``column``: true for every row the grants cover."""
         if self.everything:

@@ -33,13 +33,27 @@ def _card(card_id: str) -> PersonaCard:
         raise HTTPException(404, "no such practice card") from None
 
 
+def _reviewable(state: State, staff: Staff) -> set[str]:
+    """The trainees whose sessions this trainer may see: those sharing one of the trainer's tenants, so a trainer of
+    one client organisation never sees another's trainees; a trainee granted no tenant belongs to the whole
+    installation (a single-organisation install that never grants tenants) and every trainer sees them."""
+    return {
+        a.username
+        for a in state.store.staff_accounts()
+        if a.role == Role.TRAINEE.value and (not a.grants.tenants or staff.grants.shares(a.grants))
+    }
+
+
 def _entry(state: State, staff: Staff, sid: str, *, own: bool = False) -> PracticeEntry:
-    """The session, if this member of staff may see it: its trainee always, a trainer unless ``own``."""
+    """The session, if this member of staff may see it: its trainee always; a trainer of the trainee's tenants
+    unless ``own``. Any other session is 404, as if it did not exist."""
     try:
         entry = state.store.practice_session(sid)
     except NotFound:
         raise HTTPException(404, "no such practice session") from None
-    if entry.trainee != staff.username and (own or staff.role != Role.TRAINER):
+    if entry.trainee == staff.username:
+        return entry
+    if own or staff.role != Role.TRAINER or entry.trainee not in _reviewable(state, staff):
         raise HTTPException(404, "no such practice session")
     return entry
 
@@ -198,8 +212,9 @@ async def practice_comment(
 
 @router.get("/trainees", response_class=HTMLResponse)
 async def trainees_page(state: State, staff: Annotated[Staff, Depends(signed_in("practice.review"))]) -> HTMLResponse:
-    sessions = state.store.practice_sessions()
+    mine = _reviewable(state, staff)
     by: dict[str, list[PracticeEntry]] = {}
-    for e in sessions:
-        by.setdefault(e.trainee, []).append(e)
+    for e in state.store.practice_sessions():
+        if e.trainee in mine:
+            by.setdefault(e.trainee, []).append(e)
     return state.render("trainees.html", staff, trainees=sorted(by.items()))
