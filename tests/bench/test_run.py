@@ -270,3 +270,26 @@ def test_rescore_rejudges_a_finished_run_without_the_target(tmp_path: Path) -> N
     other = load_suite(_suite_file(tmp_path, [*CASES[:1], {**CASES[1], "id": "r2"}]))
     with pytest.raises(RunFileError):
         asyncio.run(rescore(out, other, Strict(), tmp_path / "x.jsonl"))
+
+
+class _FailsOnce(ScriptedBackend):
+    """The first call fails, every later one answers: a target with one transient error."""
+
+    def __init__(self) -> None:
+        super().__init__(default="Thanks for asking. Here is some general information.")
+        self.failed = False
+
+    async def complete(self, messages: Any, options: GenerationOptions) -> Any:
+        if not self.failed:
+            self.failed = True
+            raise BackendError("down")
+        return await super().complete(messages, options)
+
+
+def test_a_case_that_succeeds_on_retry_has_an_ok_row_without_the_error(tmp_path: Path) -> None:
+    suite = load_suite(_suite_file(tmp_path, CASES[:1]))
+    out = tmp_path / "run.jsonl"
+    run = asyncio.run(run_suite(suite, RawTarget(_FailsOnce()), OfflineJudge(), out, retries=1))
+    (row,) = run.results
+    assert row["status"] == "ok" and row["attempts"] == 2
+    assert "error" not in row and row["failed_attempts"] == ["BackendError"]

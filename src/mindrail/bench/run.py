@@ -113,10 +113,14 @@ async def play_case(case: C, target: Target, solver: Solver[C], score: Scorer[C]
     """One case played and scored, retried on any error: its run-file row. Local and Ray runs both build their rows
     here, so a case's line does not depend on where it ran."""
     row: dict[str, Any] = {"case_id": case.id, "condition": case.condition, "check": getattr(case, "check", None)}
+    failed: list[str] = []
     for attempt in range(retries + 1):
         try:
             reply = await solver(case, target)
             sc = await resolve_score(score(case, reply))
+            row.pop("error", None)  # an "ok" row carries no error: the failed attempts before it are listed apart
+            if failed:
+                row["failed_attempts"] = failed
             row.update(
                 status="ok",
                 messages=[u for role, u in reply.transcript if role == "user"],
@@ -131,6 +135,7 @@ async def play_case(case: C, target: Target, solver: Solver[C], score: Scorer[C]
             )
             break
         except Exception as exc:
+            failed.append(type(exc).__name__)
             row.update(status="error", error=type(exc).__name__, attempts=attempt + 1)
             if attempt < retries:
                 await asyncio.sleep(0.2 * 2**attempt)
