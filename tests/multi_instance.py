@@ -190,7 +190,6 @@ class Ledger:
     turns: dict[str, list[str]] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
     retries: int = 0
-    replayed: int = 0
 
 
 async def _post(
@@ -231,7 +230,6 @@ async def drive(instances: list[Instance], conversations: int, seconds: float, l
                 r.raise_for_status()
                 ledger.latencies.append(time.perf_counter() - t0)
                 ledger.retries += retries
-                ledger.replayed += retries > 0 and r.json().get("mindrail", {}).get("source") is not None
                 ledger.turns[cid].append(key)
                 k += 1
                 await asyncio.sleep(0.05)

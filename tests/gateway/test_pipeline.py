@@ -302,7 +302,7 @@ def test_escalation_webhook_is_signed_carries_no_text_and_is_audited(engine: Ris
         await g.turn(s, "ok")
         runner = JobRunner(store, (hook,), fallback=lambda locale: "fallback")
         await runner.drain()
-        await runner.aclose()
+        await runner.stop()
 
     try:
         run(scenario())
@@ -338,7 +338,7 @@ def test_failing_webhook_never_fails_the_turn(engine: RiskEngine, tmp_path: Any)
             store, (hook,), fallback=lambda locale: "fallback", settings=JobSettings(retries=1, backoff_s=0.01)
         )
         await runner.drain()
-        await runner.aclose()
+        await runner.stop()
         return r.source
 
     assert run(scenario()) == Source.CRISIS_PROTOCOL
@@ -385,7 +385,7 @@ def test_escalation_email_through_a_real_smtp_server(engine: RiskEngine, tmp_pat
             )
             runner = JobRunner(store, (mail,), fallback=lambda locale: "fallback")
             await runner.drain()
-            await runner.aclose()
+            await runner.stop()
 
         run(scenario())
     finally:

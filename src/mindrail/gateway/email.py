@@ -76,6 +76,3 @@ class EmailNotifier:
     async def send(self, event: dict[str, Any], key: str, sender: str = "") -> tuple[bool, dict[str, Any]]:
         await asyncio.to_thread(self._send, self.message(event, key, sender))
         return True, {"recipients": len(self.settings.recipients)}
-
-    async def aclose(self) -> None:
-        return None

@@ -38,6 +38,9 @@ DEFAULT_SLA_MINUTES: dict[Level, int] = {
 }
 """How long a review item may wait, open or claimed, before it is overdue (the console's timers, the SLA sweep)."""
 
+LEVEL_NAMES: dict[int, str] = {int(level): level.label for level in Level}
+"""Level numbers as notices name them."""
+
 
 @dataclass(frozen=True, slots=True)
 class JobSettings:
@@ -112,8 +115,7 @@ class JobRunner:
     async def sweep(self) -> tuple[int, int]:
         """Time out held replies and mark overdue reviews: (holds, overdue) this instance did."""
         holds = await asyncio.to_thread(self.store.expire_holds, self.hold_timeout, self.fallback)
-        names = {int(level): level.label for level in Level}
-        overdue = await asyncio.to_thread(self.store.mark_overdue, self.sla, self.channels, names)
+        overdue = await asyncio.to_thread(self.store.mark_overdue, self.sla, self.channels, LEVEL_NAMES)
         self.metrics.holds.inc(holds)
         self.metrics.overdue.inc(overdue)
         return holds, overdue
@@ -206,8 +208,3 @@ class JobRunner:
             await task
         elif not task.get_loop().is_closed():
             task.get_loop().call_soon_threadsafe(task.cancel)
-
-    async def aclose(self) -> None:
-        await self.stop()
-        for n in self.notifiers.values():
-            await n.aclose()

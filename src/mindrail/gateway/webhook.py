@@ -45,6 +45,3 @@ class WebhookNotifier:
         async with httpx.AsyncClient(timeout=self.timeout_s, transport=self.transport) as client:
             r = await client.post(self.url, content=body, headers=headers)
         return r.status_code < 400, {"status": r.status_code}
-
-    async def aclose(self) -> None:
-        return None
